@@ -1,0 +1,174 @@
+"""Settings resolution: flag > environment > workspace file > default.
+
+This is the only module that reads ``os.environ``. A *workspace* is a folder holding ``.mloop/`` with a
+``config.toml``; its metadata store and artifact folder live beside that file and are referred to by relative
+paths, so a copied or moved workspace keeps working.
+
+Resolution of the metadata store URI:
+
+1. an explicit ``uri=`` argument (the CLI's ``--uri``),
+2. the ``MLOOP_URI`` environment variable,
+3. the nearest workspace found upwards from the current directory,
+4. the default workspace ``~/.mloop`` (created on first use).
+
+The artifact root comes from ``artifact_uri=`` / ``MLOOP_ARTIFACT_URI`` / the workspace file, or, when none is
+given, from what the metadata store itself records (set once by ``mloop init``), so a team needs to share only
+one URI.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mloop.errors import WorkspaceError
+
+__all__ = [
+    "CONFIG_NAME",
+    "WORKSPACE_DIRNAME",
+    "Settings",
+    "find_workspace",
+    "resolve_settings",
+    "workspace_config_text",
+]
+
+WORKSPACE_DIRNAME = ".mloop"
+CONFIG_NAME = "config.toml"
+DEFAULT_DB_NAME = "mloop.db"
+DEFAULT_ARTIFACT_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. ``sources`` says where each value came from (for ``mloop info``)."""
+
+    store_uri: str
+    artifact_uri: str | None
+    workspace: Path | None
+    actor: str
+    strict: bool = False
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def find_workspace(start: Path) -> Path | None:
+    """Return the nearest folder at or above ``start`` that holds ``.mloop/config.toml``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_DIRNAME / CONFIG_NAME).is_file():
+            return folder / WORKSPACE_DIRNAME
+    return None
+
+
+def workspace_config_text(store_uri: str | None = None, artifact_uri: str | None = None) -> str:
+    """The text of a new workspace's ``config.toml``."""
+    store = store_uri or f"sqlite:///{DEFAULT_DB_NAME}"
+    artifacts = artifact_uri or DEFAULT_ARTIFACT_DIR
+    return (
+        "# mloop workspace. Relative paths are relative to this folder.\n"
+        "[store]\n"
+        f"uri = {_toml_str(store)}\n\n"
+        "[artifacts]\n"
+        f"uri = {_toml_str(artifacts)}\n"
+    )
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _read_workspace_file(ws: Path) -> dict[str, object]:
+    path = ws / CONFIG_NAME
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"Workspace file {path} is not valid TOML ({exc}). Fix or delete it.") from exc
+
+
+def _section_value(doc: Mapping[str, object], section: str, key: str) -> str | None:
+    sec = doc.get(section)
+    if isinstance(sec, Mapping):
+        value = sec.get(key)
+        if value is not None and not isinstance(value, str):
+            raise WorkspaceError(f"[{section}] {key} must be a string in the workspace file, got {value!r}.")
+        return value
+    return None
+
+
+def _absolutise(uri: str, base: Path) -> str:
+    """Make a workspace-relative sqlite path or local folder absolute."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///") :]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((base / path).resolve())
+        return uri
+    if "://" in uri:
+        return uri
+    p = Path(uri).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def resolve_settings(
+    uri: str | None = None,
+    artifact_uri: str | None = None,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Settings:
+    """Resolve settings. ``env`` defaults to ``os.environ``; ``home`` to the user's home folder."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    sources: dict[str, str] = {}
+    workspace: Path | None = None
+    doc: Mapping[str, object] = {}
+
+    if uri:
+        store_uri, sources["store_uri"] = uri, "argument"
+    elif environ.get("MLOOP_URI"):
+        store_uri, sources["store_uri"] = environ["MLOOP_URI"], "MLOOP_URI"
+    else:
+        workspace = find_workspace(cwd or Path.cwd())
+        if workspace is None:
+            root = Path(environ.get("MLOOP_HOME") or (home or Path.home()) / WORKSPACE_DIRNAME)
+            workspace = root
+            sources["store_uri"] = "default (~/.mloop)"
+        else:
+            sources["store_uri"] = f"workspace {workspace}"
+        if (workspace / CONFIG_NAME).is_file():
+            doc = _read_workspace_file(workspace)
+        store_uri = _absolutise(
+            _section_value(doc, "store", "uri") or f"sqlite:///{DEFAULT_DB_NAME}", workspace
+        )
+
+    if store_uri.startswith("sqlite:///") and workspace is None:
+        store_uri = _absolutise(store_uri, (cwd or Path.cwd()))
+
+    art: str | None
+    if artifact_uri:
+        art, sources["artifact_uri"] = artifact_uri, "argument"
+    elif environ.get("MLOOP_ARTIFACT_URI"):
+        art, sources["artifact_uri"] = environ["MLOOP_ARTIFACT_URI"], "MLOOP_ARTIFACT_URI"
+    elif workspace is not None:
+        art = _absolutise(_section_value(doc, "artifacts", "uri") or DEFAULT_ARTIFACT_DIR, workspace)
+        sources["artifact_uri"] = f"workspace {workspace}"
+    else:
+        art = None  # taken from the metadata store (recorded by `mloop init`)
+        sources["artifact_uri"] = "metadata store"
+    if art is not None and "://" not in art:
+        art = _absolutise(art, cwd or Path.cwd())
+
+    actor = environ.get("MLOOP_USER") or _section_value(doc, "user", "name") or _default_user()
+    strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
+    return Settings(store_uri, art, workspace, actor, strict, sources)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,21 @@
+"""Frozen value objects shared by every layer. No I/O here."""
+
+from mloop.entities.events import Event, EventType
+from mloop.entities.ids import new_id, now_ms
+from mloop.entities.page import Page, decode_cursor, encode_cursor
+from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, Run, RunStatus
+
+__all__ = [
+    "ArtifactEntry",
+    "Event",
+    "EventType",
+    "Experiment",
+    "Metric",
+    "Page",
+    "Run",
+    "RunStatus",
+    "decode_cursor",
+    "encode_cursor",
+    "new_id",
+    "now_ms",
+]

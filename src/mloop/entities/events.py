@@ -1,0 +1,35 @@
+"""Events: the audit log and the bus automation listens to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Event", "EventType"]
+
+
+class EventType:
+    """Names of the events this release writes. Later issues add more."""
+
+    EXPERIMENT_CREATED = "experiment.created"
+    RUN_STARTED = "run.started"
+    RUN_FINISHED = "run.finished"
+    RUN_DELETED = "run.deleted"
+    RUN_RESTORED = "run.restored"
+    RUN_PURGED = "run.purged"
+    ARTIFACT_LOGGED = "artifact.logged"
+    ARTIFACTS_COLLECTED = "artifacts.collected"
+    WORKSPACE_INITIALISED = "workspace.initialised"
+
+
+@dataclass(frozen=True)
+class Event:
+    """``subject`` is a reference (``run:<id>``); ``id`` grows with every event written."""
+
+    id: int
+    type: str
+    subject: str
+    actor: str
+    time: int
+    payload: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,153 @@
+"""The metadata ``Store`` protocol, one sub-protocol per noun.
+
+Every implementation (SQLite and PostgreSQL through :mod:`mloop.store.sql`, later HTTP) passes the one
+contract suite in ``tests/contract/``. Every method that changes state writes its event in the same
+transaction, so the event log is the audit trail. Listings return a :class:`~mloop.entities.Page` with an
+opaque cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, Run, RunStatus
+
+__all__ = [
+    "ArtifactRefStore",
+    "EnvironmentStore",
+    "EventStore",
+    "ExperimentStore",
+    "RunStore",
+    "SettingsStore",
+    "Store",
+]
+
+
+class SettingsStore(Protocol):
+    def get_setting(self, key: str) -> str | None: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...
+
+
+class ExperimentStore(Protocol):
+    def create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """Create; :class:`~mloop.errors.AlreadyExists` if the name is taken."""
+        ...
+
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    def get_experiment_by_name(self, name: str) -> Experiment: ...
+
+    def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
+        """Safe under concurrent callers: exactly one experiment of that name results."""
+        ...
+
+    def list_experiments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Experiment]: ...
+
+
+class RunStore(Protocol):
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str,
+        actor: str,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        environment_digest: str | None = None,
+        start_time: int | None = None,
+    ) -> Run: ...
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write all in one transaction. Changing a logged param raises :class:`~mloop.errors.Conflict`."""
+        ...
+
+    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> Run:
+        ...
+
+    def get_run(self, run_id: str) -> Run: ...
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+
+    def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        cursor: str | None = None,
+        include_deleted: bool = False,
+        deleted_only: bool = False,
+    ) -> Page[Run]: ...
+
+    def delete_run(self, run_id: str, *, actor: str) -> None: ...
+
+    def restore_run(self, run_id: str, *, actor: str) -> None: ...
+
+    def purge_deleted_runs(self, *, actor: str, older_than_ms: int = 0) -> list[str]:
+        """Remove runs deleted at least ``older_than_ms`` ago, with everything logged to them."""
+        ...
+
+
+class ArtifactRefStore(Protocol):
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str) -> None: ...
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactEntry]: ...
+
+    def referenced_digests(self) -> set[str]:
+        """Every digest some live or restorable object still points at (for ``mloop gc``)."""
+        ...
+
+
+class EnvironmentStore(Protocol):
+    def put_environment(self, digest: str, body: Mapping[str, Any]) -> None:
+        """Idempotent: storing the same digest twice keeps one row."""
+        ...
+
+    def get_environment(self, digest: str) -> dict[str, Any]: ...
+
+
+class EventStore(Protocol):
+    def append_event(
+        self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
+    ) -> Event: ...
+
+    def list_events(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        after_id: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[Event]:
+        """Events in the order they were written (oldest first), after ``after_id`` when given."""
+        ...
+
+
+@runtime_checkable
+class Store(
+    SettingsStore,
+    ExperimentStore,
+    RunStore,
+    ArtifactRefStore,
+    EnvironmentStore,
+    EventStore,
+    Protocol,
+):
+    """The whole metadata store."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def close(self) -> None: ...

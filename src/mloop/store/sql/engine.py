@@ -1,0 +1,153 @@
+"""Engines for SQLite (WAL, immediate write transactions, busy handling) and PostgreSQL, plus migrations."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from mloop.errors import InvalidInput, StoreUnavailable
+
+__all__ = ["HEAD_REVISION", "is_sqlite", "make_engine", "migrate", "normalise_uri", "run_in_transaction"]
+
+HEAD_REVISION = "0001"
+T = TypeVar("T")
+_LOCK_RETRIES = 40
+
+
+def normalise_uri(uri: str) -> str:
+    """``postgresql://`` and ``postgres://`` use psycopg 3; ``sqlite:///`` stays as it is."""
+    for prefix in ("postgresql://", "postgres://"):
+        if uri.startswith(prefix):
+            return "postgresql+psycopg://" + uri[len(prefix) :]
+    return uri
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(uri: str) -> Engine:
+    """Create an engine; SQLite gets WAL, synchronous=NORMAL, foreign keys and a 30 s busy timeout."""
+    uri = normalise_uri(uri)
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise InvalidInput(
+            f"Cannot read the store URI {uri!r}. Use sqlite:///path/to/mloop.db or "
+            "postgresql://user@host:5432/dbname."
+        ) from exc
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        _configure_sqlite(engine)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        try:
+            return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except ModuleNotFoundError as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL support needs psycopg: pip install 'mloop[postgres]' (for {uri!r})."
+            ) from exc
+    raise InvalidInput(
+        f"Unsupported store URI {uri!r}: mloop stores metadata in SQLite (sqlite:///path) or "
+        "PostgreSQL (postgresql://user@host/db)."
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front: a deferred transaction that later upgrades to a write lock
+        # fails at once with "database is locked" under WAL, whatever the busy timeout.
+        write = conn.get_execution_options().get("mloop_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_locked(exc: DBAPIError) -> bool:
+    msg = str(exc.orig).lower()
+    return "database is locked" in msg or "database is busy" in msg or "deadlock detected" in msg
+
+
+def run_in_transaction(engine: Engine, fn: Callable[[Connection], T], *, write: bool = True) -> T:
+    """Run ``fn`` in one transaction, retrying lock contention; unreachable databases raise StoreUnavailable."""
+    for attempt in range(_LOCK_RETRIES):
+        try:
+            with engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(mloop_write=True)
+                with conn.begin():
+                    return fn(conn)
+        except OperationalError as exc:
+            if _is_locked(exc) and attempt < _LOCK_RETRIES - 1:
+                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+                continue
+            if _is_locked(exc):
+                raise
+            raise StoreUnavailable(
+                f"The metadata store {engine.url.render_as_string(hide_password=True)} cannot be used: "
+                f"{exc.orig}. Check that the database exists and is reachable, or set MLOOP_URI."
+            ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_revision(conn: Connection) -> str | None:
+    if not conn.dialect.has_table(conn, "alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def current_revision(engine: Engine) -> str | None:
+    return run_in_transaction(engine, _read_revision, write=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the head revision (Alembic). Cheap when it is already there."""
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+
+    def upgrade(conn: Connection) -> None:
+        if _read_revision(conn) == HEAD_REVISION:  # another process migrated while we waited
+            return
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    if is_sqlite(engine):
+        # A throwaway engine so concurrent first openers serialise on the write lock.
+        mig_engine = create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 60})
+        _configure_sqlite(mig_engine)
+        try:
+            run_in_transaction(mig_engine, upgrade)
+        finally:
+            mig_engine.dispose()
+    else:
+        run_in_transaction(engine, lambda conn: _pg_locked_upgrade(conn, upgrade))
+
+
+def _pg_locked_upgrade(conn: Connection, upgrade: Callable[[Connection], None]) -> None:
+    conn.execute(text("SELECT pg_advisory_xact_lock(7710771)"))  # one migrator at a time
+    upgrade(conn)

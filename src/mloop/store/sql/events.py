@@ -1,0 +1,71 @@
+"""Events of the SQL store: written in the transaction of the change they record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from mloop.entities import Event, Page, decode_cursor, encode_cursor, now_ms
+from mloop.errors import InvalidInput
+from mloop.store.sql import schema as t
+from mloop.store.sql.engine import run_in_transaction
+
+__all__ = ["EventsMixin", "write_event"]
+
+
+def write_event(
+    conn: Connection, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
+) -> Event:
+    when = now_ms()
+    body = dict(payload or {})
+    result = conn.execute(
+        t.events.insert().values(
+            type=type, subject=subject, actor=actor, time=when, payload=json.dumps(body, sort_keys=True)
+        )
+    )
+    (event_id,) = result.inserted_primary_key or (0,)
+    return Event(int(event_id), type, subject, actor, when, body)
+
+
+def _event(row: Any) -> Event:
+    return Event(int(row.id), row.type, row.subject, row.actor, int(row.time), json.loads(row.payload))
+
+
+class EventsMixin:
+    engine: Engine
+
+    def append_event(
+        self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
+    ) -> Event:
+        return run_in_transaction(
+            self.engine, lambda conn: write_event(conn, type, subject, actor=actor, payload=payload)
+        )
+
+    def list_events(
+        self,
+        *,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        after_id: int | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[Event]:
+        if limit < 1:
+            raise InvalidInput(f"limit must be at least 1, got {limit}.")
+        start = after_id
+        if cursor is not None:
+            start = int(decode_cursor(cursor)["after"])
+        q = select(t.events).order_by(t.events.c.id).limit(limit + 1)
+        if start is not None:
+            q = q.where(t.events.c.id > start)
+        if types:
+            q = q.where(t.events.c.type.in_(list(types)))
+        if subject is not None:
+            q = q.where(t.events.c.subject == subject)
+        rows = run_in_transaction(self.engine, lambda conn: conn.execute(q).all(), write=False)
+        items = [_event(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return Page(items, encode_cursor({"after": items[-1].id}) if more else None)

@@ -1,0 +1,273 @@
+"""Runs, params, tags and metrics in the SQL store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
+
+from mloop.entities import EventType, Metric, Run, RunStatus, new_id, now_ms
+from mloop.errors import Conflict, InvalidInput, NotFound
+from mloop.store.sql import schema as t
+from mloop.store.sql.dialect import chunks, insert_ignore, insert_stmt
+from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.events import write_event
+from mloop.store.sql.experiments import validate_name
+
+__all__ = ["RunsMixin", "hydrate_runs"]
+
+_MAX_KEY = 250
+
+
+def _check_key(kind: str, key: str) -> None:
+    if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
+        raise InvalidInput(f"Invalid {kind} key {key!r}: use 1 to {_MAX_KEY} characters.")
+
+
+def _not_found(run_id: str) -> NotFound:
+    return NotFound(f"No run with id {run_id!r}. List runs with `mloop runs list`.")
+
+
+def _run_row(conn: Connection, run_id: str) -> Any:
+    row = conn.execute(select(t.runs).where(t.runs.c.id == run_id)).first()
+    if row is None:
+        raise _not_found(run_id)
+    return row
+
+
+def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Turn run rows into :class:`Run` values with their params, tags and latest metrics (3 queries)."""
+    ids = [r.id for r in rows]
+    params: dict[str, dict[str, str]] = {i: {} for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+    metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+    for part in chunks(ids):
+        for p in conn.execute(select(t.params).where(t.params.c.run_id.in_(part))):
+            params[p.run_id][p.key] = p.value
+        for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(part))):
+            tags[g.run_id][g.key] = g.value
+        lm = t.latest_metrics
+        for m in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(part))):
+            metrics[m.run_id][m.key] = math.nan if m.value is None else float(m.value)
+    return [
+        Run(
+            id=r.id,
+            experiment_id=r.experiment_id,
+            name=r.name,
+            status=RunStatus(r.status),
+            start_time=int(r.start_time),
+            end_time=None if r.end_time is None else int(r.end_time),
+            parent_id=r.parent_id,
+            actor=r.actor,
+            environment_digest=r.environment_digest,
+            deleted=bool(r.deleted),
+            params=params[r.id],
+            metrics=metrics[r.id],
+            tags=tags[r.id],
+        )
+        for r in rows
+    ]
+
+
+def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> None:
+    """Params are immutable: the same value again is fine, a different one is a Conflict."""
+    if not params:
+        return
+    for key in params:
+        _check_key("param", key)
+    existing = {
+        row.key: row.value
+        for part in chunks(list(params))
+        for row in conn.execute(
+            select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(part))
+        )
+    }
+    for key, value in params.items():
+        if key in existing and existing[key] != value:
+            raise Conflict(
+                f"Param {key!r} of run {run_id} is already {existing[key]!r}; it cannot change to {value!r}. "
+                "Params are immutable: start a new run, or log the changing value as a metric or tag."
+            )
+    rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+    insert_ignore(conn, t.params, rows, ("run_id", "key"))
+
+
+def _write_tags(conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
+    if not tags:
+        return
+    for key in tags:
+        _check_key("tag", key)
+    stmt = insert_stmt(conn, t.tags)
+    stmt = stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
+    conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
+
+
+def _write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+    if not metrics:
+        return
+    rows = []
+    latest: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        value = None if math.isnan(m.value) else m.value
+        row = {"run_id": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp, "value": value}
+        rows.append(row)
+        cur = latest.get(m.key)
+        if cur is None or (m.step, m.timestamp) >= (cur["step"], cur["timestamp"]):
+            latest[m.key] = row
+    for key in latest:
+        _check_key("metric", key)
+    conn.execute(t.metrics.insert(), rows)
+    lm = t.latest_metrics
+    stmt = insert_stmt(conn, lm)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "key"],
+        set_={"value": stmt.excluded.value, "step": stmt.excluded.step, "timestamp": stmt.excluded.timestamp},
+        where=or_(
+            stmt.excluded.step > lm.c.step,
+            and_(stmt.excluded.step == lm.c.step, stmt.excluded.timestamp >= lm.c.timestamp),
+        ),
+    )
+    conn.execute(stmt, list(latest.values()))
+
+
+class RunsMixin:
+    engine: Engine
+
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        name: str,
+        actor: str,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+        environment_digest: str | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        name = validate_name("run", name)
+        run = Run(
+            id=new_id(),
+            experiment_id=experiment_id,
+            name=name,
+            status=RunStatus.RUNNING,
+            start_time=start_time if start_time is not None else now_ms(),
+            parent_id=parent_id,
+            actor=actor,
+            environment_digest=environment_digest,
+            params=dict(params or {}),
+            tags=dict(tags or {}),
+        )
+
+        def create(conn: Connection) -> Run:
+            exp = conn.execute(select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first()
+            if exp is None:
+                raise NotFound(f"No experiment with id {experiment_id!r}. Create it first or pass its name.")
+            if parent_id is not None:
+                _run_row(conn, parent_id)
+            conn.execute(
+                t.runs.insert().values(
+                    id=run.id, experiment_id=experiment_id, name=name, status=run.status.value,
+                    start_time=run.start_time, parent_id=parent_id, actor=actor,
+                    environment_digest=environment_digest, deleted=False,
+                )
+            )
+            _write_params(conn, run.id, run.params)
+            _write_tags(conn, run.id, run.tags)
+            write_event(conn, EventType.RUN_STARTED, run.ref, actor=actor,
+                        payload={"experiment_id": experiment_id, "name": name, "parent_id": parent_id})
+            return run
+
+        return run_in_transaction(self.engine, create)
+
+    def log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        def write(conn: Connection) -> None:
+            exists = conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
+            if exists is None:
+                raise _not_found(run_id)
+            _write_params(conn, run_id, params or {})
+            _write_tags(conn, run_id, tags or {})
+            _write_metrics(conn, run_id, metrics)
+
+        run_in_transaction(self.engine, write)
+
+    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> Run:
+        status = RunStatus(status)
+        if not status.terminal:
+            raise InvalidInput(f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}.")
+        when = end_time if end_time is not None else now_ms()
+
+        def end(conn: Connection) -> Run:
+            _run_row(conn, run_id)
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
+            write_event(conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor,
+                        payload={"status": status.value})
+            return hydrate_runs(conn, [_run_row(conn, run_id)])[0]
+
+        return run_in_transaction(self.engine, end)
+
+    def get_run(self, run_id: str) -> Run:
+        return run_in_transaction(
+            self.engine, lambda conn: hydrate_runs(conn, [_run_row(conn, run_id)])[0], write=False
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        m = t.metrics
+        q = select(m.c.key, m.c.value, m.c.step, m.c.timestamp).where(m.c.run_id == run_id, m.c.key == key)
+        q = q.order_by(m.c.step, m.c.timestamp, m.c.id)
+
+        def read(conn: Connection) -> list[Metric]:
+            _run_row(conn, run_id)
+            return [
+                Metric(r.key, math.nan if r.value is None else float(r.value), int(r.step), int(r.timestamp))
+                for r in conn.execute(q)
+            ]
+
+        return run_in_transaction(self.engine, read, write=False)
+
+    def _set_deleted(self, run_id: str, deleted: bool, actor: str) -> None:
+        def change(conn: Connection) -> None:
+            _run_row(conn, run_id)
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == run_id)
+                .values(deleted=deleted, deleted_at=now_ms() if deleted else None)
+            )
+            kind = EventType.RUN_DELETED if deleted else EventType.RUN_RESTORED
+            write_event(conn, kind, f"run:{run_id}", actor=actor)
+
+        run_in_transaction(self.engine, change)
+
+    def delete_run(self, run_id: str, *, actor: str) -> None:
+        self._set_deleted(run_id, True, actor)
+
+    def restore_run(self, run_id: str, *, actor: str) -> None:
+        self._set_deleted(run_id, False, actor)
+
+    def purge_deleted_runs(self, *, actor: str, older_than_ms: int = 0) -> list[str]:
+        cutoff = now_ms() - older_than_ms
+
+        def purge(conn: Connection) -> list[str]:
+            ids = [
+                r.id
+                for r in conn.execute(
+                    select(t.runs.c.id).where(t.runs.c.deleted.is_(True), t.runs.c.deleted_at <= cutoff)
+                )
+            ]
+            for part in chunks(ids):
+                for table in (t.metrics, t.latest_metrics, t.params, t.tags, t.artifacts):
+                    conn.execute(delete(table).where(table.c.run_id.in_(part)))
+                conn.execute(delete(t.runs).where(t.runs.c.id.in_(part)))
+            for run_id in ids:
+                write_event(conn, EventType.RUN_PURGED, f"run:{run_id}", actor=actor)
+            return ids
+
+        return run_in_transaction(self.engine, purge)

@@ -1,0 +1,138 @@
+"""Run search: the filter language of :mod:`mloop.store.query` compiled to indexed SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, true
+
+from mloop.entities import Page, Run, decode_cursor, encode_cursor
+from mloop.errors import InvalidInput
+from mloop.store.query import And, Comparison, Field, Node, Or, parse_filter, parse_order_by
+from mloop.store.sql import schema as t
+from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.runs import hydrate_runs
+
+__all__ = ["SearchMixin", "compile_filter"]
+
+_ATTR_COLUMNS = {
+    "run_id": t.runs.c.id,
+    "name": t.runs.c.name,
+    "status": t.runs.c.status,
+    "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time,
+    "experiment_id": t.runs.c.experiment_id,
+    "actor": t.runs.c.actor,
+    "parent_id": t.runs.c.parent_id,
+}
+_KV_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "in":
+        return column.in_(list(value))  # type: ignore[no-any-return]
+    if op == "not in":
+        return column.not_in(list(value))  # type: ignore[no-any-return]
+    if op == "like":
+        return column.like(value)  # type: ignore[no-any-return]
+    if op == "ilike":
+        return column.ilike(value)  # type: ignore[no-any-return]
+    ops = {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }
+    return ops[op](value)  # type: ignore[no-any-return]
+
+
+def _comparison(cmp: Comparison) -> ColumnElement[bool]:
+    field = cmp.field
+    if field.entity == "attributes":
+        value: Any = cmp.value
+        if field.key in {"start_time", "end_time"}:
+            value = tuple(int(v) for v in value) if isinstance(value, tuple) else int(value)
+        elif field.key == "status":
+            value = tuple(str(v).upper() for v in value) if isinstance(value, tuple) else str(value).upper()
+        return _compare(_ATTR_COLUMNS[field.key], cmp.op, value)
+    table = _KV_TABLES[field.entity]
+    sub = select(table.c.run_id).where(table.c.key == field.key, _compare(table.c.value, cmp.op, cmp.value))
+    return t.runs.c.id.in_(sub)
+
+
+def compile_filter(node: Node | None) -> ColumnElement[bool]:
+    if node is None:
+        return true()
+    if isinstance(node, Comparison):
+        return _comparison(node)
+    parts = [compile_filter(n) for n in node.items]
+    if isinstance(node, And):
+        return and_(*parts)
+    if isinstance(node, Or):
+        return or_(*parts)
+    raise TypeError(node)  # pragma: no cover
+
+
+def _order_column(field: Field, joins: list[Any]) -> Any:
+    if field.entity == "attributes":
+        return _ATTR_COLUMNS[field.key]
+    table = _KV_TABLES[field.entity].alias(f"o{len(joins)}")
+    joins.append((table, and_(table.c.run_id == t.runs.c.id, table.c.key == field.key)))
+    return table.c.value
+
+
+class SearchMixin:
+    engine: Engine
+
+    def search_runs(
+        self,
+        *,
+        experiment_ids: Sequence[str] | None = None,
+        filter: str = "",
+        order_by: Sequence[str] = (),
+        max_results: int = 1000,
+        cursor: str | None = None,
+        include_deleted: bool = False,
+        deleted_only: bool = False,
+    ) -> Page[Run]:
+        if max_results < 1:
+            raise InvalidInput(f"max_results must be at least 1, got {max_results}.")
+        where = [compile_filter(parse_filter(filter))]
+        if experiment_ids is not None:
+            where.append(t.runs.c.experiment_id.in_(list(experiment_ids)) if experiment_ids else false())
+        if deleted_only:
+            where.append(t.runs.c.deleted.is_(True))
+        elif not include_deleted:
+            where.append(t.runs.c.deleted.is_(False))
+        joins: list[Any] = []
+        orders = parse_order_by(list(order_by))
+        position = decode_cursor(cursor) if cursor else {}
+        q = select(t.runs)
+        order_cols: list[Any] = []
+        for ob in orders:
+            col = _order_column(ob.field, joins)
+            order_cols.append(col.desc().nulls_last() if ob.descending else col.asc().nulls_last())
+        for table, on in joins:
+            q = q.outerjoin(table, on)
+        offset = 0
+        if orders:
+            offset = int(position.get("offset", 0))
+        elif "before" in position:  # keyset paging on the time-ordered id
+            where.append(t.runs.c.id < position["before"])
+        q = q.where(and_(*where)).order_by(*order_cols, t.runs.c.id.desc())
+        q = q.limit(max_results + 1).offset(offset)
+
+        def read(conn: Connection) -> list[Run]:
+            rows = conn.execute(q).all()
+            return hydrate_runs(conn, rows)
+
+        runs = run_in_transaction(self.engine, read, write=False)
+        items, more = runs[:max_results], len(runs) > max_results
+        next_cursor = None
+        if more:
+            token = {"offset": offset + max_results} if orders else {"before": items[-1].id}
+            next_cursor = encode_cursor(token)
+        return Page(items, next_cursor)
