@@ -11,14 +11,24 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Client": "mloop.tracking.client",
     "Run": "mloop.tracking.run",
+    "RunTable": "mloop.tracking.search",
     "active_run": "mloop.tracking.fluent",
     "autolog": "mloop.tracking.autolog",
+    "end_run": "mloop.tracking.fluent",
+    "get_client": "mloop.tracking.fluent",
     "get_run": "mloop.tracking.fluent",
+    "init_workspace": "mloop.workspace",
+    "log_artifact": "mloop.tracking.fluent",
+    "log_metric": "mloop.tracking.fluent",
+    "log_metrics": "mloop.tracking.fluent",
+    "log_param": "mloop.tracking.fluent",
+    "log_params": "mloop.tracking.fluent",
     "search_runs": "mloop.tracking.fluent",
+    "set_tags": "mloop.tracking.fluent",
     "start_run": "mloop.tracking.fluent",
-    "Client": "mloop.tracking.client",
-    "RunTable": "mloop.tracking.search",
+    "use_client": "mloop.tracking.fluent",
 }
 
 __all__ = sorted(["__version__", *_EXPORTS])

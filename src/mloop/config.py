@@ -120,9 +120,15 @@ def resolve_settings(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
+    use_env_uris: bool = True,
 ) -> Settings:
-    """Resolve settings. ``env`` defaults to ``os.environ``; ``home`` to the user's home folder."""
+    """Resolve settings. ``env`` defaults to ``os.environ``; ``home`` to the user's home folder.
+
+    ``use_env_uris=False`` ignores ``MLOOP_URI``/``MLOOP_ARTIFACT_URI`` (``mloop init DIR`` uses DIR's own).
+    """
     environ: Mapping[str, str] = os.environ if env is None else env
+    if not use_env_uris:
+        environ = {k: v for k, v in environ.items() if k not in {"MLOOP_URI", "MLOOP_ARTIFACT_URI"}}
     sources: dict[str, str] = {}
     workspace: Path | None = None
     doc: Mapping[str, object] = {}

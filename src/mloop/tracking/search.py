@@ -1,0 +1,56 @@
+"""``RunTable``: search results as a list of runs that turns into a pandas DataFrame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from mloop.entities import RunRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RunTable", "run_row"]
+
+
+def run_row(run: RunRecord) -> dict[str, Any]:
+    """One flat row: attributes, then ``params.*``, ``metrics.*`` and ``tags.*`` columns."""
+    row: dict[str, Any] = {
+        "run_id": run.id,
+        "experiment_id": run.experiment_id,
+        "name": run.name,
+        "status": run.status.value,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "duration_ms": run.duration_ms,
+        "parent_id": run.parent_id,
+        "actor": run.actor,
+    }
+    row.update({f"params.{k}": v for k, v in run.params.items()})
+    row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
+    row.update({f"tags.{k}": v for k, v in run.tags.items()})
+    return row
+
+
+class RunTable(list[RunRecord]):
+    """A list of :class:`~mloop.entities.RunRecord`; ``to_pandas()`` gives one row per run."""
+
+    def __init__(self, runs: Iterable[RunRecord] = ()) -> None:
+        super().__init__(runs)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [run_row(r) for r in self]
+
+    def to_pandas(self) -> pd.DataFrame:
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(self.to_records())
+        if frame.empty:
+            return frame
+        for col in ("start_time", "end_time"):
+            frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
+        return frame
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.id for r in self]
