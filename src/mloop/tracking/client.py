@@ -81,6 +81,20 @@ class Client:
         return list(self._all(lambda cursor: self.store.list_experiments(cursor=cursor, limit=_PAGE)))
 
     # runs -----------------------------------------------------------------------------------------------
+    def resolve_run_id(self, run: str | Run | RunRecord) -> str:
+        """A full run id from a handle, ``run:<id>``, an id, or a unique id prefix (8+ characters)."""
+        run_id = run_id_of(run)
+        if len(run_id) == 32:
+            return run_id
+        matches = self.store.search_runs(
+            filter=f"run_id like '{run_id}%'", include_deleted=True, max_results=2
+        ).items
+        if not matches:
+            raise NotFound(f"No run id starts with {run_id!r}. List runs with `mloop runs list`.")
+        if len(matches) > 1:
+            raise InvalidInput(f"Run id prefix {run_id!r} is ambiguous; give more characters.")
+        return matches[0].id
+
     def start_run(
         self,
         experiment: str | None = None,
@@ -107,16 +121,16 @@ class Client:
             actor=self.actor,
             params={k: _text(v) for k, v in (params or {}).items()},
             tags={k: _text(v) for k, v in (tags or {}).items()},
-            parent_id=None if parent is None else run_id_of(parent),
+            parent_id=None if parent is None else self.resolve_run_id(parent),
             environment_digest=env_digest,
         )
         return Run(self, record, on_end=on_end)
 
     def get_run(self, run: str | Run | RunRecord) -> RunRecord:
-        return self.store.get_run(run_id_of(run))
+        return self.store.get_run(self.resolve_run_id(run))
 
     def get_metric_history(self, run: str | Run | RunRecord, key: str) -> list[Metric]:
-        return self.store.get_metric_history(run_id_of(run), key)
+        return self.store.get_metric_history(self.resolve_run_id(run), key)
 
     def get_environment(self, run: str | Run | RunRecord) -> dict[str, Any]:
         record = self.get_run(run)
@@ -163,10 +177,10 @@ class Client:
                 return out
 
     def delete_run(self, run: str | Run | RunRecord) -> None:
-        self.store.delete_run(run_id_of(run), actor=self.actor)
+        self.store.delete_run(self.resolve_run_id(run), actor=self.actor)
 
     def restore_run(self, run: str | Run | RunRecord) -> None:
-        self.store.restore_run(run_id_of(run), actor=self.actor)
+        self.store.restore_run(self.resolve_run_id(run), actor=self.actor)
 
     def events(self, *, types: Sequence[str] | None = None, subject: str | None = None) -> list[Event]:
         return list(self._all(lambda c: self.store.list_events(types=types, subject=subject, cursor=c, limit=_PAGE)))
@@ -194,7 +208,7 @@ class Client:
         return entry
 
     def list_artifacts(self, run: str | Run | RunRecord) -> list[ArtifactEntry]:
-        return self.store.list_artifacts(run_id_of(run))
+        return self.store.list_artifacts(self.resolve_run_id(run))
 
     def _artifact(self, run_id: str, path: str) -> ArtifactEntry:
         from mloop.artifacts import normalize_artifact_path
@@ -209,7 +223,7 @@ class Client:
 
     def read_artifact(self, run: str | Run | RunRecord, path: str) -> bytes:
         """The verified bytes of one artifact."""
-        run_id = run_id_of(run)
+        run_id = self.resolve_run_id(run)
         entry = self._artifact(run_id, path)
         return self.artifacts.get_bytes(entry.digest, name=f"run:{run_id}/{entry.path}")
 
@@ -219,7 +233,7 @@ class Client:
         """Download one artifact, or every artifact under ``path`` (all when ``None``), below ``dest``."""
         from mloop.artifacts import normalize_artifact_path
 
-        run_id = run_id_of(run)
+        run_id = self.resolve_run_id(run)
         root = Path(dest).resolve()
         entries = self.store.list_artifacts(run_id)
         if path is not None:

@@ -1,0 +1,9 @@
+"""Test support for mloop and for authors of store plugins: the Store contract suite and database fixtures.
+
+Importing this package needs pytest (``pip install 'mloop[test]'``).
+"""
+
+from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
+from mloop.testing.store_contract import StoreContract
+
+__all__ = ["POSTGRES_ADMIN_URI", "StoreContract", "postgres_available", "temporary_postgres_database"]

@@ -1,0 +1,66 @@
+"""Garbage collection: purge deleted runs, then remove blobs nothing references any more.
+
+A blob younger than ``grace_s`` is kept even when unreferenced: it may belong to an upload whose metadata
+is about to be written by another process. Re-used blobs are freshened by the artifact store on dedup hits,
+so the grace period protects them too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from mloop.tracking.client import Client
+
+__all__ = ["GcReport", "collect_garbage"]
+
+
+@dataclass(frozen=True)
+class GcReport:
+    dry_run: bool
+    purged_runs: list[str] = field(default_factory=list)
+    blobs_removed: int = 0
+    bytes_freed: int = 0
+    temp_bytes_freed: int = 0
+    blobs_kept: int = 0
+
+
+def collect_garbage(
+    client: Client, *, dry_run: bool = False, grace_s: float = 3600.0, purge_runs: bool = True
+) -> GcReport:
+    """Purge runs in the deleted state (unless ``purge_runs=False``) and free unreferenced blobs."""
+    store, artifacts = client.store, client.artifacts
+    if not purge_runs:
+        purged: list[str] = []
+    elif dry_run:
+        purged = client.search_runs(deleted_only=True, max_results=None).ids
+    else:
+        purged = store.purge_deleted_runs(actor=client.actor)
+    referenced = store.referenced_digests()
+    if dry_run and purged:
+        still = set()
+        for run_id in purged:
+            still.update(e.digest for e in store.list_artifacts(run_id))
+        live = client.search_runs(max_results=None)
+        keep = {e.digest for r in live for e in store.list_artifacts(r.id)}
+        referenced = (referenced - still) | keep
+    cutoff = time.time() - grace_s
+    removed = freed = kept = 0
+    for blob in artifacts.iter_blobs():
+        if blob.digest in referenced:
+            kept += 1
+            continue
+        if blob.modified > cutoff:
+            kept += 1
+            continue
+        removed += 1
+        freed += blob.size if dry_run else artifacts.delete(blob.digest)
+    temp = 0 if dry_run else artifacts.cleanup_temp(grace_s)
+    if not dry_run and (removed or purged):
+        from mloop.entities import EventType
+
+        store.append_event(
+            EventType.ARTIFACTS_COLLECTED, "workspace:artifacts", actor=client.actor,
+            payload={"purged_runs": len(purged), "blobs_removed": removed, "bytes_freed": freed},
+        )
+    return GcReport(dry_run, purged, removed, freed, temp, kept)

@@ -1,0 +1,19 @@
+"""The Store contract on every implementation: SQLite (WAL) and the machine's real PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mloop.store import Store, open_store
+from mloop.testing import StoreContract
+
+
+class TestStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self, store_uri: str) -> Iterator[Store]:
+        s = open_store(store_uri)
+        assert isinstance(s, Store)
+        yield s
+        s.close()
