@@ -31,7 +31,27 @@ _EXPORTS = {
     "use_client": "mloop.tracking.fluent",
 }
 
-__all__ = sorted(["__version__", *_EXPORTS])
+__all__ = [
+    "Client",
+    "Run",
+    "RunTable",
+    "__version__",
+    "active_run",
+    "autolog",
+    "end_run",
+    "get_client",
+    "get_run",
+    "init_workspace",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "search_runs",
+    "set_tags",
+    "start_run",
+    "use_client",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -134,7 +134,10 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
                     result.run_ids.append(run.id)
                 progress.advance(task)
             best = client.search_runs(
-                experiment, filter=f"parent_id = '{parent.id}'", order_by=["metrics.roc_auc DESC"], max_results=1
+                experiment,
+                filter=f"parent_id = '{parent.id}'",
+                order_by=["metrics.roc_auc DESC"],
+                max_results=1,
             )[0]
             parent.log_params({"best_run": best.id})
             parent.log_metrics({"best_roc_auc": best.metrics["roc_auc"]})
@@ -143,8 +146,8 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
     try:
         from mloop.tracking.compare import write_chart
 
-        sgd = [r for r in result.run_ids[:3]]
-        result.chart = write_chart(client, sgd, ["val_accuracy"], root / "val_accuracy.html")
+        sgd = list(result.run_ids[:3])
+        result.chart = write_chart(client, sgd, root / "val_accuracy.html", metrics=["val_accuracy"])
     except ImportError:  # the comparison module ships with the CLI
         result.chart = None
     result.seconds = time.perf_counter() - started
@@ -159,7 +162,9 @@ def _report(out: Any, client: Any, result: DemoResult, best: Any) -> None:
     table = Table(title=f"experiment {result.experiment!r}")
     for col in ("run", "name", "accuracy", "f1", "roc_auc"):
         table.add_column(col)
-    for run in client.search_runs(result.experiment, filter="metrics.accuracy > 0", order_by=["metrics.roc_auc DESC"]):
+    for run in client.search_runs(
+        result.experiment, filter="metrics.accuracy > 0", order_by=["metrics.roc_auc DESC"]
+    ):
         mark = " *" if run.id == best.id else ""
         table.add_row(
             run.id[:12] + mark, run.name, *(f"{run.metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc"))

@@ -68,7 +68,9 @@ class Workspace:
         return f"Workspace(store={self.settings.store_uri!r}, artifacts={self.settings.artifact_uri!r})"
 
 
-def open_workspace(uri: str | None = None, artifact_uri: str | None = None, *, cwd: Path | None = None) -> Workspace:
+def open_workspace(
+    uri: str | None = None, artifact_uri: str | None = None, *, cwd: Path | None = None
+) -> Workspace:
     return Workspace(resolve_settings(uri, artifact_uri, cwd=cwd))
 
 
@@ -107,8 +109,9 @@ def init_workspace(
     if root and store.get_setting(ARTIFACT_SETTING) is None:
         store.set_setting(ARTIFACT_SETTING, root)
         store.append_event(
-            EventType.WORKSPACE_INITIALISED, f"workspace:{directory.name or 'root'}", actor=ws.actor,
+            EventType.WORKSPACE_INITIALISED,
+            f"workspace:{directory.name or 'root'}",
+            actor=ws.actor,
             payload={"store": ws.settings.store_uri, "artifacts": root},
         )
     return ws
-

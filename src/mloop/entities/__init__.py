@@ -3,7 +3,7 @@
 from mloop.entities.events import Event, EventType
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.page import Page, decode_cursor, encode_cursor
-from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, Run, RunStatus
+from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
     "ArtifactEntry",
@@ -12,7 +12,7 @@ __all__ = [
     "Experiment",
     "Metric",
     "Page",
-    "Run",
+    "RunRecord",
     "RunStatus",
     "decode_cursor",
     "encode_cursor",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["ArtifactEntry", "Experiment", "Metric", "Run", "RunStatus"]
+__all__ = ["ArtifactEntry", "Experiment", "Metric", "RunRecord", "RunStatus"]
 
 
 class RunStatus(StrEnum):
@@ -42,7 +42,11 @@ class Metric:
         if not isinstance(other, Metric):
             return NotImplemented
         same_value = self.value == other.value or (math.isnan(self.value) and math.isnan(other.value))
-        return (self.key, self.step, self.timestamp) == (other.key, other.step, other.timestamp) and same_value
+        return (self.key, self.step, self.timestamp) == (
+            other.key,
+            other.step,
+            other.timestamp,
+        ) and same_value
 
     def __hash__(self) -> int:
         return hash((self.key, self.step, self.timestamp))
@@ -59,7 +63,7 @@ class ArtifactEntry:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunRecord:
     """A run as stored. ``metrics`` holds the latest value of each metric."""
 
     id: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, Run, RunStatus
+from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, RunRecord, RunStatus
 
 __all__ = [
     "ArtifactRefStore",
@@ -58,7 +58,7 @@ class RunStore(Protocol):
         parent_id: str | None = None,
         environment_digest: str | None = None,
         start_time: int | None = None,
-    ) -> Run: ...
+    ) -> RunRecord: ...
 
     def log_batch(
         self,
@@ -71,10 +71,11 @@ class RunStore(Protocol):
         """Write all in one transaction. Changing a logged param raises :class:`~mloop.errors.Conflict`."""
         ...
 
-    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> Run:
-        ...
+    def end_run(
+        self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None
+    ) -> RunRecord: ...
 
-    def get_run(self, run_id: str) -> Run: ...
+    def get_run(self, run_id: str) -> RunRecord: ...
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
@@ -88,7 +89,7 @@ class RunStore(Protocol):
         cursor: str | None = None,
         include_deleted: bool = False,
         deleted_only: bool = False,
-    ) -> Page[Run]: ...
+    ) -> Page[RunRecord]: ...
 
     def delete_run(self, run_id: str, *, actor: str) -> None: ...
 

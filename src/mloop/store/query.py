@@ -106,7 +106,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise FilterSyntaxError(
-                f"Cannot read the filter {text!r} at position {pos} ({text[pos:pos + 20]!r}). "
+                f"Cannot read the filter {text!r} at position {pos} ({text[pos : pos + 20]!r}). "
                 "Write comparisons like metrics.acc > 0.9 and params.model = 'rf'."
             )
         kind = m.lastgroup or ""
@@ -241,8 +241,7 @@ def _checked(cmp: Comparison, text: str) -> Comparison:
     if numeric:
         if cmp.op in {"like", "ilike"} or not all(isinstance(v, float) for v in values):
             raise FilterSyntaxError(
-                f"{cmp.field} is numeric: compare it with a number using = != < <= > >= or IN "
-                f"(in {text!r})."
+                f"{cmp.field} is numeric: compare it with a number using = != < <= > >= or IN (in {text!r})."
             )
     elif not all(isinstance(v, str) for v in values) or cmp.op in {"<", "<=", ">", ">="}:
         raise FilterSyntaxError(

@@ -99,7 +99,12 @@ class StoreContract:
     def test_run_roundtrip(self, store: Store) -> None:
         exp = store.create_experiment("e", actor=ME)
         run = store.create_run(
-            exp.id, name="first", actor=ME, params={"lr": "0.1"}, tags={"team": "a"}, environment_digest="sha256:x"
+            exp.id,
+            name="first",
+            actor=ME,
+            params={"lr": "0.1"},
+            tags={"team": "a"},
+            environment_digest="sha256:x",
         )
         assert run.status is RunStatus.RUNNING
         got = store.get_run(run.id)
@@ -142,9 +147,10 @@ class StoreContract:
 
     def test_special_float_values(self, store: Store) -> None:
         run_id = _run(store)
-        store.log_batch(run_id, metrics=[
-            Metric("a", math.nan, 0, 1), Metric("b", math.inf, 0, 1), Metric("c", -math.inf, 0, 1)
-        ])
+        store.log_batch(
+            run_id,
+            metrics=[Metric("a", math.nan, 0, 1), Metric("b", math.inf, 0, 1), Metric("c", -math.inf, 0, 1)],
+        )
         run = store.get_run(run_id)
         assert math.isnan(run.metrics["a"])
         assert run.metrics["b"] == math.inf and run.metrics["c"] == -math.inf
@@ -178,8 +184,12 @@ class StoreContract:
     # search ----------------------------------------------------------------------------------------
     def _population(self, store: Store) -> dict[str, str]:
         ids = {}
-        for i, (model, acc) in enumerate([("rf", 0.95), ("rf", 0.85), ("lr", 0.91), ("gb", 0.70), ("rf", 0.99)]):
-            run_id = _run(store, name=f"run{i}", params={"model": model}, tags={"team": "x" if i % 2 else "y"})
+        for i, (model, acc) in enumerate(
+            [("rf", 0.95), ("rf", 0.85), ("lr", 0.91), ("gb", 0.70), ("rf", 0.99)]
+        ):
+            run_id = _run(
+                store, name=f"run{i}", params={"model": model}, tags={"team": "x" if i % 2 else "y"}
+            )
             store.log_batch(run_id, metrics=[Metric("acc", acc, 0, 1)])
             ids[f"run{i}"] = run_id
         store.end_run(ids["run0"], RunStatus.FINISHED, actor=ME)
@@ -253,10 +263,14 @@ class StoreContract:
     def test_artifact_references(self, store: Store) -> None:
         run_id = _run(store)
         d1, d2 = "blake3:" + "a" * 64, "blake3:" + "b" * 64
-        store.record_artifacts(run_id, [ArtifactEntry("model/m.pkl", d1, 5, 1), ArtifactEntry("x.json", d2, 2, 1)],
-                               actor=ME)
+        store.record_artifacts(
+            run_id, [ArtifactEntry("model/m.pkl", d1, 5, 1), ArtifactEntry("x.json", d2, 2, 1)], actor=ME
+        )
         store.record_artifacts(run_id, [ArtifactEntry("x.json", d1, 5, 2)], actor=ME)  # re-logged path
-        assert [(a.path, a.digest) for a in store.list_artifacts(run_id)] == [("model/m.pkl", d1), ("x.json", d1)]
+        assert [(a.path, a.digest) for a in store.list_artifacts(run_id)] == [
+            ("model/m.pkl", d1),
+            ("x.json", d1),
+        ]
         assert store.referenced_digests() == {d1}
         with pytest.raises(NotFound):
             store.record_artifacts("c" * 32, [ArtifactEntry("a", d1, 1, 1)], actor=ME)
@@ -270,8 +284,12 @@ class StoreContract:
         store.restore_run(run_id, actor=ME)
         events = store.list_events().items
         assert [e.type for e in events] == [
-            EventType.EXPERIMENT_CREATED, EventType.RUN_STARTED, EventType.ARTIFACT_LOGGED,
-            EventType.RUN_FINISHED, EventType.RUN_DELETED, EventType.RUN_RESTORED,
+            EventType.EXPERIMENT_CREATED,
+            EventType.RUN_STARTED,
+            EventType.ARTIFACT_LOGGED,
+            EventType.RUN_FINISHED,
+            EventType.RUN_DELETED,
+            EventType.RUN_RESTORED,
         ]
         assert all(e.actor == ME for e in events)
         assert [e.id for e in events] == sorted(e.id for e in events)

@@ -19,6 +19,7 @@ from mloop.errors import InvalidInput
 __all__ = ["autolog"]
 
 _PATCH_MARK = "__mloop_autolog__"
+_HOOK_MARK = "__mloop_autolog_hook__"
 _IN_FIT: ContextVar[bool] = ContextVar("mloop_autolog_in_fit", default=False)
 _MAX_PARAM_LEN = 500
 
@@ -77,10 +78,11 @@ def _patched(original: Callable[..., Any], options: dict[str, Any]) -> Callable[
 
 def _subclasses(root: type) -> list[type]:
     seen: list[type] = []
-    stack = [root]
+    stack: list[type] = [root]
     while stack:
         cls = stack.pop()
-        for sub in cls.__subclasses__():
+        subs: list[type] = type.__subclasses__(cls)
+        for sub in subs:
             if sub not in seen:
                 seen.append(sub)
                 stack.append(sub)
@@ -115,24 +117,26 @@ def autolog(*, experiment: str | None = None, log_models: bool = True, disable: 
         raise InvalidInput("mloop.autolog() needs scikit-learn: pip install scikit-learn.") from exc
     classes = _subclasses(BaseEstimator)
     hook = BaseEstimator.__dict__.get("__init_subclass__")
-    original_hook = getattr(hook, _PATCH_MARK, None)
+    ours = getattr(hook, _HOOK_MARK, False)
+    parent_hook = getattr(hook, _PATCH_MARK, None) if ours else hook
     if disable:
-        if original_hook is not None:
-            BaseEstimator.__init_subclass__ = original_hook  # type: ignore[method-assign]
-        elif hook is not None and hasattr(hook, "__func__") and getattr(hook.__func__, _PATCH_MARK, None):
-            del BaseEstimator.__init_subclass__
+        if ours:
+            if parent_hook is None:
+                delattr(BaseEstimator, "__init_subclass__")
+            else:
+                setattr(BaseEstimator, "__init_subclass__", parent_hook)  # noqa: B010
         return sum(_unpatch_class(cls) for cls in classes)
     options = {"experiment": experiment, "log_models": log_models}
-    parent_hook = original_hook or hook
 
-    def __init_subclass__(cls: type, **kwargs: Any) -> None:
+    def __init_subclass__(cls: type, /, **kwargs: Any) -> None:
         if parent_hook is not None:
             parent_hook.__get__(None, cls)(**kwargs)
         else:
             super(BaseEstimator, cls).__init_subclass__(**kwargs)
         _patch_class(cls, options)
 
-    new_hook = classmethod(__init_subclass__)
+    new_hook: Any = classmethod(__init_subclass__)
     setattr(new_hook, _PATCH_MARK, parent_hook)  # noqa: B010
-    BaseEstimator.__init_subclass__ = new_hook  # type: ignore[method-assign,assignment]
+    setattr(new_hook, _HOOK_MARK, True)  # noqa: B010
+    setattr(BaseEstimator, "__init_subclass__", new_hook)  # noqa: B010
     return sum(_patch_class(cls, options) for cls in classes)

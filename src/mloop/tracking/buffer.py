@@ -36,23 +36,21 @@ class MetricBuffer:
         self._thread: threading.Thread | None = None
 
     def add(self, metric: Metric) -> None:
-        if self._error is not None:
-            self._raise_pending()
         with self._lock:
             self._items.append(metric)
             full = len(self._items) >= self.max_items
-        if full:
-            self.flush()
-        elif self._thread is None and self.max_delay_s > 0:
-            self._start_thread()
+        self._after_add(full)
 
     def extend(self, metrics: Sequence[Metric]) -> None:
-        if self._error is not None:
-            self._raise_pending()
         with self._lock:
             self._items.extend(metrics)
             full = len(self._items) >= self.max_items
-        if full:
+        self._after_add(full)
+
+    def _after_add(self, full: bool) -> None:
+        if self._error is not None:
+            self._retry_after_background_failure()
+        elif full:
             self.flush()
         elif self._thread is None and self.max_delay_s > 0:
             self._start_thread()
@@ -84,23 +82,28 @@ class MetricBuffer:
         self._error = None
         self.flush()
 
-    def _raise_pending(self) -> None:
+    def _retry_after_background_failure(self) -> None:
+        """The flusher thread failed: retry here, and raise in the caller if it fails again."""
         error, self._error = self._error, None
         try:
             self.flush()
         except BaseException as exc:
-            raise MloopError(f"Writing buffered metrics failed: {exc}. The values are still buffered.") from exc
-        if error is not None and len(self._items):  # pragma: no cover - flush above empties the buffer
-            raise MloopError(f"Writing buffered metrics failed: {error}") from error
+            raise MloopError(
+                f"Writing buffered metrics failed: {exc} (first failure: {error}). "
+                "The values are still buffered; they are written at the next flush or when the run ends."
+            ) from exc
 
     def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mloop-metric-flusher", daemon=True)
         self._thread.start()
 
+    def _stopping(self) -> bool:
+        return self._closed
+
     def _run(self) -> None:
         while not self._closed:
             self._wake.wait(self.max_delay_s)
-            if self._closed:
+            if self._stopping():  # set by close() in another thread
                 return
             try:
                 if self._items:

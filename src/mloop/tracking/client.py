@@ -168,8 +168,13 @@ class Client:
         while True:
             want = _PAGE if max_results is None else min(_PAGE, max_results - len(out))
             page = self.store.search_runs(
-                experiment_ids=exp_ids, filter=filter, order_by=order, max_results=want, cursor=cursor,
-                include_deleted=include_deleted, deleted_only=deleted_only,
+                experiment_ids=exp_ids,
+                filter=filter,
+                order_by=order,
+                max_results=want,
+                cursor=cursor,
+                include_deleted=include_deleted,
+                deleted_only=deleted_only,
             )
             out.extend(page.items)
             cursor = page.next_cursor
@@ -183,7 +188,9 @@ class Client:
         self.store.restore_run(self.resolve_run_id(run), actor=self.actor)
 
     def events(self, *, types: Sequence[str] | None = None, subject: str | None = None) -> list[Event]:
-        return list(self._all(lambda c: self.store.list_events(types=types, subject=subject, cursor=c, limit=_PAGE)))
+        return list(
+            self._all(lambda c: self.store.list_events(types=types, subject=subject, cursor=c, limit=_PAGE))
+        )
 
     # artifacts ------------------------------------------------------------------------------------------
     def record_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactEntry]:

@@ -26,7 +26,7 @@ def installed_packages() -> dict[str, str]:
     """Name -> version of every installed distribution (normalised lower-case names)."""
     out: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             out[name.lower().replace("_", "-")] = dist.version
     return dict(sorted(out.items()))

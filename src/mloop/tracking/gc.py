@@ -38,7 +38,7 @@ def collect_garbage(
         purged = store.purge_deleted_runs(actor=client.actor)
     referenced = store.referenced_digests()
     if dry_run and purged:
-        still = set()
+        still: set[str] = set()
         for run_id in purged:
             still.update(e.digest for e in store.list_artifacts(run_id))
         live = client.search_runs(max_results=None)
@@ -60,7 +60,9 @@ def collect_garbage(
         from mloop.entities import EventType
 
         store.append_event(
-            EventType.ARTIFACTS_COLLECTED, "workspace:artifacts", actor=client.actor,
+            EventType.ARTIFACTS_COLLECTED,
+            "workspace:artifacts",
+            actor=client.actor,
             payload={"purged_runs": len(purged), "blobs_removed": removed, "bytes_freed": freed},
         )
     return GcReport(dry_run, purged, removed, freed, temp, kept)

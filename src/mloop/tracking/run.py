@@ -54,7 +54,9 @@ class Terminated(SystemExit):
 class Run:
     """A run in progress. Create one with :func:`mloop.start_run` or :meth:`mloop.Client.start_run`."""
 
-    def __init__(self, client: Client, record: RunRecord, *, on_end: Callable[[Run], None] | None = None) -> None:
+    def __init__(
+        self, client: Client, record: RunRecord, *, on_end: Callable[[Run], None] | None = None
+    ) -> None:
         self._client = client
         self.record = record
         self.id = record.id
@@ -85,7 +87,9 @@ class Run:
     def log_metric(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Buffer one value (cheap); it reaches the store with the next batch."""
         v = _number("Metric", key, value)
-        self._buffer.add(Metric(key, v, step, timestamp if timestamp is not None else time.time_ns() // 1_000_000))
+        self._buffer.add(
+            Metric(key, v, step, timestamp if timestamp is not None else time.time_ns() // 1_000_000)
+        )
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:
         ts = timestamp if timestamp is not None else now_ms()
@@ -135,7 +139,7 @@ class Run:
     def log_dict(self, obj: Mapping[str, Any] | list[Any], name: str) -> ArtifactEntry:
         """Store ``obj`` as JSON (or YAML when ``name`` ends in .yaml/.yml)."""
         if name.endswith((".yaml", ".yml")):
-            import yaml  # type: ignore[import-untyped]
+            import yaml
 
             return self.log_text(yaml.safe_dump(obj, sort_keys=False), name)
         return self.log_text(json.dumps(obj, indent=2, sort_keys=True, default=str), name)
@@ -190,7 +194,7 @@ class Run:
             self.end(RunStatus.FINISHED)
         elif self._killed or issubclass(exc_type, (KeyboardInterrupt, Terminated)):
             self.end(RunStatus.KILLED)
-        elif issubclass(exc_type, SystemExit) and exc is not None and exc.code in (0, None):
+        elif isinstance(exc, SystemExit) and exc.code in (0, None):
             self.end(RunStatus.FINISHED)
         else:
             self.end(RunStatus.FAILED)

@@ -88,12 +88,14 @@ def _is_locked(exc: DBAPIError) -> bool:
 
 
 def run_in_transaction(engine: Engine, fn: Callable[[Connection], T], *, write: bool = True) -> T:
-    """Run ``fn`` in one transaction, retrying lock contention; unreachable databases raise StoreUnavailable."""
+    """Run ``fn`` in one transaction, retrying lock contention.
+
+    An unreachable database raises :class:`StoreUnavailable`.
+    """
     for attempt in range(_LOCK_RETRIES):
         try:
-            with engine.connect() as conn:
-                if write:
-                    conn = conn.execution_options(mloop_write=True)
+            with engine.connect() as raw:
+                conn = raw.execution_options(mloop_write=True) if write else raw
                 with conn.begin():
                     return fn(conn)
         except OperationalError as exc:

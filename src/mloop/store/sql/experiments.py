@@ -37,8 +37,9 @@ class ExperimentsMixin:
         def create(conn: Connection) -> Experiment:
             exp = Experiment(new_id(), name, now_ms())
             conn.execute(t.experiments.insert().values(id=exp.id, name=name, created_at=exp.created_at))
-            write_event(conn, EventType.EXPERIMENT_CREATED, f"experiment:{name}", actor=actor,
-                        payload={"id": exp.id})
+            write_event(
+                conn, EventType.EXPERIMENT_CREATED, f"experiment:{name}", actor=actor, payload={"id": exp.id}
+            )
             return exp
 
         try:
@@ -56,7 +57,9 @@ class ExperimentsMixin:
             write=False,
         )
         if row is None:
-            raise NotFound(f"No experiment with id {experiment_id!r}. List them with `mloop experiments list`.")
+            raise NotFound(
+                f"No experiment with id {experiment_id!r}. List them with `mloop experiments list`."
+            )
         return _experiment(row)
 
     def get_experiment_by_name(self, name: str) -> Experiment:

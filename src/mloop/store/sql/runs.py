@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
 
-from mloop.entities import EventType, Metric, Run, RunStatus, new_id, now_ms
+from mloop.entities import EventType, Metric, RunRecord, RunStatus, new_id, now_ms
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_ignore, insert_stmt
@@ -37,8 +37,8 @@ def _run_row(conn: Connection, run_id: str) -> Any:
     return row
 
 
-def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
-    """Turn run rows into :class:`Run` values with their params, tags and latest metrics (3 queries)."""
+def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
+    """Turn run rows into :class:`RunRecord` values with their params, tags and latest metrics (3 queries)."""
     ids = [r.id for r in rows]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
@@ -52,7 +52,7 @@ def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
         for m in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(part))):
             metrics[m.run_id][m.key] = math.nan if m.value is None else float(m.value)
     return [
-        Run(
+        RunRecord(
             id=r.id,
             experiment_id=r.experiment_id,
             name=r.name,
@@ -81,7 +81,9 @@ def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> N
         row.key: row.value
         for part in chunks(list(params))
         for row in conn.execute(
-            select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(part))
+            select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_id == run_id, t.params.c.key.in_(part)
+            )
         )
     }
     for key, value in params.items():
@@ -146,9 +148,9 @@ class RunsMixin:
         parent_id: str | None = None,
         environment_digest: str | None = None,
         start_time: int | None = None,
-    ) -> Run:
+    ) -> RunRecord:
         name = validate_name("run", name)
-        run = Run(
+        run = RunRecord(
             id=new_id(),
             experiment_id=experiment_id,
             name=name,
@@ -161,7 +163,7 @@ class RunsMixin:
             tags=dict(tags or {}),
         )
 
-        def create(conn: Connection) -> Run:
+        def create(conn: Connection) -> RunRecord:
             exp = conn.execute(select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first()
             if exp is None:
                 raise NotFound(f"No experiment with id {experiment_id!r}. Create it first or pass its name.")
@@ -169,15 +171,26 @@ class RunsMixin:
                 _run_row(conn, parent_id)
             conn.execute(
                 t.runs.insert().values(
-                    id=run.id, experiment_id=experiment_id, name=name, status=run.status.value,
-                    start_time=run.start_time, parent_id=parent_id, actor=actor,
-                    environment_digest=environment_digest, deleted=False,
+                    id=run.id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=run.status.value,
+                    start_time=run.start_time,
+                    parent_id=parent_id,
+                    actor=actor,
+                    environment_digest=environment_digest,
+                    deleted=False,
                 )
             )
             _write_params(conn, run.id, run.params)
             _write_tags(conn, run.id, run.tags)
-            write_event(conn, EventType.RUN_STARTED, run.ref, actor=actor,
-                        payload={"experiment_id": experiment_id, "name": name, "parent_id": parent_id})
+            write_event(
+                conn,
+                EventType.RUN_STARTED,
+                run.ref,
+                actor=actor,
+                payload={"experiment_id": experiment_id, "name": name, "parent_id": parent_id},
+            )
             return run
 
         return run_in_transaction(self.engine, create)
@@ -200,22 +213,29 @@ class RunsMixin:
 
         run_in_transaction(self.engine, write)
 
-    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> Run:
+    def end_run(
+        self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None
+    ) -> RunRecord:
         status = RunStatus(status)
         if not status.terminal:
-            raise InvalidInput(f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}.")
+            raise InvalidInput(
+                f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}."
+            )
         when = end_time if end_time is not None else now_ms()
 
-        def end(conn: Connection) -> Run:
+        def end(conn: Connection) -> RunRecord:
             _run_row(conn, run_id)
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
-            write_event(conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor,
-                        payload={"status": status.value})
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when)
+            )
+            write_event(
+                conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value}
+            )
             return hydrate_runs(conn, [_run_row(conn, run_id)])[0]
 
         return run_in_transaction(self.engine, end)
 
-    def get_run(self, run_id: str) -> Run:
+    def get_run(self, run_id: str) -> RunRecord:
         return run_in_transaction(
             self.engine, lambda conn: hydrate_runs(conn, [_run_row(conn, run_id)])[0], write=False
         )
@@ -238,7 +258,8 @@ class RunsMixin:
         def change(conn: Connection) -> None:
             _run_row(conn, run_id)
             conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id)
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
                 .values(deleted=deleted, deleted_at=now_ms() if deleted else None)
             )
             kind = EventType.RUN_DELETED if deleted else EventType.RUN_RESTORED

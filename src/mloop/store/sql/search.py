@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, true
 
-from mloop.entities import Page, Run, decode_cursor, encode_cursor
+from mloop.entities import Page, RunRecord, decode_cursor, encode_cursor
 from mloop.errors import InvalidInput
 from mloop.store.query import And, Comparison, Field, Node, Or, parse_filter, parse_order_by
 from mloop.store.sql import schema as t
@@ -97,7 +97,7 @@ class SearchMixin:
         cursor: str | None = None,
         include_deleted: bool = False,
         deleted_only: bool = False,
-    ) -> Page[Run]:
+    ) -> Page[RunRecord]:
         if max_results < 1:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}.")
         where = [compile_filter(parse_filter(filter))]
@@ -125,7 +125,7 @@ class SearchMixin:
         q = q.where(and_(*where)).order_by(*order_cols, t.runs.c.id.desc())
         q = q.limit(max_results + 1).offset(offset)
 
-        def read(conn: Connection) -> list[Run]:
+        def read(conn: Connection) -> list[RunRecord]:
             rows = conn.execute(q).all()
             return hydrate_runs(conn, rows)
 

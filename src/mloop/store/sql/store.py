@@ -68,7 +68,9 @@ class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin):
     def get_environment(self, digest: str) -> dict[str, Any]:
         row = run_in_transaction(
             self.engine,
-            lambda c: c.execute(select(t.environments.c.body).where(t.environments.c.digest == digest)).first(),
+            lambda c: c.execute(
+                select(t.environments.c.body).where(t.environments.c.digest == digest)
+            ).first(),
             write=False,
         )
         if row is None:
@@ -86,16 +88,32 @@ class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin):
             stmt = insert_stmt(conn, t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
-                set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size,
-                      "created_at": stmt.excluded.created_at},
+                set_={
+                    "digest": stmt.excluded.digest,
+                    "size": stmt.excluded.size,
+                    "created_at": stmt.excluded.created_at,
+                },
             )
             conn.execute(
                 stmt,
-                [{"run_id": run_id, "path": e.path, "digest": e.digest, "size": e.size,
-                  "created_at": e.created_at} for e in entries],
+                [
+                    {
+                        "run_id": run_id,
+                        "path": e.path,
+                        "digest": e.digest,
+                        "size": e.size,
+                        "created_at": e.created_at,
+                    }
+                    for e in entries
+                ],
             )
-            write_event(conn, EventType.ARTIFACT_LOGGED, f"run:{run_id}", actor=actor,
-                        payload={"paths": [e.path for e in entries]})
+            write_event(
+                conn,
+                EventType.ARTIFACT_LOGGED,
+                f"run:{run_id}",
+                actor=actor,
+                payload={"paths": [e.path for e in entries]},
+            )
 
         run_in_transaction(self.engine, write)
 

@@ -103,9 +103,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(80), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_artifacts_run_id_runs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_artifacts_run_id_runs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "path", name="pk_artifacts"),
     )
     op.create_index("ix_artifacts_digest", "artifacts", ["digest"])
