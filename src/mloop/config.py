@@ -168,7 +168,12 @@ def resolve_settings(
     if art is not None and "://" not in art:
         art = _absolutise(art, cwd or Path.cwd())
 
-    actor = environ.get("MLOOP_USER") or _section_value(doc, "user", "name") or _default_user()
+    if environ.get("MLOOP_USER"):
+        actor, sources["actor"] = environ["MLOOP_USER"], "MLOOP_USER"
+    elif _section_value(doc, "user", "name"):
+        actor, sources["actor"] = str(_section_value(doc, "user", "name")), "workspace file [user] name"
+    else:
+        actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
     return Settings(store_uri, art, workspace, actor, strict, sources)
 

@@ -162,13 +162,9 @@ def _report(out: Any, client: Any, result: DemoResult, best: Any) -> None:
     table = Table(title=f"experiment {result.experiment!r}")
     for col in ("run", "name", "accuracy", "f1", "roc_auc"):
         table.add_column(col)
-    for run in client.search_runs(
-        result.experiment, filter="metrics.accuracy > 0", order_by=["metrics.roc_auc DESC"]
-    ):
+    for run in client.search_runs(result.experiment, filter="metrics.accuracy > 0", order_by=["metrics.roc_auc DESC"]):
         mark = " *" if run.id == best.id else ""
-        table.add_row(
-            run.id[:12] + mark, run.name, *(f"{run.metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc"))
-        )
+        table.add_row(run.id[-8:] + mark, run.name, *(f"{run.metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc")))
     out.print(table)
     ws = result.workspace
     out.print(f"Best run: [bold]run:{best.id}[/] ({best.name}), roc_auc {best.metrics['roc_auc']:.4f}")
@@ -178,5 +174,5 @@ def _report(out: Any, client: Any, result: DemoResult, best: Any) -> None:
     out.print(f"  cd {ws}")
     out.print("  mloop runs list --experiment breast-cancer")
     out.print(f"  mloop runs show {best.id}")
-    out.print(f"  mloop runs compare {' '.join(r[:12] for r in result.run_ids[:3])} --chart compare.png")
+    out.print(f"  mloop runs compare {' '.join(r[-8:] for r in result.run_ids[:3])} --chart compare.png")
     out.print(f"Done in {result.seconds:.1f} s.")

@@ -136,7 +136,7 @@ def autolog(*, experiment: str | None = None, log_models: bool = True, disable: 
         _patch_class(cls, options)
 
     new_hook: Any = classmethod(__init_subclass__)
-    setattr(new_hook, _PATCH_MARK, parent_hook)  # noqa: B010
-    setattr(new_hook, _HOOK_MARK, True)  # noqa: B010
+    new_hook.__mloop_autolog__ = parent_hook
+    new_hook.__mloop_autolog_hook__ = True
     setattr(BaseEstimator, "__init_subclass__", new_hook)  # noqa: B010
     return sum(_patch_class(cls, options) for cls in classes)

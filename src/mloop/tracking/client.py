@@ -77,22 +77,35 @@ class Client:
         self._experiments[name] = exp.id
         return exp.id
 
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(experiment_id)
+
     def list_experiments(self) -> list[Experiment]:
         return list(self._all(lambda cursor: self.store.list_experiments(cursor=cursor, limit=_PAGE)))
 
     # runs -----------------------------------------------------------------------------------------------
     def resolve_run_id(self, run: str | Run | RunRecord) -> str:
-        """A full run id from a handle, ``run:<id>``, an id, or a unique id prefix (8+ characters)."""
+        """A full run id from a handle, ``run:<id>``, an id, or a unique start or end (8+ hex) of an id.
+
+        Ids begin with their creation time, so runs started in the same minute share their first characters;
+        tables therefore show the last 8 characters, and both ends are accepted here.
+        """
         run_id = run_id_of(run)
         if len(run_id) == 32:
             return run_id
         matches = self.store.search_runs(
-            filter=f"run_id like '{run_id}%'", include_deleted=True, max_results=2
+            filter=f"run_id like '{run_id}%' or run_id like '%{run_id}'", include_deleted=True, max_results=10
         ).items
         if not matches:
-            raise NotFound(f"No run id starts with {run_id!r}. List runs with `mloop runs list`.")
+            raise NotFound(
+                f"No run id starts or ends with {run_id!r}. List runs with `mloop runs list` "
+                "(add --all to include deleted runs)."
+            )
         if len(matches) > 1:
-            raise InvalidInput(f"Run id prefix {run_id!r} is ambiguous; give more characters.")
+            shown = ", ".join(m.id for m in matches[:5])
+            raise InvalidInput(
+                f"{run_id!r} matches {len(matches)} runs ({shown}); give more characters or the full id."
+            )
         return matches[0].id
 
     def start_run(
@@ -159,9 +172,7 @@ class Client:
                 try:
                     exp_ids.append(self.experiment_id(name))
                 except NotFound:
-                    raise NotFound(
-                        f"No experiment named {name!r}. List them with `mloop experiments list`."
-                    ) from None
+                    raise NotFound(f"No experiment named {name!r}. List them with `mloop experiments list`.") from None
         order = [order_by] if isinstance(order_by, str) else list(order_by or [])
         out = RunTable()
         cursor: str | None = None
@@ -188,9 +199,7 @@ class Client:
         self.store.restore_run(self.resolve_run_id(run), actor=self.actor)
 
     def events(self, *, types: Sequence[str] | None = None, subject: str | None = None) -> list[Event]:
-        return list(
-            self._all(lambda c: self.store.list_events(types=types, subject=subject, cursor=c, limit=_PAGE))
-        )
+        return list(self._all(lambda c: self.store.list_events(types=types, subject=subject, cursor=c, limit=_PAGE)))
 
     # artifacts ------------------------------------------------------------------------------------------
     def record_files(self, run_id: str, files: Sequence[tuple[Path, str]]) -> list[ArtifactEntry]:

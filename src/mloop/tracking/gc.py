@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from mloop.artifacts import CHUNK_SIZE, ArtifactStore
+from mloop.errors import IntegrityError
 from mloop.tracking.client import Client
 
 __all__ = ["GcReport", "collect_garbage"]
@@ -23,12 +25,17 @@ class GcReport:
     bytes_freed: int = 0
     temp_bytes_freed: int = 0
     blobs_kept: int = 0
+    corrupt: list[str] = field(default_factory=list)
 
 
 def collect_garbage(
-    client: Client, *, dry_run: bool = False, grace_s: float = 3600.0, purge_runs: bool = True
+    client: Client, *, dry_run: bool = False, grace_s: float = 3600.0, purge_runs: bool = True, verify: bool = False
 ) -> GcReport:
-    """Purge runs in the deleted state (unless ``purge_runs=False``) and free unreferenced blobs."""
+    """Purge runs in the deleted state (unless ``purge_runs=False``) and free unreferenced blobs.
+
+    ``verify=True`` also re-hashes every kept blob and removes the corrupt ones (listed in the report), so the
+    artifact can be logged again from its source.
+    """
     store, artifacts = client.store, client.artifacts
     if not purge_runs:
         purged: list[str] = []
@@ -46,8 +53,13 @@ def collect_garbage(
         referenced = (referenced - still) | keep
     cutoff = time.time() - grace_s
     removed = freed = kept = 0
+    corrupt: list[str] = []
     for blob in artifacts.iter_blobs():
         if blob.digest in referenced:
+            if verify and not _intact(artifacts, blob.digest):
+                corrupt.append(blob.digest)
+                freed += blob.size if dry_run else artifacts.delete(blob.digest)
+                continue
             kept += 1
             continue
         if blob.modified > cutoff:
@@ -56,13 +68,28 @@ def collect_garbage(
         removed += 1
         freed += blob.size if dry_run else artifacts.delete(blob.digest)
     temp = 0 if dry_run else artifacts.cleanup_temp(grace_s)
-    if not dry_run and (removed or purged):
+    if not dry_run and (removed or purged or corrupt):
         from mloop.entities import EventType
 
         store.append_event(
             EventType.ARTIFACTS_COLLECTED,
             "workspace:artifacts",
             actor=client.actor,
-            payload={"purged_runs": len(purged), "blobs_removed": removed, "bytes_freed": freed},
+            payload={
+                "purged_runs": len(purged),
+                "blobs_removed": removed,
+                "bytes_freed": freed,
+                "corrupt_removed": corrupt,
+            },
         )
-    return GcReport(dry_run, purged, removed, freed, temp, kept)
+    return GcReport(dry_run, purged, removed, freed, temp, kept, corrupt)
+
+
+def _intact(artifacts: ArtifactStore, digest: str) -> bool:
+    try:
+        with artifacts.open(digest) as fh:
+            while fh.read(CHUNK_SIZE):
+                pass
+    except IntegrityError:
+        return False
+    return True

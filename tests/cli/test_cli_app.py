@@ -1,0 +1,111 @@
+"""The root command: version, help of every command, fast imports, and the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_cases import Invoke, Seeded
+from typer.main import get_command
+
+from mloop import __version__
+from mloop.cli.app import app
+
+HEAVY = ("sqlalchemy", "pandas", "numpy", "matplotlib", "sklearn", "rich", "mloop.tracking", "mloop.store")
+MLOOP = Path(sys.executable).parent / "mloop"
+
+
+def _paths(command: Any = None, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    command = command if command is not None else get_command(app)
+    out = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        out.extend(_paths(sub, (*path, name)))
+    return out
+
+
+COMMANDS = _paths()
+
+
+def test_command_tree() -> None:
+    assert {" ".join(p) for p in COMMANDS} == {
+        "", "init", "info", "gc", "demo", "experiments", "experiments list", "runs", "runs list",
+        "runs show", "runs compare", "runs delete", "runs restore", "runs artifacts", "runs download",
+        "events", "events list",
+    }
+
+
+def test_version(mloop: Invoke) -> None:
+    assert mloop("--version").stdout.strip() == f"mloop {__version__}"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "mloop")
+def test_help_of_every_command(mloop: Invoke, path: tuple[str, ...]) -> None:
+    out = mloop(*path, "--help").stdout
+    assert out.startswith(f"Usage: mloop {' '.join(path)}".rstrip())
+    assert "--help" in out
+
+
+def test_no_arguments_shows_help(mloop: Invoke) -> None:
+    result = mloop(code=2)
+    assert "Usage: mloop" in result.output
+
+
+def test_listings_have_json() -> None:
+    listings = ["info", "experiments list", "runs list", "runs show", "runs compare", "runs artifacts",
+                "events list", "gc"]
+    root = get_command(app)
+    for path in listings:
+        command: Any = root
+        for part in path.split():
+            command = command.commands[part]
+        assert any("--json" in p.opts for p in command.params), path
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['mloop', 'runs', 'list', '--help']\n"
+        "from mloop.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({HEAVY!r})), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stderr.strip() == "[]"
+    assert "Usage: mloop runs list" in proc.stdout
+
+
+def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(MLOOP), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_installed_entry_point(seeded: Seeded) -> None:
+    env = {**os.environ, "MLOOP_URI": seeded.store_uri, "MLOOP_ARTIFACT_URI": seeded.artifact_uri}
+    proc = _run("runs", "list", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {r["run_id"] for r in json.loads(proc.stdout)} == set(seeded.runs.values())
+
+    missing = "0123456789abcdef0123456789abcdef"
+    proc = _run("runs", "show", missing, env=env)
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: ")
+    assert missing in proc.stderr and "mloop runs list" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    proc = _run("--version", env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"mloop {__version__}"
+
+
+def test_entry_point_global_uri_option(seeded: Seeded) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MLOOP_URI", "MLOOP_ARTIFACT_URI"}}
+    proc = _run("--uri", seeded.store_uri, "--artifacts", seeded.artifact_uri, "info", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["store_uri"] == seeded.store_uri
+    assert info["sources"]["store_uri"] == "argument"
+    assert info["sources"]["artifact_uri"] == "argument"
