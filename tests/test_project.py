@@ -25,6 +25,7 @@ def test_public_api_is_pinned_and_sorted() -> None:
     assert mloop.__all__ == sorted(mloop.__all__)
     assert mloop.__all__ == [
         "Client",
+        "Dataset",
         "Run",
         "RunTable",
         "__version__",
@@ -32,7 +33,9 @@ def test_public_api_is_pinned_and_sorted() -> None:
         "autolog",
         "end_run",
         "get_client",
+        "get_dataset",
         "get_run",
+        "holdout_access",
         "init_workspace",
         "log_artifact",
         "log_metric",
@@ -41,6 +44,7 @@ def test_public_api_is_pinned_and_sorted() -> None:
         "log_params",
         "search_runs",
         "set_tags",
+        "split_dataset",
         "start_run",
         "use_client",
     ]

@@ -12,6 +12,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Client": "mloop.tracking.client",
+    "Dataset": "mloop.datasets.dataset",
+    "get_dataset": "mloop.datasets.dataset",
+    "holdout_access": "mloop.datasets.access",
+    "split_dataset": "mloop.datasets.splits",
     "Run": "mloop.tracking.run",
     "RunTable": "mloop.tracking.search",
     "active_run": "mloop.tracking.fluent",
@@ -33,6 +37,7 @@ _EXPORTS = {
 
 __all__ = [
     "Client",
+    "Dataset",
     "Run",
     "RunTable",
     "__version__",
@@ -40,7 +45,9 @@ __all__ = [
     "autolog",
     "end_run",
     "get_client",
+    "get_dataset",
     "get_run",
+    "holdout_access",
     "init_workspace",
     "log_artifact",
     "log_metric",
@@ -49,6 +56,7 @@ __all__ = [
     "log_params",
     "search_runs",
     "set_tags",
+    "split_dataset",
     "start_run",
     "use_client",
 ]

@@ -52,6 +52,12 @@ class Settings:
     actor: str
     strict: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
+    home: Path | None = None  # the default workspace (~/.mloop or MLOOP_HOME)
+
+    @property
+    def local_dir(self) -> Path:
+        """Where per-machine state (the stat cache, materialised datasets) lives for this workspace."""
+        return self.workspace or self.home or Path.home() / WORKSPACE_DIRNAME
 
 
 def find_workspace(start: Path) -> Path | None:
@@ -132,6 +138,7 @@ def resolve_settings(
     sources: dict[str, str] = {}
     workspace: Path | None = None
     doc: Mapping[str, object] = {}
+    home_dir = Path(environ.get("MLOOP_HOME") or (home or Path.home()) / WORKSPACE_DIRNAME)
 
     if uri:
         store_uri, sources["store_uri"] = uri, "argument"
@@ -140,8 +147,7 @@ def resolve_settings(
     else:
         workspace = find_workspace(cwd or Path.cwd())
         if workspace is None:
-            root = Path(environ.get("MLOOP_HOME") or (home or Path.home()) / WORKSPACE_DIRNAME)
-            workspace = root
+            workspace = home_dir
             sources["store_uri"] = "default (~/.mloop)"
         else:
             sources["store_uri"] = f"workspace {workspace}"
@@ -175,7 +181,7 @@ def resolve_settings(
     else:
         actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
-    return Settings(store_uri, art, workspace, actor, strict, sources)
+    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir)
 
 
 def _default_user() -> str:

@@ -50,7 +50,7 @@ class Backend(Protocol):
         """Where the root is, for messages and for re-opening the store."""
         ...
 
-    def new_upload(self) -> Upload:
+    def new_upload(self, *, durable: bool = True) -> Upload:
         """Start a temporary object under ``tmp/``."""
         ...
 
@@ -60,6 +60,10 @@ class Backend(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether ``key`` exists."""
+        ...
+
+    def sync(self) -> None:
+        """Make every blob published with ``durable=False`` durable (flush them to stable storage)."""
         ...
 
     def freshen(self, key: str) -> None:

@@ -41,7 +41,8 @@ def _fsync_dir(folder: Path) -> None:
 class LocalUpload:
     """A temporary file under ``<root>/tmp/`` written through a raw file descriptor."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.durable = durable
         folder = root / TMP_DIR
         folder.mkdir(parents=True, exist_ok=True)
         self._root = root
@@ -63,7 +64,8 @@ class LocalUpload:
 
     def publish(self, key: str) -> bool:
         fd = self._require_fd()
-        os.fsync(fd)
+        if self.durable:
+            os.fsync(fd)
         os.close(fd)
         self._fd = None
         final = self._root / key
@@ -75,7 +77,8 @@ class LocalUpload:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, _READ_ONLY)
         os.replace(self.path, final)
-        _fsync_dir(final.parent)
+        if self.durable:
+            _fsync_dir(final.parent)
         return True
 
     def abort(self) -> None:
@@ -101,8 +104,11 @@ class LocalBackend:
         """The store's root folder."""
         return self._root
 
-    def new_upload(self) -> LocalUpload:
-        return LocalUpload(self._root)
+    def new_upload(self, *, durable: bool = True) -> LocalUpload:
+        return LocalUpload(self._root, durable=durable)
+
+    def sync(self) -> None:
+        os.sync()
 
     def open_read(self, key: str) -> IO[bytes]:
         return open(self._root / key, "rb", buffering=0)

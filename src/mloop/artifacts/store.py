@@ -91,8 +91,14 @@ class ArtifactStore:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def put_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None) -> Blob:
-        """Store the file at ``path``; ``progress`` is called with the byte count of each chunk."""
+    def put_file(
+        self, path: str | os.PathLike[str], *, progress: Progress | None = None, durable: bool = True
+    ) -> Blob:
+        """Store the file at ``path``; ``progress`` is called with the byte count of each chunk.
+
+        ``durable=False`` skips the per-file flush to disk (the blob is still published atomically, so a killed
+        process leaves nothing half-written); call :meth:`sync` once after a batch of such puts.
+        """
         source = Path(path)
         try:
             handle = open(source, "rb", buffering=0)  # noqa: SIM115 - closed below
@@ -104,7 +110,7 @@ class ArtifactStore:
             ) from exc
         with handle:
             size_hint = os.fstat(handle.fileno()).st_size
-            return self._put_chunks(iter_chunks(handle, bytearray(CHUNK_SIZE)), size_hint, progress)
+            return self._put_chunks(iter_chunks(handle, bytearray(CHUNK_SIZE)), size_hint, progress, durable)
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> Blob:
         """Store ``data``; when a blob with the same digest exists nothing is written."""
@@ -120,9 +126,15 @@ class ArtifactStore:
         """Store everything read from the binary stream ``fileobj`` (read to its end, not closed)."""
         return self._put_chunks(iter_chunks(fileobj, bytearray(CHUNK_SIZE)), None, progress)
 
-    def _put_chunks(self, chunks: Iterable[memoryview], size_hint: int | None, progress: Progress | None) -> Blob:
+    def sync(self) -> None:
+        """Flush blobs stored with ``durable=False`` to stable storage."""
+        self._backend.sync()
+
+    def _put_chunks(
+        self, chunks: Iterable[memoryview], size_hint: int | None, progress: Progress | None, durable: bool = True
+    ) -> Blob:
         hasher = new_hasher(self._algorithm, size_hint=size_hint)
-        upload = self._backend.new_upload()
+        upload = self._backend.new_upload(durable=durable)
         total = 0
         try:
             for chunk in chunks:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mloop.cli import demo, events, experiments, gc, runs, workspace
+from mloop.cli import data, demo, events, experiments, gc, lineage, runs, workspace
 from mloop.cli.context import Globals
 
 __all__ = ["app", "main"]
@@ -78,6 +78,8 @@ app.command("info")(workspace.info)
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(events.app, name="events")
+app.add_typer(data.app, name="data")
+app.command("lineage")(lineage.lineage)
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)
 

@@ -1,5 +1,6 @@
 """Frozen value objects shared by every layer. No I/O here."""
 
+from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, ManifestEntry
 from mloop.entities.events import Event, EventType
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.page import Page, decode_cursor, encode_cursor
@@ -7,9 +8,13 @@ from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord
 
 __all__ = [
     "ArtifactEntry",
+    "Dataset",
+    "DatasetVersion",
     "Event",
     "EventType",
     "Experiment",
+    "LineageEdge",
+    "ManifestEntry",
     "Metric",
     "Page",
     "RunRecord",

@@ -21,6 +21,12 @@ class EventType:
     ARTIFACT_LOGGED = "artifact.logged"
     ARTIFACTS_COLLECTED = "artifacts.collected"
     WORKSPACE_INITIALISED = "workspace.initialised"
+    DATASET_VERSION_CREATED = "dataset.version_created"
+    DATASET_VERSION_DELETED = "dataset.version_deleted"
+    DATASET_ALIAS_MOVED = "dataset.alias_moved"
+    DATASET_HOLDOUT_READ = "dataset.holdout_read"
+    DATASET_HOLDOUT_DENIED = "dataset.holdout_denied"
+    LINEAGE_RECORDED = "lineage.recorded"
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from mloop.store.base import (
     ArtifactRefStore,
+    DatasetStore,
     EnvironmentStore,
     EventStore,
     ExperimentStore,
+    LineageStore,
     RunStore,
     SettingsStore,
     Store,
@@ -14,9 +16,11 @@ from mloop.store.base import (
 
 __all__ = [
     "ArtifactRefStore",
+    "DatasetStore",
     "EnvironmentStore",
     "EventStore",
     "ExperimentStore",
+    "LineageStore",
     "RunStore",
     "SettingsStore",
     "Store",

@@ -11,13 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, RunRecord, RunStatus
+from mloop.entities import (
+    ArtifactEntry,
+    Dataset,
+    DatasetVersion,
+    Event,
+    Experiment,
+    LineageEdge,
+    ManifestEntry,
+    Metric,
+    Page,
+    RunRecord,
+    RunStatus,
+)
 
 __all__ = [
     "ArtifactRefStore",
+    "DatasetStore",
     "EnvironmentStore",
     "EventStore",
     "ExperimentStore",
+    "LineageStore",
     "RunStore",
     "SettingsStore",
     "Store",
@@ -71,9 +85,7 @@ class RunStore(Protocol):
         """Write all in one transaction. Changing a logged param raises :class:`~mloop.errors.Conflict`."""
         ...
 
-    def end_run(
-        self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None
-    ) -> RunRecord: ...
+    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> RunRecord: ...
 
     def get_run(self, run_id: str) -> RunRecord: ...
 
@@ -136,6 +148,58 @@ class EventStore(Protocol):
         ...
 
 
+class DatasetStore(Protocol):
+    def create_dataset_version(
+        self,
+        name: str,
+        *,
+        files: Sequence[ManifestEntry],
+        manifest_digest: str,
+        actor: str,
+        message: str = "",
+        kind: str = "files",
+        format: str | None = None,
+        rows: int | None = None,
+        private: bool = False,
+        source: str | None = None,
+        role: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        profile: str | None = None,
+    ) -> tuple[DatasetVersion, bool]:
+        """Create the next version, or return the existing one with the same manifest (``created`` False).
+
+        Safe under concurrent callers: versions are numbered without gaps or duplicates, and identical content
+        added at the same time yields one version.
+        """
+        ...
+
+    def get_dataset_version(self, name: str, version: int | None = None, alias: str | None = None) -> DatasetVersion:
+        """A version by number, by alias, or the newest one when neither is given."""
+        ...
+
+    def get_dataset_profile(self, name: str, version: int) -> str | None: ...
+
+    def list_datasets(self, *, cursor: str | None = None, limit: int = 100) -> Page[Dataset]: ...
+
+    def list_dataset_versions(self, name: str, *, cursor: str | None = None, limit: int = 100) -> Page[DatasetVersion]:
+        """Newest first."""
+        ...
+
+    def list_dataset_files(self, name: str, version: int) -> list[ManifestEntry]: ...
+
+    def set_dataset_alias(self, name: str, alias: str, version: int, *, actor: str) -> DatasetVersion: ...
+
+    def delete_dataset_version(self, name: str, version: int, *, actor: str) -> DatasetVersion: ...
+
+
+class LineageStore(Protocol):
+    def add_lineage(self, source: str, target: str, relation: str, *, actor: str) -> None:
+        """Record that ``source`` was used to make ``target`` (idempotent)."""
+        ...
+
+    def list_lineage(self, ref: str, *, direction: str = "both") -> list[LineageEdge]: ...
+
+
 @runtime_checkable
 class Store(
     SettingsStore,
@@ -144,6 +208,8 @@ class Store(
     ArtifactRefStore,
     EnvironmentStore,
     EventStore,
+    DatasetStore,
+    LineageStore,
     Protocol,
 ):
     """The whole metadata store."""

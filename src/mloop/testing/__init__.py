@@ -3,7 +3,14 @@
 Importing this package needs pytest (``pip install 'mloop[test]'``).
 """
 
+from mloop.testing.dataset_contract import DatasetStoreContract
 from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
 from mloop.testing.store_contract import StoreContract
 
-__all__ = ["POSTGRES_ADMIN_URI", "StoreContract", "postgres_available", "temporary_postgres_database"]
+__all__ = [
+    "POSTGRES_ADMIN_URI",
+    "DatasetStoreContract",
+    "StoreContract",
+    "postgres_available",
+    "temporary_postgres_database",
+]

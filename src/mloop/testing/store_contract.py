@@ -184,12 +184,8 @@ class StoreContract:
     # search ----------------------------------------------------------------------------------------
     def _population(self, store: Store) -> dict[str, str]:
         ids = {}
-        for i, (model, acc) in enumerate(
-            [("rf", 0.95), ("rf", 0.85), ("lr", 0.91), ("gb", 0.70), ("rf", 0.99)]
-        ):
-            run_id = _run(
-                store, name=f"run{i}", params={"model": model}, tags={"team": "x" if i % 2 else "y"}
-            )
+        for i, (model, acc) in enumerate([("rf", 0.95), ("rf", 0.85), ("lr", 0.91), ("gb", 0.70), ("rf", 0.99)]):
+            run_id = _run(store, name=f"run{i}", params={"model": model}, tags={"team": "x" if i % 2 else "y"})
             store.log_batch(run_id, metrics=[Metric("acc", acc, 0, 1)])
             ids[f"run{i}"] = run_id
         store.end_run(ids["run0"], RunStatus.FINISHED, actor=ME)

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import ArtifactEntry, Metric, RunRecord, RunStatus, now_ms
-from mloop.errors import InvalidInput
+from mloop.entities import ArtifactEntry, DatasetVersion, Metric, RunRecord, RunStatus, now_ms
+from mloop.errors import AccessDenied, InvalidInput
 from mloop.tracking.buffer import MetricBuffer
 
 if TYPE_CHECKING:
@@ -54,9 +54,7 @@ class Terminated(SystemExit):
 class Run:
     """A run in progress. Create one with :func:`mloop.start_run` or :meth:`mloop.Client.start_run`."""
 
-    def __init__(
-        self, client: Client, record: RunRecord, *, on_end: Callable[[Run], None] | None = None
-    ) -> None:
+    def __init__(self, client: Client, record: RunRecord, *, on_end: Callable[[Run], None] | None = None) -> None:
         self._client = client
         self.record = record
         self.id = record.id
@@ -87,9 +85,7 @@ class Run:
     def log_metric(self, key: str, value: float, step: int = 0, timestamp: int | None = None) -> None:
         """Buffer one value (cheap); it reaches the store with the next batch."""
         v = _number("Metric", key, value)
-        self._buffer.add(
-            Metric(key, v, step, timestamp if timestamp is not None else time.time_ns() // 1_000_000)
-        )
+        self._buffer.add(Metric(key, v, step, timestamp if timestamp is not None else time.time_ns() // 1_000_000))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0, timestamp: int | None = None) -> None:
         ts = timestamp if timestamp is not None else now_ms()
@@ -106,6 +102,22 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self._client.store.log_batch(self.id, tags={k: _text(v) for k, v in tags.items()})
+
+    def use_dataset(self, ref: str) -> DatasetVersion:
+        """Record a dataset version as an input of this run (readers inside a run do it automatically)."""
+        from mloop.refs import parse_ref
+
+        r = parse_ref(ref, default_kind="data")
+        if r.kind != "data":
+            raise InvalidInput(f"{ref!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
+        version = self._client.store.get_dataset_version(r.name, r.version, r.alias)
+        if version.private:
+            raise AccessDenied(
+                f"{version.ref} is a private holdout and cannot be a training input of {self.ref}. "
+                "Use the matching train split; holdouts are read only by evaluation."
+            )
+        self._client.store.add_lineage(version.ref, self.ref, "input", actor=self._client.actor)
+        return version
 
     def flush(self) -> int:
         """Write buffered metrics now; returns how many were written."""

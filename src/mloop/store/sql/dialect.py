@@ -20,9 +20,7 @@ def insert_stmt(conn: Connection, table: Table) -> Any:
     return postgresql.insert(table)
 
 
-def insert_ignore(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> None:
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     """Insert rows, skipping those whose ``keys`` already exist."""
     if rows:
         conn.execute(insert_stmt(conn, table).on_conflict_do_nothing(index_elements=list(keys)), list(rows))

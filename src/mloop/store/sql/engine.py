@@ -17,7 +17,7 @@ from mloop.errors import InvalidInput, StoreUnavailable
 
 __all__ = ["HEAD_REVISION", "is_sqlite", "make_engine", "migrate", "normalise_uri", "run_in_transaction"]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 T = TypeVar("T")
 _LOCK_RETRIES = 40
 
@@ -41,8 +41,7 @@ def make_engine(uri: str) -> Engine:
         url = make_url(uri)
     except ArgumentError as exc:
         raise InvalidInput(
-            f"Cannot read the store URI {uri!r}. Use sqlite:///path/to/mloop.db or "
-            "postgresql://user@host:5432/dbname."
+            f"Cannot read the store URI {uri!r}. Use sqlite:///path/to/mloop.db or postgresql://user@host:5432/dbname."
         ) from exc
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":

@@ -37,9 +37,7 @@ def _event(row: Any) -> Event:
 class EventsMixin:
     engine: Engine
 
-    def append_event(
-        self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
-    ) -> Event:
+    def append_event(self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None) -> Event:
         return run_in_transaction(
             self.engine, lambda conn: write_event(conn, type, subject, actor=actor, payload=payload)
         )

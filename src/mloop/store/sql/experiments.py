@@ -37,17 +37,14 @@ class ExperimentsMixin:
         def create(conn: Connection) -> Experiment:
             exp = Experiment(new_id(), name, now_ms())
             conn.execute(t.experiments.insert().values(id=exp.id, name=name, created_at=exp.created_at))
-            write_event(
-                conn, EventType.EXPERIMENT_CREATED, f"experiment:{name}", actor=actor, payload={"id": exp.id}
-            )
+            write_event(conn, EventType.EXPERIMENT_CREATED, f"experiment:{name}", actor=actor, payload={"id": exp.id})
             return exp
 
         try:
             return run_in_transaction(self.engine, create)
         except SAIntegrityError as exc:
             raise AlreadyExists(
-                f"Experiment {name!r} already exists. Use it (start_run(experiment={name!r})) or pick "
-                "another name."
+                f"Experiment {name!r} already exists. Use it (start_run(experiment={name!r})) or pick another name."
             ) from exc
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -57,9 +54,7 @@ class ExperimentsMixin:
             write=False,
         )
         if row is None:
-            raise NotFound(
-                f"No experiment with id {experiment_id!r}. List them with `mloop experiments list`."
-            )
+            raise NotFound(f"No experiment with id {experiment_id!r}. List them with `mloop experiments list`.")
         return _experiment(row)
 
     def get_experiment_by_name(self, name: str) -> Experiment:

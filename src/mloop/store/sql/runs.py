@@ -81,9 +81,7 @@ def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> N
         row.key: row.value
         for part in chunks(list(params))
         for row in conn.execute(
-            select(t.params.c.key, t.params.c.value).where(
-                t.params.c.run_id == run_id, t.params.c.key.in_(part)
-            )
+            select(t.params.c.key, t.params.c.value).where(t.params.c.run_id == run_id, t.params.c.key.in_(part))
         )
     }
     for key, value in params.items():
@@ -213,24 +211,16 @@ class RunsMixin:
 
         run_in_transaction(self.engine, write)
 
-    def end_run(
-        self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None
-    ) -> RunRecord:
+    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> RunRecord:
         status = RunStatus(status)
         if not status.terminal:
-            raise InvalidInput(
-                f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}."
-            )
+            raise InvalidInput(f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}.")
         when = end_time if end_time is not None else now_ms()
 
         def end(conn: Connection) -> RunRecord:
             _run_row(conn, run_id)
-            conn.execute(
-                update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when)
-            )
-            write_event(
-                conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value}
-            )
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
+            write_event(conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value})
             return hydrate_runs(conn, [_run_row(conn, run_id)])[0]
 
         return run_in_transaction(self.engine, end)

@@ -14,14 +14,20 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
     "artifacts",
+    "dataset_aliases",
+    "dataset_files",
+    "dataset_versions",
+    "datasets",
     "environments",
     "events",
     "experiments",
     "latest_metrics",
+    "lineage",
     "metadata",
     "metrics",
     "params",
@@ -146,4 +152,65 @@ events = Table(
     Column("payload", Text, nullable=False),
     Index("ix_events_type_id", "type", "id"),
     Index("ix_events_subject_id", "subject", "id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", String(32), ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(80), nullable=False),
+    Column("file_count", BigInteger, nullable=False),
+    Column("total_size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("format", String(16), nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("private", Boolean, nullable=False),
+    Column("source", String(500), nullable=True),
+    Column("role", String(32), nullable=True),
+    Column("meta", Text, nullable=False),
+    Column("profile", Text, nullable=True),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_dataset_id_version"),
+    UniqueConstraint("dataset_id", "manifest_digest", name="uq_dataset_versions_dataset_id_manifest_digest"),
+)
+
+dataset_files = Table(
+    "dataset_files",
+    metadata,
+    Column("version_id", String(32), ForeignKey("dataset_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Index("ix_dataset_files_digest", "digest"),
+)
+
+dataset_aliases = Table(
+    "dataset_aliases",
+    metadata,
+    Column("dataset_id", String(32), ForeignKey("datasets.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version_id", String(32), ForeignKey("dataset_versions.id", ondelete="CASCADE"), nullable=False),
+)
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("source", String(500), primary_key=True),
+    Column("target", String(500), primary_key=True),
+    Column("relation", String(50), primary_key=True),
+    Column("actor", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_lineage_target", "target"),
 )

@@ -11,17 +11,19 @@ from sqlalchemy import Connection, select
 from mloop.entities import ArtifactEntry, EventType
 from mloop.errors import NotFound
 from mloop.store.sql import schema as t
+from mloop.store.sql.datasets import DatasetsMixin
 from mloop.store.sql.dialect import insert_ignore, insert_stmt
 from mloop.store.sql.engine import make_engine, migrate, run_in_transaction
 from mloop.store.sql.events import EventsMixin, write_event
 from mloop.store.sql.experiments import ExperimentsMixin
+from mloop.store.sql.lineage import LineageMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
 from mloop.store.sql.search import SearchMixin
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin):
+class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, LineageMixin):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
     def __init__(self, uri: str, *, migrate_schema: bool = True) -> None:
@@ -68,9 +70,7 @@ class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin):
     def get_environment(self, digest: str) -> dict[str, Any]:
         row = run_in_transaction(
             self.engine,
-            lambda c: c.execute(
-                select(t.environments.c.body).where(t.environments.c.digest == digest)
-            ).first(),
+            lambda c: c.execute(select(t.environments.c.body).where(t.environments.c.digest == digest)).first(),
             write=False,
         )
         if row is None:
@@ -129,4 +129,8 @@ class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin):
 
     def referenced_digests(self) -> set[str]:
         q = select(t.artifacts.c.digest).distinct()
-        return run_in_transaction(self.engine, lambda c: {r[0] for r in c.execute(q)}, write=False)
+
+        def read(conn: Connection) -> set[str]:
+            return {r[0] for r in conn.execute(q)} | self.dataset_digests(conn)
+
+        return run_in_transaction(self.engine, read, write=False)

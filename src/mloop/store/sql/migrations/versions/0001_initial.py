@@ -52,9 +52,7 @@ def upgrade() -> None:
         sa.Column("environment_digest", sa.String(80), nullable=True),
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("deleted_at", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["experiment_id"], ["experiments.id"], name="fk_runs_experiment_id_experiments"
-        ),
+        sa.ForeignKeyConstraint(["experiment_id"], ["experiments.id"], name="fk_runs_experiment_id_experiments"),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
     )
     op.create_index("ix_runs_experiment_deleted_id", "runs", ["experiment_id", "deleted", "id"])
@@ -65,9 +63,7 @@ def upgrade() -> None:
             sa.Column("run_id", sa.String(32), nullable=False),
             sa.Column("key", sa.String(250), nullable=False),
             sa.Column("value", sa.Text(), nullable=False),
-            sa.ForeignKeyConstraint(
-                ["run_id"], ["runs.id"], name=f"fk_{name}_run_id_runs", ondelete="CASCADE"
-            ),
+            sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=f"fk_{name}_run_id_runs", ondelete="CASCADE"),
             sa.PrimaryKeyConstraint("run_id", "key", name=f"pk_{name}"),
         )
         op.create_index(f"ix_{name}_key_value", name, ["key", "value"])
@@ -90,9 +86,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("step", sa.BigInteger(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_latest_metrics_run_id_runs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_latest_metrics_run_id_runs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])

@@ -1,0 +1,474 @@
+"""``mloop data``: add dataset versions, list and inspect them, diff, fetch, alias, split and delete them.
+
+REF arguments accept ``data:<name>/<version>``, ``data:<name>@<alias>`` and ``data:<name>`` (the latest
+version); the ``data:`` prefix may be left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mloop.cli.context import open_client
+
+if TYPE_CHECKING:
+    from mloop.entities import Dataset, DatasetVersion, ManifestEntry
+    from mloop.entities.profile import TableProfile
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Datasets: add versions, list, show, diff, get, alias, split, delete.", no_args_is_help=True)
+
+RefArg = Annotated[
+    str, typer.Argument(metavar="REF", help="data:<name>/<version>, data:<name>@<alias> or data:<name> (latest).")
+]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="A dataset name (or data:<name>).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+# helpers ---------------------------------------------------------------------------------------------------
+def _name(text: str) -> str:
+    """The dataset name in ``NAME`` or ``data:NAME`` (a version or alias is a mistake here)."""
+    from mloop.errors import InvalidInput
+    from mloop.refs import parse_ref
+
+    ref = parse_ref(text, default_kind="data")
+    if ref.kind != "data" or ref.version is not None or ref.alias is not None:
+        raise InvalidInput(f"{text!r} is not a dataset name; give the name alone, e.g. `sensors` or `data:sensors`.")
+    return ref.name
+
+
+def _data_ref(text: str) -> str:
+    """``text`` with the ``data:`` prefix it may lack (``sensors/3`` -> ``data:sensors/3``)."""
+    from mloop.errors import InvalidInput
+    from mloop.refs import parse_ref
+
+    ref = parse_ref(text, default_kind="data")
+    if ref.kind != "data":
+        raise InvalidInput(f"{text!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
+    return str(ref)
+
+
+def _version_dict(v: DatasetVersion) -> dict[str, Any]:
+    return {
+        "ref": v.ref, "name": v.name, "version": v.version, "id": v.id, "dataset_id": v.dataset_id,
+        "created_at": v.created_at, "actor": v.actor, "message": v.message, "kind": v.kind, "format": v.format,
+        "rows": v.rows, "file_count": v.file_count, "total_size": v.total_size, "private": v.private,
+        "aliases": list(v.aliases), "source": v.source, "role": v.role, "meta": dict(v.meta),
+        "manifest_digest": v.manifest_digest,
+    }  # fmt: skip
+
+
+def _entry_dict(e: ManifestEntry) -> dict[str, Any]:
+    return {"path": e.path, "size": e.size, "digest": e.digest}
+
+
+def _kind(v: DatasetVersion) -> str:
+    return f"table ({v.format})" if v.kind == "table" and v.format else v.kind
+
+
+def _private_note(v: DatasetVersion) -> str:
+    return (
+        f"{v.ref} is a private holdout: training code cannot read it; only evaluation can "
+        "(inside `mloop.holdout_access(purpose)`), and every read is audited."
+    )
+
+
+@contextmanager
+def _byte_progress(description: str, total: int | None, *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar over bytes on stderr; yields the callback that advances it (thread-safe)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from mloop.cli.output import stderr_console
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=stderr_console(), transient=True, disable=not enabled)
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _schema_dict(schema: Any) -> dict[str, Any] | None:
+    """The schema change as ``{"added": [[name, type]], "removed": [...], "retyped": [[name, a, b]]}``."""
+    if hasattr(schema, "to_dict"):
+        schema = schema.to_dict()
+    return None if schema is None else dict(schema)
+
+
+def _schema_rows(schema: dict[str, Any]) -> list[list[str]]:
+    rows = [["+ added", f"{name} ({kind})"] for name, kind in schema.get("added", [])]
+    rows += [["- removed", f"{name} ({kind})"] for name, kind in schema.get("removed", [])]
+    rows += [["~ retyped", f"{name} ({a} → {b})"] for name, a, b in schema.get("retyped", [])]
+    return rows
+
+
+def _stat(value: Any) -> str | None:
+    from mloop.cli.output import format_number
+
+    if value is None or isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int) else format_number(value)
+
+
+def _profile_rows(profile: TableProfile) -> list[list[Any]]:
+    """One row per column: name, type, missing, then min/mean/max (numbers, dates) or the top categories."""
+    rows = []
+    for col in profile.columns:
+        missing = f"{col.missing} ({col.missing_fraction:.0%})" if col.missing else "0"
+        top = ", ".join(f"{value} ({n})" for value, n in col.top[:5])
+        if col.cardinality is not None and col.cardinality > len(col.top[:5]):
+            top += f" … {'~' if col.approximate else ''}{col.cardinality} distinct"
+        rows.append([col.name, col.type, missing, _stat(col.min), _stat(col.mean), _stat(col.max), top])
+    return rows
+
+
+# commands --------------------------------------------------------------------------------------------------
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A file or a folder to snapshot.")],
+    name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="The dataset it becomes a version of.")],
+    message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", help="What this version is.")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Snapshot a file or folder as a new dataset version.
+
+    Files are stored content-addressed (each distinct file once, whatever the version). Files the stat cache
+    has seen unchanged (same inode, size and modification time) are not read again, so re-adding a large
+    folder costs only a scan. A CSV, Parquet or JSON-lines table also gets a schema, a row count and a column
+    profile. Adding content identical to an existing version creates nothing and names that version.
+
+    \b
+    Examples:
+      mloop data add data/sensors --name sensors -m "October dump"
+      mloop data add churn.csv --name churn --json
+    """
+    from mloop.cli.output import cell, human_size, print_json, stdout_console
+    from mloop.datasets.dataset import Dataset
+    from mloop.datasets.snapshot import scan
+
+    _root, files = scan(path)  # only to size the progress bar
+    total = sum(f.size for f in files)
+    with open_client(ctx) as client, _byte_progress(f"Adding {path}", total, enabled=not as_json) as advance:
+        result = Dataset.add(path, name, message=message, client=client, progress=advance)
+    info, stats = result.dataset.info, result.stats
+    if as_json:
+        print_json({**_version_dict(info), "created": result.created, "seconds": result.seconds,
+                    "hashed_files": stats.hashed_files, "hashed_bytes": stats.hashed_bytes})
+        return
+    console = stdout_console()
+    if not result.created:
+        console.print(cell(f"Unchanged: identical to {info.ref}; no new version.", "yellow"))
+        return
+    rate = stats.hashed_bytes / 1e6 / result.seconds if result.seconds > 0 else 0.0
+    console.print(cell(
+        f"Created {info.ref} ({info.file_count} files, {human_size(info.total_size)}, "
+        f"{human_size(stats.hashed_bytes)} hashed in {result.seconds:.2f} s, {rate:.1f} MB/s)", "green"))
+    if info.kind == "table":
+        console.print(cell(f"Table: {info.rows} rows ({info.format}). `mloop data show {info.ref}` shows its profile."))
+
+
+@app.command("list")
+def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List datasets: name, latest version, number of versions."""
+    from mloop.cli.output import cell, format_time, print_json, table
+
+    found: list[Dataset] = []
+    cursor: str | None = None
+    with open_client(ctx) as client:
+        while True:
+            page = client.store.list_datasets(cursor=cursor)
+            found.extend(page.items)
+            if (cursor := page.next_cursor) is None:
+                break
+    if as_json:
+        print_json([{"name": d.name, "latest_version": d.latest_version, "version_count": d.version_count,
+                     "created_at": d.created_at, "id": d.id} for d in found])
+        return
+    table(["name", "latest", "versions", "created"],
+          [[cell(d.name, "cyan"), d.latest_version, d.version_count, format_time(d.created_at)] for d in found],
+          caption=f"{len(found)} dataset(s)." if found else "No datasets yet: `mloop data add PATH --name NAME`.")
+
+
+@app.command("versions")
+def versions(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
+    """List the versions of a dataset, newest first."""
+    from mloop.cli.output import cell, format_time, human_size, print_json, table
+
+    dataset = _name(name)
+    with open_client(ctx) as client:
+        found: list[DatasetVersion] = []
+        cursor: str | None = None
+        while True:
+            page = client.store.list_dataset_versions(dataset, cursor=cursor)
+            found.extend(page.items)
+            if (cursor := page.next_cursor) is None:
+                break
+    if as_json:
+        print_json([_version_dict(v) for v in found])
+        return
+    table(["version", "created", "files", "size", "kind", "rows", "aliases", "private", "message"],
+          [[cell(v.version, "cyan"), format_time(v.created_at), v.file_count, human_size(v.total_size), _kind(v),
+            v.rows, ", ".join(v.aliases), cell("private", "magenta") if v.private else "", v.message]
+           for v in found],
+          caption=f"{len(found)} version(s) of {dataset}. `mloop data show data:{dataset}/N` for one.",
+          no_wrap=["version", "created"])  # fmt: skip
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: RefArg,
+    max_files: Annotated[int, typer.Option("--files", metavar="N", min=0, help="List at most N files.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset version: its details, files, and for tables the schema and column profile.
+
+    Nothing is downloaded: files and profiles come from the metadata store.
+
+    \b
+    Examples:
+      mloop data show data:sensors/3
+      mloop data show data:sensors@prod --json
+    """
+    from mloop.cli.output import cell, format_time, human_size, print_json, short_digest, stdout_console, table
+    from mloop.datasets.dataset import get_dataset
+
+    with open_client(ctx) as client:
+        ds = get_dataset(ref, client=client)
+        files, profile = ds.files(), ds.profile()
+    v = ds.info
+    shown = files[:max_files]
+    if as_json:
+        print_json({**_version_dict(v), "files": [_entry_dict(e) for e in shown], "files_shown": len(shown),
+                    "profile": None if profile is None else profile.to_dict()})
+        return
+    console = stdout_console()
+    console.print(cell(f"Dataset version {v.ref}", "bold"))
+    table(["attribute", "value"], [
+        ["created", f"{format_time(v.created_at)} by {v.actor}"],
+        ["message", v.message or "-"],
+        ["kind", _kind(v)],
+        ["rows", v.rows],
+        ["files", f"{v.file_count} ({human_size(v.total_size)})"],
+        ["aliases", ", ".join(v.aliases) or "-"],
+        ["private", cell("yes: holdout", "magenta") if v.private else "no"],
+        ["source", f"{v.source} ({v.role})" if v.source else "-"],
+        ["manifest", v.manifest_digest],
+    ], no_wrap=["attribute"])  # fmt: skip
+    if v.private:
+        console.print(cell(_private_note(v), "magenta"))
+    if shown:
+        more = f"Showing {len(shown)} of {len(files)} files; --files N for more." if len(shown) < len(files) else None
+        table(["file", "size", "digest"], [[e.path, human_size(e.size), short_digest(e.digest)] for e in shown],
+              caption=more or f"{len(files)} file(s).", no_wrap=["digest"])
+    if profile is not None:
+        table(["column", "type", "missing", "min", "mean", "max", "top values"], _profile_rows(profile),
+              title=f"Profile ({profile.rows} rows, {len(profile.columns)} columns)", no_wrap=["column"])
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    ref_a: Annotated[str, typer.Argument(metavar="REF_A", help="The older version, e.g. data:sensors/1.")],
+    ref_b: Annotated[str, typer.Argument(metavar="REF_B", help="The newer version, e.g. data:sensors/2.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what changed between two versions: files, and for tables rows and schema.
+
+    Only manifests and stored profiles are compared; no data is downloaded.
+
+    \b
+    Examples:
+      mloop data diff data:sensors/1 data:sensors/2
+      mloop data diff data:sensors@prod data:sensors@latest --json
+    """
+    from mloop.cli.output import cell, human_size, print_json, stdout_console, table
+    from mloop.datasets.dataset import get_dataset
+    from mloop.datasets.diff import diff_versions
+
+    with open_client(ctx) as client:
+        result = diff_versions(get_dataset(ref_a, client=client), get_dataset(ref_b, client=client))
+    schema = _schema_dict(result.schema)
+    if as_json:
+        print_json({**result.to_dict(), "schema": schema})
+        return
+    console = stdout_console()
+    console.print(cell(f"{result.a} → {result.b}", "bold"))
+    rows: list[list[Any]] = [[cell("+", "green"), e.path, human_size(e.size)] for e in result.added]
+    rows += [[cell("-", "red"), e.path, human_size(e.size)] for e in result.removed]
+    rows += [[cell("~", "yellow"), x.path, f"{human_size(x.size)} → {human_size(y.size)}"] for x, y in result.changed]
+    if rows:
+        table(["", "file", "size"], rows)
+        console.print(cell(f"{len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} "
+                           f"changed, {result.unchanged} unchanged."))  # fmt: skip
+    else:
+        console.print(cell(f"Same files ({result.unchanged} unchanged).", "dim"))
+    a_rows, b_rows = result.rows
+    if a_rows is not None or b_rows is not None:
+        delta = f" ({b_rows - a_rows:+d})" if a_rows is not None and b_rows is not None else ""
+        console.print(cell(f"Rows: {a_rows} → {b_rows}{delta}"))
+    if schema is not None:
+        changes = _schema_rows(schema)
+        if changes:
+            table(["schema", "column"], changes)
+        else:
+            console.print(cell("Same schema.", "dim"))
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    ref: RefArg,
+    dest: Annotated[
+        Path | None, typer.Option("--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a version's files into a folder, verified against their digests.
+
+    Existing files are never overwritten. Private holdouts cannot be fetched (exit 8).
+
+    \b
+    Examples:
+      mloop data get data:sensors/3
+      mloop data get data:sensors@prod --dest ./sensors
+    """
+    from mloop.cli.output import cell, print_json, stdout_console
+    from mloop.datasets.dataset import get_dataset
+
+    with open_client(ctx) as client:
+        ds = get_dataset(ref, client=client)
+        target = (dest if dest is not None else Path(f"{ds.name}-v{ds.version}")).resolve()
+        entries = ds.files()
+        _refuse_overwrite(target, [e.path for e in entries])
+        local = ds.path()
+    root = local.parent if len(entries) == 1 and local.is_file() else local
+    written = _copy_tree(root, target, [e.path for e in entries])
+    if as_json:
+        print_json({"ref": ds.ref, "dest": str(target), "files": len(written), "bytes": ds.info.total_size})
+        return
+    from mloop.cli.output import human_size
+
+    stdout_console().print(cell(
+        f"Wrote {ds.ref} to {target} ({len(written)} files, {human_size(ds.info.total_size)}).", "green"))
+
+
+def _refuse_overwrite(target: Path, paths: Sequence[str]) -> None:
+    from mloop.errors import AlreadyExists
+
+    existing = [p for p in paths if (target / p).exists()]
+    if existing:
+        raise AlreadyExists(
+            f"{target / existing[0]} already exists ({len(existing)} of the files would be overwritten). "
+            "Choose another --dest or remove them first."
+        )
+
+
+def _copy_tree(root: Path, target: Path, paths: Sequence[str]) -> list[Path]:
+    """Copy ``paths`` from the (read-only) materialised ``root`` into ``target``, as ordinary writable files."""
+    import shutil
+
+    written = []
+    for rel in paths:
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, out)
+        written.append(out)
+    return written
+
+
+@app.command("alias")
+def alias(
+    ctx: typer.Context,
+    name: NameArg,
+    version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="The version the alias points at.")],
+    alias_: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. prod, baseline (not `latest`).")],
+) -> None:
+    """Point an alias at a version (moving it if it exists).
+
+    Then use data:NAME@ALIAS wherever a REF is accepted. `latest` is computed and cannot be set.
+
+    \b
+    Example:
+      mloop data alias sensors 3 prod
+    """
+    from mloop.cli.output import cell, stdout_console
+
+    dataset = _name(name)
+    with open_client(ctx) as client:
+        v = client.store.set_dataset_alias(dataset, alias_, version, actor=client.actor)
+    stdout_console().print(cell(f"data:{dataset}@{alias_} → {v.ref}", "green"))
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="data:<name>/<version> (or an alias of one).")],
+    force: Annotated[bool, typer.Option("--force", help="Delete even if a registered model depends on it.")] = False,
+) -> None:
+    """Delete a dataset version.
+
+    Refused (exit 5) when a registered model was made from it, unless --force. The files stay in the artifact
+    store until `mloop gc` finds nothing else (other versions, runs) references them.
+    """
+    from mloop.cli.output import cell, stdout_console
+    from mloop.datasets.lineage import delete_dataset_version
+
+    with open_client(ctx) as client:
+        deleted = delete_dataset_version(client, _data_ref(ref), force=force)
+    console = stdout_console()
+    console.print(cell(f"Deleted {deleted}.", "green"))
+    console.print("Its bytes stay until `mloop gc` frees what nothing else references.")
+
+
+@app.command("split")
+def split(
+    ctx: typer.Context,
+    ref: RefArg,
+    holdout: Annotated[
+        float, typer.Option("--holdout", metavar="FRACTION", help="Share of rows held back, between 0 and 1.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed (same seed, same split).")] = 0,
+    stratify: Annotated[
+        str | None, typer.Option("--stratify", metavar="COLUMN", help="Keep this column's class shares in both.")
+    ] = None,
+    by_time: Annotated[
+        str | None, typer.Option("--by-time", metavar="COLUMN", help="Hold back the latest rows by this column.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split a table version into NAME-train and a private NAME-holdout.
+
+    Both are new versions linked to the source (lineage). The holdout is private: training code cannot read
+    it, only evaluation. The same source, seed and options give the same versions (no duplicates).
+
+    \b
+    Examples:
+      mloop data split data:sensors/3 --holdout 0.2 --seed 7 --stratify label
+      mloop data split data:sensors@latest --holdout 0.1 --by-time timestamp
+    """
+    from mloop.cli.output import cell, print_json, stdout_console, table
+    from mloop.datasets.splits import split_dataset
+
+    with open_client(ctx) as client:
+        result = split_dataset(ref, holdout=holdout, seed=seed, stratify=stratify, by_time=by_time, client=client)
+    parts = {"train": result.train.info, "holdout": result.holdout.info}
+    if as_json:
+        print_json({"source": result.source.ref, "created": result.created,
+                    **{role: _version_dict(v) for role, v in parts.items()}})
+        return
+    console = stdout_console()
+    how = f"stratified by {stratify}" if stratify else f"latest by {by_time}" if by_time else "random"
+    verb = "Split" if result.created else "Unchanged: this split already exists;"
+    console.print(cell(f"{verb} {result.source.ref} ({result.source.info.rows} rows, {holdout:g} held back, "
+                       f"{how}, seed {seed}).", "green" if result.created else "yellow"))
+    table(["part", "ref", "rows", ""],
+          [["train", cell(parts["train"].ref, "cyan"), parts["train"].rows, ""],
+           ["holdout", cell(parts["holdout"].ref, "cyan"), parts["holdout"].rows, cell("private", "magenta")]],
+          show_header=False)  # fmt: skip
+    console.print(cell(_private_note(parts["holdout"]), "magenta"))

@@ -1,0 +1,1 @@
+"""Datasets: immutable, content-addressed versions of files and tables, with profiles, splits and lineage."""

@@ -1,0 +1,193 @@
+"""``mloop.Dataset``: add a folder or file as a new version, get a version by reference, read it.
+
+>>> ds = mloop.Dataset.add("data/sensors", name="sensors", message="October dump")   # doctest: +SKIP
+>>> ds = mloop.get_dataset("data:sensors@latest")                                   # doctest: +SKIP
+>>> frame = ds.to_pandas()                                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mloop.artifacts import normalize_artifact_path
+from mloop.datasets.access import check_read
+from mloop.datasets.snapshot import SnapshotStats, manifest_bytes, scan, snapshot_files
+from mloop.datasets.statcache import StatCache
+from mloop.entities import DatasetVersion, ManifestEntry
+from mloop.errors import InvalidInput
+from mloop.refs import parse_ref
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from mloop.entities.profile import TableProfile
+    from mloop.tracking.client import Client
+
+__all__ = ["AddResult", "Dataset", "get_dataset"]
+
+
+@dataclass(frozen=True)
+class AddResult:
+    dataset: Dataset
+    created: bool
+    stats: SnapshotStats
+    seconds: float
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client
+    from mloop.tracking.fluent import get_client
+
+    return get_client()
+
+
+def _run_ref() -> str | None:
+    from mloop.tracking.fluent import active_run
+
+    run = active_run()
+    return None if run is None else run.ref
+
+
+class Dataset:
+    """One immutable dataset version and the ways to read it."""
+
+    def __init__(self, client: Client, info: DatasetVersion) -> None:
+        self.client = client
+        self.info = info
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.ref} {self.info.file_count} files, {self.info.total_size} bytes>"
+
+    @property
+    def ref(self) -> str:
+        return self.info.ref
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def version(self) -> int:
+        return self.info.version
+
+    # -- creating ------------------------------------------------------------------------------------------
+    @classmethod
+    def add(
+        cls,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        message: str = "",
+        client: Client | None = None,
+        progress: Callable[[int], None] | None = None,
+        private: bool = False,
+        source: str | None = None,
+        role: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> AddResult:
+        """Snapshot ``path`` as the next version of ``name`` (or find the identical existing version)."""
+        from mloop.datasets.tables import is_table_dataset
+
+        c = _client(client)
+        parse_ref(f"data:{name}")
+        started = time.perf_counter()
+        root, files = scan(path)
+        with StatCache(c.workspace.settings.local_dir / "statcache.db", algorithm=c.artifacts.algorithm) as cache:
+            entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress)
+        manifest = c.artifacts.put_bytes(manifest_bytes(entries))
+        table_format = is_table_dataset(root, [e.path for e in entries])
+        kind, rows, profile_json = "files", None, None
+        if table_format is not None:
+            from mloop.datasets.profile import profile_table
+
+            profile = profile_table([root / e.path for e in entries], format=table_format)
+            kind, rows, profile_json = "table", profile.rows, profile.to_json()
+        info, created = c.store.create_dataset_version(
+            name, files=entries, manifest_digest=manifest.digest, actor=c.actor, message=message, kind=kind,
+            format=table_format, rows=rows, private=private, source=source, role=role, meta=meta,
+            profile=profile_json,
+        )  # fmt: skip
+        if source is not None and created:
+            c.store.add_lineage(source, info.ref, role or "derived", actor=c.actor)
+        return AddResult(cls(c, info), created, stats, time.perf_counter() - started)
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def files(self) -> list[ManifestEntry]:
+        return self.client.store.list_dataset_files(self.name, self.version)
+
+    def profile(self) -> TableProfile | None:
+        """The column profile of a table version (``None`` for plain files)."""
+        from mloop.entities.profile import TableProfile
+
+        text = self.client.store.get_dataset_profile(self.name, self.version)
+        return None if text is None else TableProfile.from_json(text)
+
+    def _reading(self) -> None:
+        run_ref = _run_ref()
+        check_read(self.client, self.info, run_ref=run_ref)
+        if run_ref is not None:
+            self.client.store.add_lineage(self.ref, run_ref, "input", actor=self.client.actor)
+
+    def path(self) -> Path:
+        """A local, verified, read-only copy of the version (the file itself for a one-file version)."""
+        self._reading()
+        root = self._materialise()
+        entries = self.files()
+        return root / entries[0].path if len(entries) == 1 else root
+
+    def _materialise(self) -> Path:
+        digest = self.info.manifest_digest.split(":", 1)[-1]
+        base = self.client.workspace.settings.local_dir / "materialised"
+        target = base / digest
+        if target.is_dir():
+            return target
+        staging = base / f".tmp-{uuid.uuid4().hex}"
+        try:
+            for entry in self.files():
+                dest = staging / normalize_artifact_path(entry.path)  # a tampered manifest cannot escape
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.client.artifacts.get_file(entry.digest, dest, name=f"{self.ref}/{entry.path}")
+                dest.chmod(0o444)
+            try:
+                staging.rename(target)
+            except OSError:  # another process finished first: use theirs
+                if not target.is_dir():
+                    raise
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def to_arrow(self) -> pa.Table:
+        """The version as one Arrow table (CSV, Parquet or JSON-lines versions)."""
+        if self.info.kind != "table":
+            raise InvalidInput(
+                f"{self.ref} is not a table (it holds {self.info.file_count} files of no single table format). "
+                "Use .path() to read its files."
+            )
+        from mloop.datasets.tables import read_table
+
+        self._reading()
+        root = self._materialise()
+        return read_table([root / e.path for e in self.files()], format=self.info.format)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+
+def get_dataset(ref: str, *, client: Client | None = None) -> Dataset:
+    """A version from ``data:<name>/<version>``, ``data:<name>@<alias>`` (``@latest``) or ``data:<name>``."""
+    r = parse_ref(ref, default_kind="data")
+    if r.kind != "data":
+        raise InvalidInput(f"{ref!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
+    c = _client(client)
+    return Dataset(c, c.store.get_dataset_version(r.name, r.version, r.alias))

@@ -1,0 +1,105 @@
+"""Lineage graphs: what a reference was made from (upstream) and what was made from it (downstream).
+
+Edges are recorded by dataset readers inside runs (``data:x/1`` → ``run:…``, ``input``), by
+``Run.use_dataset``, by splits (``data:x/1`` → ``data:x-train/1``) and, later, by the registry
+(``run:…`` → ``model:…``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mloop.errors import Conflict, InvalidInput
+from mloop.refs import parse_ref
+
+if TYPE_CHECKING:
+    from mloop.tracking.client import Client
+
+__all__ = ["LineageNode", "canonical_ref", "delete_dataset_version", "lineage_tree"]
+
+_MAX_DEPTH = 25
+
+
+@dataclass
+class LineageNode:
+    ref: str
+    relation: str | None = None
+    children: list[LineageNode] = field(default_factory=list)
+    repeated: bool = False  # already shown elsewhere in this tree (the graph is a DAG)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ref": self.ref}
+        if self.relation is not None:
+            out["relation"] = self.relation
+        if self.repeated:
+            out["repeated"] = True
+        if self.children:
+            out["children"] = [c.to_dict() for c in self.children]
+        return out
+
+
+def canonical_ref(client: Client, text: str) -> str:
+    """Resolve aliases and id prefixes: ``data:x@latest`` → ``data:x/4``, ``run:01ab…`` → full id."""
+    ref = parse_ref(text)
+    if ref.kind == "data" and ref.version is None:
+        return client.store.get_dataset_version(ref.name, None, ref.alias).ref
+    if ref.kind == "run":
+        return f"run:{client.resolve_run_id(ref.name)}"
+    if ref.kind == "model" and ref.version is None:
+        raise InvalidInput(f"Give a model version ({text} has none yet): model:<name>/<version>.")
+    return str(ref)
+
+
+def _grow(client: Client, node: LineageNode, direction: str, seen: set[str], depth: int) -> None:
+    if depth >= _MAX_DEPTH:
+        return
+    for edge in client.store.list_lineage(node.ref, direction=direction):
+        other = edge.source if direction == "up" else edge.target
+        child = LineageNode(other, edge.relation)
+        node.children.append(child)
+        if other in seen:
+            child.repeated = True
+            continue
+        seen.add(other)
+        _grow(client, child, direction, seen, depth + 1)
+
+
+def lineage_tree(client: Client, text: str) -> dict[str, LineageNode]:
+    """``{"upstream": …, "downstream": …}`` trees rooted at the (canonical) reference."""
+    ref = canonical_ref(client, text)
+    trees = {}
+    for name, direction in (("upstream", "up"), ("downstream", "down")):
+        root = LineageNode(ref)
+        _grow(client, root, direction, {ref}, 0)
+        trees[name] = root
+    return trees
+
+
+def _models_downstream(client: Client, ref: str) -> list[str]:
+    tree = lineage_tree(client, ref)["downstream"]
+    found: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node.ref.startswith("model:") and node.ref not in found:
+            found.append(node.ref)
+        stack.extend(node.children)
+    return sorted(found)
+
+
+def delete_dataset_version(client: Client, text: str, *, force: bool = False) -> str:
+    """Delete a version unless a registered model depends on it (``force`` overrides). Returns its ref.
+
+    The bytes stay until ``mloop gc`` finds nothing else references them.
+    """
+    ref = parse_ref(canonical_ref(client, text))
+    if ref.kind != "data" or ref.version is None:
+        raise InvalidInput(f"{text!r} is not a dataset version; use data:<name>/<version>.")
+    models = _models_downstream(client, str(ref))
+    if models and not force:
+        raise Conflict(
+            f"{ref} is used by {', '.join(models)}; deleting it would break their lineage. "
+            "Archive those models first, or pass --force to delete anyway."
+        )
+    return client.store.delete_dataset_version(ref.name, ref.version, actor=client.actor).ref

@@ -1,0 +1,134 @@
+"""Datasets end to end on a real workspace: versions, dedup, the stat cache, reading, integrity, concurrency."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+import mloop
+from mloop.datasets.dataset import Dataset, get_dataset
+from mloop.datasets.diff import diff_versions
+from mloop.entities import ManifestEntry
+from mloop.errors import IntegrityError, InvalidInput, NotFound
+from mloop.tracking.client import Client
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
+    mloop.use_client(c)
+    return c
+
+
+def _folder(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def test_add_version_dedup_and_stat_cache(client: Client, tmp_path: Path) -> None:
+    src = _folder(tmp_path / "raw", {"a.bin": b"a" * 1000, "sub/b.bin": b"b" * 2000, ".git/x": b"skip"})
+    first = Dataset.add(src, "raw", message="first", client=client)
+    assert first.created and first.dataset.ref == "data:raw/1"
+    assert [(e.path, e.size) for e in first.dataset.files()] == [("a.bin", 1000), ("sub/b.bin", 2000)]
+    assert first.stats.hashed_files == 2 and first.dataset.info.message == "first"
+
+    again = Dataset.add(src, "raw", client=client)
+    assert not again.created and again.dataset.ref == "data:raw/1"
+    assert again.stats.hashed_files == 0  # the stat cache knew every file
+
+    (src / "sub/b.bin").write_bytes(b"c" * 2000)
+    second = Dataset.add(src, "raw", client=client)
+    assert second.created and second.dataset.version == 2
+    assert second.stats.hashed_files == 1
+
+    other = Dataset.add(src, "copy-of-raw", client=client)  # same bytes, other name: no new blobs
+    assert other.created and other.stats.hashed_files == 0
+    blobs = {b.digest for b in client.artifacts.iter_blobs()}
+    assert len(blobs) == 3 + 2  # 3 distinct files + 2 manifests (raw v2 and copy-of-raw share one)
+
+    diff = diff_versions(get_dataset("data:raw/1"), get_dataset("data:raw@latest"))
+    assert [c[0].path for c in diff.changed] == ["sub/b.bin"] and diff.unchanged == 1
+    assert not diff.added and not diff.removed
+
+
+def test_copied_workspace_keeps_its_stat_cache(client: Client, tmp_path: Path) -> None:
+    src = _folder(tmp_path / "raw", {f"f{i}.txt": str(i).encode() * 100 for i in range(20)})
+    Dataset.add(src, "raw", client=client)
+    client.close()
+    shutil.copytree(tmp_path / "ws", tmp_path / "ws-copy")
+    copied = Client(workspace=mloop.init_workspace(tmp_path / "ws-copy"))
+    again = Dataset.add(src, "raw", client=copied)
+    assert not again.created and again.stats.hashed_files == 0
+    copied.close()
+
+
+def test_read_back_verified(client: Client, tmp_path: Path) -> None:
+    src = _folder(tmp_path / "raw", {"x/y.txt": b"hello", "z.txt": b"world"})
+    ds = Dataset.add(src, "raw", client=client).dataset
+    root = ds.path()
+    assert (root / "x/y.txt").read_bytes() == b"hello" and (root / "z.txt").read_bytes() == b"world"
+    single = Dataset.add(src / "z.txt", "one-file", client=client).dataset
+    assert single.path().read_bytes() == b"world"
+
+
+def test_corrupt_blob_is_detected_and_nothing_partial_is_left(client: Client, tmp_path: Path) -> None:
+    src = _folder(tmp_path / "raw", {"a.txt": b"alpha" * 100, "b.txt": b"beta" * 100})
+    ds = Dataset.add(src, "raw", client=client).dataset
+    digest = next(e.digest for e in ds.files() if e.path == "b.txt")
+    algo, hexd = digest.split(":")
+    blob = Path(client.artifacts.uri) / "blobs" / algo / hexd[:2] / hexd[2:]
+    blob.chmod(0o644)
+    blob.write_bytes(b"BETA" * 100)
+    with pytest.raises(IntegrityError, match=r"data:raw/1/b\.txt"):
+        ds.path()
+    materialised = client.workspace.settings.local_dir / "materialised"
+    assert not any(materialised.iterdir())
+
+
+def test_manifest_paths_are_confined(client: Client) -> None:
+    blob = client.artifacts.put_bytes(b"evil")
+    client.store.create_dataset_version(
+        "evil", files=[ManifestEntry("../../escape.txt", 4, blob.digest)], manifest_digest="m:evil", actor="x"
+    )
+    with pytest.raises(InvalidInput, match=r"\.\."):
+        get_dataset("data:evil/1").path()
+
+
+def test_concurrent_adds_of_the_same_name(client: Client, tmp_path: Path) -> None:
+    folders = [_folder(tmp_path / f"src{i}", {"data.txt": f"content {i}".encode()}) for i in range(4)]
+    results = []
+    errors: list[BaseException] = []
+
+    def add(folder: Path) -> None:
+        try:
+            results.append(Dataset.add(folder, "shared", client=client))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(f,)) for f in [*folders, folders[0]]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(r.dataset.version for r in results if r.created) == [1, 2, 3, 4]
+
+
+def test_errors_name_the_value(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="nowhere"):
+        Dataset.add(tmp_path / "nowhere", "x", client=client)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInput, match="no files"):
+        Dataset.add(tmp_path / "empty", "x", client=client)
+    with pytest.raises(InvalidInput, match="reference"):
+        Dataset.add(tmp_path, "bad name", client=client)
+    with pytest.raises(NotFound, match="ghost"):
+        get_dataset("data:ghost/1")
+    with pytest.raises(InvalidInput, match="not a dataset"):
+        get_dataset("model:x/1")
