@@ -3,19 +3,25 @@
 from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, ManifestEntry
 from mloop.entities.events import Event, EventType
 from mloop.entities.ids import new_id, now_ms
+from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
 from mloop.entities.page import Page, decode_cursor, encode_cursor
 from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
+    "Approval",
     "ArtifactEntry",
     "Dataset",
     "DatasetVersion",
+    "Evaluation",
     "Event",
     "EventType",
     "Experiment",
     "LineageEdge",
     "ManifestEntry",
     "Metric",
+    "Model",
+    "ModelFile",
+    "ModelVersion",
     "Page",
     "RunRecord",
     "RunStatus",

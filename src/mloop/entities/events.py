@@ -27,6 +27,13 @@ class EventType:
     DATASET_HOLDOUT_READ = "dataset.holdout_read"
     DATASET_HOLDOUT_DENIED = "dataset.holdout_denied"
     LINEAGE_RECORDED = "lineage.recorded"
+    MODEL_VERSION_REGISTERED = "model.version_registered"
+    MODEL_VERSION_ARCHIVED = "model.version_archived"
+    MODEL_ALIAS_MOVED = "model.alias_moved"
+    MODEL_PROMOTION_REFUSED = "model.promotion_refused"
+    MODEL_ROLLED_BACK = "model.rolled_back"
+    MODEL_APPROVED = "model.approved"
+    MODEL_EVALUATED = "model.evaluated"
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,9 @@ class Histogram:
             raise InvalidInput(f"Profile field {where}.counts must be a list, got {counts_raw!r}.")
         counts = tuple(_dec_int(c, f"{where}.counts") for c in counts_raw)
         if len(edges) != len(counts) + 1:
-            raise InvalidInput(f"Profile field {where} has {len(edges)} edges for {len(counts)} counts; expected one more.")
+            raise InvalidInput(
+                f"Profile field {where} has {len(edges)} edges for {len(counts)} counts; expected one more."
+            )
         return cls(edges=edges, counts=counts)
 
     def __eq__(self, other: object) -> bool:
@@ -181,10 +183,12 @@ class ColumnProfile:
         name = _dec_str(data.get("name"), "column.name")
         where = f"columns[{name!r}]"
         try:
-            kind = ColumnKind(data.get("kind"))
+            kind = ColumnKind(str(data.get("kind")))
         except ValueError:
             known = ", ".join(k.value for k in ColumnKind)
-            raise InvalidInput(f"Profile field {where}.kind is {data.get('kind')!r}; expected one of {known}.") from None
+            raise InvalidInput(
+                f"Profile field {where}.kind is {data.get('kind')!r}; expected one of {known}."
+            ) from None
         bounds: dict[str, int | float | str | None] = {}
         for key in ("min", "max"):
             raw = data.get(key)
@@ -204,7 +208,9 @@ class ColumnProfile:
             except ValueError:
                 raise InvalidInput(f"Profile field {where}.quantiles has a non-numeric key {q!r}.") from None
         top_raw = data.get("top") or []
-        if not isinstance(top_raw, list | tuple) or not all(isinstance(t, list | tuple) and len(t) == 2 for t in top_raw):
+        if not isinstance(top_raw, list | tuple) or not all(
+            isinstance(t, list | tuple) and len(t) == 2 for t in top_raw
+        ):
             raise InvalidInput(f"Profile field {where}.top must be a list of [value, count] pairs, got {top_raw!r}.")
         hist = data.get("histogram")
         mean, std, card = data.get("mean"), data.get("std"), data.get("cardinality")

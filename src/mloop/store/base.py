@@ -12,14 +12,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from mloop.entities import (
+    Approval,
     ArtifactEntry,
     Dataset,
     DatasetVersion,
+    Evaluation,
     Event,
     Experiment,
     LineageEdge,
     ManifestEntry,
     Metric,
+    Model,
+    ModelFile,
+    ModelVersion,
     Page,
     RunRecord,
     RunStatus,
@@ -32,6 +37,7 @@ __all__ = [
     "EventStore",
     "ExperimentStore",
     "LineageStore",
+    "ModelStore",
     "RunStore",
     "SettingsStore",
     "Store",
@@ -200,6 +206,77 @@ class LineageStore(Protocol):
     def list_lineage(self, ref: str, *, direction: str = "both") -> list[LineageEdge]: ...
 
 
+class ModelStore(Protocol):
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        flavor: str,
+        files: Sequence[ModelFile],
+        actor: str,
+        run_id: str | None = None,
+        source: str = "",
+        signature: Mapping[str, Any] | None = None,
+        input_example: str | None = None,
+        environment: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[str] = (),
+        code_commit: str | None = None,
+        target: str | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register the next version of ``name`` (created on first use); numbering is race-free."""
+        ...
+
+    def get_model_version(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion: ...
+
+    def list_models(self, *, cursor: str | None = None, limit: int = 100) -> Page[Model]: ...
+
+    def list_model_versions(self, name: str, *, cursor: str | None = None, limit: int = 100) -> Page[ModelVersion]: ...
+
+    def move_model_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int | None,
+        *,
+        expected: int | None | str = "any",
+        actor: str,
+        reason: str = "promote",
+    ) -> ModelVersion | None:
+        """Compare-and-swap: move only if the alias still points at ``expected``; else Conflict."""
+        ...
+
+    def model_alias_history(self, name: str, alias: str) -> list[dict[str, Any]]: ...
+
+    def set_model_version_status(self, name: str, version: int, status: str, *, actor: str) -> ModelVersion: ...
+
+    def add_evaluation(
+        self,
+        name: str,
+        version: int,
+        *,
+        data_ref: str,
+        task: str,
+        metrics: Mapping[str, Any],
+        actor: str,
+        rows: int,
+        importance: Sequence[tuple[str, float, float]] = (),
+        latency_ms: Mapping[str, float] | None = None,
+        report_digest: str | None = None,
+        comparison: Mapping[str, Any] | None = None,
+    ) -> Evaluation: ...
+
+    def list_evaluations(self, name: str, version: int, *, data_ref: str | None = None) -> list[Evaluation]: ...
+
+    def add_approval(
+        self, name: str, version: int, *, alias: str, actor: str, roles: Sequence[str] = (), comment: str = ""
+    ) -> Approval: ...
+
+    def list_approvals(self, name: str, version: int, *, alias: str | None = None) -> list[Approval]: ...
+
+
 @runtime_checkable
 class Store(
     SettingsStore,
@@ -210,6 +287,7 @@ class Store(
     EventStore,
     DatasetStore,
     LineageStore,
+    ModelStore,
     Protocol,
 ):
     """The whole metadata store."""

@@ -17,7 +17,7 @@ from mloop.errors import InvalidInput, StoreUnavailable
 
 __all__ = ["HEAD_REVISION", "is_sqlite", "make_engine", "migrate", "normalise_uri", "run_in_transaction"]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 T = TypeVar("T")
 _LOCK_RETRIES = 40
 

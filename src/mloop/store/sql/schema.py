@@ -18,18 +18,25 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "approvals",
     "artifacts",
     "dataset_aliases",
     "dataset_files",
     "dataset_versions",
     "datasets",
     "environments",
+    "evaluations",
     "events",
     "experiments",
     "latest_metrics",
     "lineage",
     "metadata",
     "metrics",
+    "model_alias_history",
+    "model_aliases",
+    "model_files",
+    "model_versions",
+    "models",
     "params",
     "runs",
     "settings",
@@ -213,4 +220,102 @@ lineage = Table(
     Column("actor", String(250), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_lineage_target", "target"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("signature", Text, nullable=True),
+    Column("input_example", String(80), nullable=True),
+    Column("environment", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("datasets", Text, nullable=False),
+    Column("code_commit", String(64), nullable=True),
+    Column("target", String(250), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+
+model_files = Table(
+    "model_files",
+    metadata,
+    Column("version_id", String(32), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1000), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Index("ix_model_files_digest", "digest"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+)
+
+model_alias_history = Table(
+    "model_alias_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model_id", String(32), ForeignKey("models.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("version_id", String(32), nullable=True),
+    Column("previous_version_id", String(32), nullable=True),
+    Column("actor", String(250), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", String(50), nullable=False),
+    Index("ix_model_alias_history_model_alias_id", "model_id", "alias", "id"),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("data_ref", String(500), nullable=False),
+    Column("task", String(32), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("importance", Text, nullable=False),
+    Column("latency", Text, nullable=False),
+    Column("report_digest", String(80), nullable=True),
+    Column("comparison", Text, nullable=True),
+    Index("ix_evaluations_version_id_created_at", "version_id", "created_at"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_approvals_version_id_alias", "version_id", "alias"),
 )

@@ -14,16 +14,20 @@ from mloop.store.sql import schema as t
 from mloop.store.sql.datasets import DatasetsMixin
 from mloop.store.sql.dialect import insert_ignore, insert_stmt
 from mloop.store.sql.engine import make_engine, migrate, run_in_transaction
+from mloop.store.sql.evaluations import EvaluationsMixin
 from mloop.store.sql.events import EventsMixin, write_event
 from mloop.store.sql.experiments import ExperimentsMixin
 from mloop.store.sql.lineage import LineageMixin
+from mloop.store.sql.models import ModelsMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
 from mloop.store.sql.search import SearchMixin
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, LineageMixin):
+class SqlStore(
+    ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, LineageMixin, ModelsMixin, EvaluationsMixin
+):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
     def __init__(self, uri: str, *, migrate_schema: bool = True) -> None:
@@ -131,6 +135,6 @@ class SqlStore(ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMi
         q = select(t.artifacts.c.digest).distinct()
 
         def read(conn: Connection) -> set[str]:
-            return {r[0] for r in conn.execute(q)} | self.dataset_digests(conn)
+            return {r[0] for r in conn.execute(q)} | self.dataset_digests(conn) | self.model_digests(conn)
 
         return run_in_transaction(self.engine, read, write=False)
