@@ -95,7 +95,7 @@ class Dataset:
         meta: dict[str, Any] | None = None,
     ) -> AddResult:
         """Snapshot ``path`` as the next version of ``name`` (or find the identical existing version)."""
-        from mloop.datasets.tables import is_table_dataset
+        from mloop.datasets.tables import is_table_dataset, visible_files
 
         c = _client(client)
         parse_ref(f"data:{name}")
@@ -109,7 +109,7 @@ class Dataset:
         if table_format is not None:
             from mloop.datasets.profile import profile_table
 
-            profile = profile_table([root / e.path for e in entries], format=table_format)
+            profile = profile_table(visible_files(root, [e.path for e in entries]), format=table_format)
             kind, rows, profile_json = "table", profile.rows, profile.to_json()
         info, created = c.store.create_dataset_version(
             name, files=entries, manifest_digest=manifest.digest, actor=c.actor, message=message, kind=kind,
@@ -178,7 +178,9 @@ class Dataset:
 
         self._reading()
         root = self._materialise()
-        return read_table([root / e.path for e in self.files()], format=self.info.format)
+        from mloop.datasets.tables import visible_files
+
+        return read_table(visible_files(root, [e.path for e in self.files()]), format=self.info.format)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()

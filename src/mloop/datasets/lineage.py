@@ -93,7 +93,7 @@ def delete_dataset_version(client: Client, text: str, *, force: bool = False) ->
 
     The bytes stay until ``mloop gc`` finds nothing else references them.
     """
-    ref = parse_ref(canonical_ref(client, text))
+    ref = parse_ref(canonical_ref(client, str(parse_ref(text, default_kind="data"))))
     if ref.kind != "data" or ref.version is None:
         raise InvalidInput(f"{text!r} is not a dataset version; use data:<name>/<version>.")
     models = _models_downstream(client, str(ref))

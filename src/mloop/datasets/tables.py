@@ -2,16 +2,18 @@
 
 The format is told by the suffix (``.csv``, ``.tsv``, ``.parquet``/``.pq``, ``.jsonl``/``.ndjson``; CSV, TSV
 and JSON lines may also end in ``.gz``, ``.bz2`` or ``.zst``). A folder is read as one table made of its
-visible files (names starting with ``.`` or ``_`` are skipped, like Spark's ``_SUCCESS``) in sorted path
-order. The files must have the same column names; their types are unified where Arrow can promote them
-losslessly enough (``int64`` + ``double`` -> ``double``, ``null`` -> anything), otherwise reading fails with
-:class:`~mloop.errors.InvalidInput` naming the files and the column.
+visible table files (names starting with ``.`` or ``_`` are skipped, like Spark's ``_SUCCESS``; with an
+explicit ``format=`` every visible file is read as that format) in sorted path order. The files must have
+the same column names; their types are unified where Arrow can promote them (``int64`` + ``double`` ->
+``double``, ``null`` -> anything), otherwise reading fails with :class:`~mloop.errors.InvalidInput` naming
+the files and the column.
 
-Parquet's schema, row count and numeric ranges come from the file footers only. For CSV and JSON lines,
+Parquet's schema, row count and numeric ranges come from the file footers only, and :func:`row_group_spans`
+with :func:`read_span` let callers read chunks of whole row groups column by column. For CSV and JSON lines,
 :func:`read_table` infers types from whole files, while :func:`iter_batches` and :func:`table_schema`
-infer them from the first block of each file (``block_size`` bytes); a later value that does not fit raises
+infer them from the first MB of each file (:data:`INFER_BYTES`); a later value that does not fit raises
 :class:`~mloop.errors.InvalidInput` naming the file and the column. In CSV, empty fields and ``NA``/``null``
-are missing values, also in text columns.
+are missing values, also in text columns; quoted values may span lines.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import pyarrow.parquet as pq
 from mloop.errors import InvalidInput, MloopError, NotFound
 
 __all__ = [
+    "INFER_BYTES",
+    "STREAM_BLOCK_BYTES",
     "RowGroupSpan",
     "TableFormat",
     "TableSource",
@@ -45,6 +49,7 @@ __all__ = [
     "table_files",
     "table_format",
     "table_schema",
+    "visible_files",
 ]
 
 TableFormat = Literal["csv", "parquet", "jsonl"]
@@ -60,7 +65,8 @@ _SUFFIXES: dict[str, TableFormat] = {
     ".ndjson": "jsonl",
 }
 _COMPRESSED = (".gz", ".bz2", ".zst")
-STREAM_BLOCK_BYTES = 16 << 20  # CSV/JSON lines block read at a time when streaming (types come from the first)
+INFER_BYTES = 1 << 20  # CSV/JSON lines types are inferred from this much of each file when streaming
+STREAM_BLOCK_BYTES = 16 << 20  # and then read this much at a time
 
 
 def table_format(path: str | os.PathLike[str]) -> TableFormat | None:
@@ -77,9 +83,16 @@ def _hidden(relpath: str | os.PathLike[str]) -> bool:
     return any(part.startswith((".", "_")) for part in Path(relpath).parts)
 
 
+def visible_files(root: str | os.PathLike[str], files: Sequence[str]) -> list[Path]:
+    """``root / f`` for the ``files`` (paths relative to ``root``) that belong to a table: none of their path
+    parts starts with ``.`` or ``_`` (``.DS_Store``, ``_SUCCESS``, ``.ipynb_checkpoints/``); sorted."""
+    base = Path(root)
+    return [base / f for f in sorted(files) if not _hidden(f)]
+
+
 def _check_format(format: str | None) -> TableFormat | None:
     if format is None or format in FORMATS:
-        return format  # type: ignore[return-value]
+        return format
     raise InvalidInput(f"Unknown table format {format!r}; use one of {', '.join(FORMATS)}.")
 
 
@@ -105,9 +118,12 @@ def table_files(source: TableSource, format: str | None = None) -> tuple[list[Pa
                 )
             files.extend(inside)
         elif path.is_file():
-            files.append(path)
+            if not _hidden(path.name):  # _SUCCESS, _metadata, .DS_Store are never part of a table
+                files.append(path)
         else:
             raise NotFound(f"Table file or folder '{path}' does not exist; check the path.")
+    if not files:
+        raise InvalidInput(f"No table files among {[str(e) for e in entries][:5]}: their names start with '.' or '_'.")
     if fmt is not None:
         return files, fmt
     found: dict[TableFormat, Path] = {}
@@ -145,7 +161,7 @@ def _csv_options(
 ) -> dict[str, Any]:
     return {
         "read_options": pcsv.ReadOptions(block_size=block) if block else pcsv.ReadOptions(),
-        "parse_options": pcsv.ParseOptions(delimiter=_delimiter(path)),
+        "parse_options": pcsv.ParseOptions(delimiter=_delimiter(path), newlines_in_values=True),
         "convert_options": pcsv.ConvertOptions(
             strings_can_be_null=True, column_types=column_types or {}, include_columns=list(columns or [])
         ),
@@ -157,8 +173,8 @@ def _file_schema(path: Path, fmt: TableFormat) -> pa.Schema:
         if fmt == "parquet":
             return pq.read_schema(path).remove_metadata()
         if fmt == "csv":
-            return pcsv.open_csv(path, **_csv_options(path)).schema
-        return pjson.open_json(path).schema
+            return pcsv.open_csv(path, **_csv_options(path, block=INFER_BYTES)).schema
+        return pjson.open_json(path, read_options=pjson.ReadOptions(block_size=INFER_BYTES)).schema
 
 
 def _unify(schemas: Sequence[tuple[Path, pa.Schema]]) -> pa.Schema:
@@ -194,7 +210,7 @@ def _unify(schemas: Sequence[tuple[Path, pa.Schema]]) -> pa.Schema:
 
 
 def table_schema(source: TableSource, format: str | None = None) -> pa.Schema:
-    """The (unified) Arrow schema; Parquet reads only footers, CSV/JSON lines only their first block."""
+    """The (unified) Arrow schema; Parquet reads only footers, CSV/JSON lines only their first MB."""
     files, fmt = table_files(source, format)
     return _unify([(f, _file_schema(f, fmt)) for f in files])
 
@@ -284,9 +300,12 @@ class RowGroupSpan:
     row_groups: tuple[int, ...]
     rows: int
     metadata: Any = field(default=None, compare=False, repr=False)
+    text_columns: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
 
-def row_group_spans(source: TableSource, format: str | None = None, *, target_rows: int = 1 << 20) -> list[RowGroupSpan]:
+def row_group_spans(
+    source: TableSource, format: str | None = None, *, target_rows: int = 1 << 20
+) -> list[RowGroupSpan]:
     """Split Parquet files into runs of whole row groups of about ``target_rows`` rows (footers only).
 
     A row group larger than ``target_rows`` makes a span of its own; spans never cross files.
@@ -298,17 +317,18 @@ def row_group_spans(source: TableSource, format: str | None = None, *, target_ro
     for path in files:
         with _reading(path, fmt):
             meta = pq.ParquetFile(path).metadata
+            text = frozenset(f.name for f in meta.schema.to_arrow_schema() if _is_text(f.type))
         groups: list[int] = []
         rows = 0
         for g in range(meta.num_row_groups):
             n = meta.row_group(g).num_rows
             if groups and rows + n > target_rows:
-                spans.append(RowGroupSpan(path, tuple(groups), rows, meta))
+                spans.append(RowGroupSpan(path, tuple(groups), rows, meta, text))
                 groups, rows = [], 0
             groups.append(g)
             rows += n
         if groups:
-            spans.append(RowGroupSpan(path, tuple(groups), rows, meta))
+            spans.append(RowGroupSpan(path, tuple(groups), rows, meta, text))
     return spans
 
 
@@ -330,10 +350,7 @@ def read_span(
     ``dictionary_strings`` text columns are read dictionary-encoded (and stay so).
     """
     with _reading(span.path, "parquet"):
-        text = None
-        if dictionary_strings:
-            file_schema = span.metadata.schema.to_arrow_schema() if span.metadata else pq.read_schema(span.path)
-            text = [c for c in columns if _is_text(file_schema.field(c).type)]
+        text = [c for c in columns if c in span.text_columns] if dictionary_strings else None
         pf = pq.ParquetFile(span.path, metadata=span.metadata, read_dictionary=text or None)
         table = pf.read_row_groups(list(span.row_groups), columns=list(columns), use_threads=False)
         if schema is None:
@@ -388,7 +405,7 @@ def iter_batches(
     stream_types = {f.name: pa.string() if pa.types.is_null(f.type) else f.type for f in schema}
     stream_schema = pa.schema([pa.field(n, t) for n, t in stream_types.items()])
     hint = (
-        f"Types were inferred from the first {block_size >> 20} MB; make the column's values consistent "
+        f"Types were inferred from the first {INFER_BYTES >> 20} MB; make the column's values consistent "
         "or convert the file to Parquet."
     )
     for path in files:
@@ -416,10 +433,7 @@ def is_table_dataset(root: str | os.PathLike[str], files: Sequence[str]) -> Tabl
     """The table format when ``root`` is a table file, or a folder whose visible ``files`` (paths relative to
     ``root``) are all of one table format with the same columns; otherwise None. Reads only schemas."""
     base = Path(root)
-    if base.is_file():
-        paths = [base]
-    else:
-        paths = [base / f for f in sorted(files) if not _hidden(f)]
+    paths = [base] if base.is_file() else visible_files(base, files)
     formats = {table_format(p) for p in paths}
     if len(formats) != 1:
         return None
