@@ -12,6 +12,14 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Client": "mloop.tracking.client",
+    "approve": "mloop.registry.api",
+    "evaluate": "mloop.registry.api",
+    "load_model": "mloop.registry.api",
+    "promote": "mloop.registry.api",
+    "register_if_better": "mloop.registry.api",
+    "register_model": "mloop.registry.api",
+    "rollback": "mloop.registry.api",
+    "gates": "mloop.registry",
     "Dataset": "mloop.datasets.dataset",
     "get_dataset": "mloop.datasets.dataset",
     "holdout_access": "mloop.datasets.access",
@@ -42,18 +50,26 @@ __all__ = [
     "RunTable",
     "__version__",
     "active_run",
+    "approve",
     "autolog",
     "end_run",
+    "evaluate",
+    "gates",
     "get_client",
     "get_dataset",
     "get_run",
     "holdout_access",
     "init_workspace",
+    "load_model",
     "log_artifact",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "promote",
+    "register_if_better",
+    "register_model",
+    "rollback",
     "search_runs",
     "set_tags",
     "split_dataset",
@@ -66,6 +82,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'mloop' has no attribute {name!r}")
+    if name == "gates":
+        return import_module("mloop.registry.gates")
     return getattr(import_module(module), name)
 
 

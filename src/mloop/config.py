@@ -53,6 +53,8 @@ class Settings:
     strict: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
     home: Path | None = None  # the default workspace (~/.mloop or MLOOP_HOME)
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # actor -> roles ([roles] in the file)
+    policies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> alias -> policy text
 
     @property
     def local_dir(self) -> Path:
@@ -181,7 +183,34 @@ def resolve_settings(
     else:
         actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
-    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir)
+    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc))
+
+
+def _roles(doc: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    section = doc.get("roles")
+    if not isinstance(section, Mapping):
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for actor, value in section.items():
+        roles = [value] if isinstance(value, str) else value
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise WorkspaceError(f"[roles] {actor} must be a role name or a list of them, got {value!r}.")
+        out[str(actor)] = tuple(roles)
+    return out
+
+
+def _policies(doc: Mapping[str, object]) -> dict[str, dict[str, str]]:
+    section = doc.get("policies")
+    if not isinstance(section, Mapping):
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for model, aliases in section.items():
+        if not isinstance(aliases, Mapping) or not all(isinstance(v, str) for v in aliases.values()):
+            raise WorkspaceError(
+                f"[policies.{model}] must map aliases to policy strings, e.g. production = \"approvals(1)\"."
+            )
+        out[str(model)] = {str(k): str(v) for k, v in aliases.items()}
+    return out
 
 
 def _default_user() -> str:

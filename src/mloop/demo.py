@@ -1,14 +1,15 @@
-"""``mloop demo``: a tracked training session on a dataset scikit-learn ships, in a fresh workspace.
+"""``mloop demo``: the loop so far, on data scikit-learn ships, in a fresh workspace.
 
-It trains a small grid of models on the breast-cancer dataset, logs parameters, per-epoch metric histories,
-test metrics, the environment, a confusion-matrix figure and the fitted model, then finds the best run with
-a search and writes a comparison chart. Later releases extend it to the whole closed loop.
+1. version the data (Parquet) and split off a private, stratified holdout;
+2. train a small grid of models in tracked runs that read the train split (lineage is recorded);
+3. register the best run's model only if it beats production on the holdout (the first one does: there is
+   no champion yet), then show a weaker challenger being refused by the promotion gate;
+4. print where to look. Serving, monitoring and automatic retraining extend it as they land.
 """
 
 from __future__ import annotations
 
-import io
-import pickle
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,8 @@ __all__ = ["DemoResult", "run_demo"]
 
 _GRID: list[dict[str, Any]] = [
     {"model": "sgd", "alpha": 1e-4, "epochs": 30},
-    {"model": "sgd", "alpha": 1e-3, "epochs": 30},
     {"model": "sgd", "alpha": 1e-2, "epochs": 30},
-    {"model": "forest", "n_estimators": 50, "max_depth": 4},
+    {"model": "forest", "n_estimators": 60, "max_depth": 3},
     {"model": "forest", "n_estimators": 150, "max_depth": 8},
 ]
 
@@ -32,11 +32,14 @@ class DemoResult:
     run_ids: list[str] = field(default_factory=list)
     best_run_id: str = ""
     best_accuracy: float = 0.0
+    production: str = ""
+    production_metrics: dict[str, Any] = field(default_factory=dict)
+    refused: str = ""
     chart: Path | None = None
     seconds: float = 0.0
 
 
-def _train(params: dict[str, Any], data: tuple[Any, ...], run: Any) -> Any:
+def _train(params: dict[str, Any], x: Any, y: Any, xv: Any, yv: Any, run: Any) -> Any:
     import numpy as np
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import SGDClassifier
@@ -44,56 +47,36 @@ def _train(params: dict[str, Any], data: tuple[Any, ...], run: Any) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_train, x_test, y_train, y_test = data
     if params["model"] == "sgd":
-        scaler = StandardScaler().fit(x_train)
-        xs_train, xs_test = scaler.transform(x_train), scaler.transform(x_test)
+        scaler = StandardScaler().fit(x)
         clf = SGDClassifier(loss="log_loss", alpha=params["alpha"], random_state=0)
-        classes = np.unique(y_train)
         for epoch in range(params["epochs"]):
-            clf.partial_fit(xs_train, y_train, classes=classes)
+            clf.partial_fit(scaler.transform(x), y, classes=np.unique(y))
             run.log_metrics(
-                {
-                    "train_loss": log_loss(y_train, clf.predict_proba(xs_train)),
-                    "val_accuracy": accuracy_score(y_test, clf.predict(xs_test)),
-                },
+                {"train_loss": log_loss(y, clf.predict_proba(scaler.transform(x))),
+                 "val_accuracy": accuracy_score(yv, clf.predict(scaler.transform(xv)))},
                 step=epoch,
-            )
-        model = make_pipeline(scaler, clf)
-    else:
-        model = RandomForestClassifier(
-            n_estimators=params["n_estimators"], max_depth=params["max_depth"], random_state=0, n_jobs=1
-        ).fit(x_train, y_train)
-        for i, est in enumerate(model.estimators_[:: max(1, len(model.estimators_) // 25)]):
-            run.log_metric("tree_val_accuracy", accuracy_score(y_test, est.predict(x_test)), step=i)
+            )  # fmt: skip
+        return make_pipeline(scaler, clf)
+    model = RandomForestClassifier(
+        n_estimators=params["n_estimators"], max_depth=params["max_depth"], random_state=0, n_jobs=1
+    ).fit(x, y)
+    run.log_metric("val_accuracy", accuracy_score(yv, model.predict(xv)))
     return model
 
 
-def _evaluate(model: Any, data: tuple[Any, ...]) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+def _data(root: Path, client: Any) -> Any:
+    from sklearn.datasets import load_breast_cancer
 
-    _, x_test, _, y_test = data
-    proba = model.predict_proba(x_test)[:, 1]
-    pred = model.predict(x_test)
-    return {
-        "accuracy": float(accuracy_score(y_test, pred)),
-        "f1": float(f1_score(y_test, pred)),
-        "roc_auc": float(roc_auc_score(y_test, proba)),
-    }
+    import mloop
 
-
-def _confusion_figure(model: Any, data: tuple[Any, ...]) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    _, x_test, _, y_test = data
-    fig = Figure(figsize=(4, 4))
-    ax = fig.add_subplot()
-    ConfusionMatrixDisplay.from_estimator(model, x_test, y_test, ax=ax, colorbar=False)
-    return fig
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "breast_cancer.parquet"
+        frame.to_parquet(path, index=False)
+        mloop.Dataset.add(path, "breast-cancer", client=client, message="scikit-learn's breast cancer data")
+    return mloop.split_dataset("data:breast-cancer@latest", holdout=0.25, seed=7, stratify="label", client=client)
 
 
 def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResult:
@@ -101,23 +84,26 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
     from rich.console import Console
     from rich.progress import Progress
 
+    import mloop
+    from mloop.errors import GateFailed
     from mloop.tracking.client import Client
     from mloop.workspace import init_workspace
 
     out = console or Console()
     started = time.perf_counter()
     root = (directory or Path("mloop-demo")).resolve()
-    workspace = init_workspace(root)
-    client = Client(workspace=workspace)
+    client = Client(workspace=init_workspace(root))
     experiment = "breast-cancer"
     result = DemoResult(workspace=root, experiment=experiment)
+    out.print(f"[bold]mloop demo[/] workspace: {root / '.mloop'}")
 
-    from sklearn.datasets import load_breast_cancer
+    split = _data(root, client)
+    out.print(f"Data: {split.source.ref} → {split.train.ref} ({split.train.info.rows} rows) and private "
+              f"{split.holdout.ref} ({split.holdout.info.rows} rows)")  # fmt: skip
     from sklearn.model_selection import train_test_split
 
-    x, y = load_breast_cancer(return_X_y=True)
-    data = tuple(train_test_split(x, y, test_size=0.25, random_state=7, stratify=y))
-    out.print(f"[bold]mloop demo[/] workspace: {root / '.mloop'}")
+    train = None
+    models: dict[str, Any] = {}
     with Progress(console=out, transient=True) as progress:
         task = progress.add_task("training", total=len(_GRID))
         with client.start_run(experiment, "grid-search", tags={"demo": "true"}) as parent:
@@ -125,54 +111,68 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
                 name = "-".join(f"{v}" for v in params.values())
                 progress.update(task, description=f"training {name}")
                 with client.start_run(experiment, name, params=params, parent=parent) as run:
-                    model = _train(params, data, run)
-                    run.log_metrics(_evaluate(model, data))
-                    run.log_figure(_confusion_figure(model, data), "plots/confusion_matrix.png")
-                    buf = io.BytesIO()
-                    pickle.dump(model, buf, protocol=pickle.HIGHEST_PROTOCOL)
-                    run.log_bytes(buf.getvalue(), "model/model.pkl")
+                    mloop.use_client(client)
+                    train = split.train.to_pandas()  # recorded as an input of this run
+                    x, y = train.drop(columns=["label"]), train["label"]
+                    xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+                    model = _train(params, xt, yt, xv, yv, run)
+                    run.log_model(model, input_example=x.head(3), signature_data=x, target="label")
+                    models[run.id] = model
                     result.run_ids.append(run.id)
                 progress.advance(task)
-            best = client.search_runs(
-                experiment,
-                filter=f"parent_id = '{parent.id}'",
-                order_by=["metrics.roc_auc DESC"],
-                max_results=1,
-            )[0]
-            parent.log_params({"best_run": best.id})
-            parent.log_metrics({"best_roc_auc": best.metrics["roc_auc"]})
-    result.best_run_id = best.id
-    result.best_accuracy = best.metrics["accuracy"]
+    ranked = client.search_runs(experiment, filter=f"parent_id = '{parent.id}'", order_by=["metrics.val_accuracy DESC"])
+    best, worst = ranked[0], ranked[-1]
+    result.best_run_id, result.best_accuracy = best.id, best.metrics["val_accuracy"]
+
+    better = mloop.register_if_better(
+        f"run:{best.id}/model", "breast-cancer", data=split.holdout.ref, alias="production", client=client
+    )
+    result.production = better.version.ref
+    result.production_metrics = dict(better.evaluation.metrics)
+    out.print(f"Registered {better.version.ref} from run {best.name}; promoted to production: {better.promoted}")
+    challenger = mloop.register_model(f"run:{worst.id}/model", "breast-cancer", client=client)
+    mloop.evaluate(challenger.ref, split.holdout.ref, client=client)
+    try:
+        mloop.promote("breast-cancer", challenger.version, to="production", client=client)
+    except GateFailed as refusal:
+        result.refused = challenger.ref
+        out.print(f"[yellow]Gate refused {challenger.ref}[/] (run {worst.name}):")
+        out.print(str(refusal).split("\n", 1)[1].rsplit("\n", 1)[0])
     try:
         from mloop.tracking.compare import write_chart
 
-        sgd = list(result.run_ids[:3])
+        sgd = [r.id for r in ranked if r.params.get("model") == "sgd"]
         result.chart = write_chart(client, sgd, root / "val_accuracy.html", metrics=["val_accuracy"])
-    except ImportError:  # the comparison module ships with the CLI
+    except ImportError:  # pragma: no cover - ships with the CLI
         result.chart = None
     result.seconds = time.perf_counter() - started
-    _report(out, client, result, best)
+    _report(out, client, result)
     client.close()
     return result
 
 
-def _report(out: Any, client: Any, result: DemoResult, best: Any) -> None:
+def _report(out: Any, client: Any, result: DemoResult) -> None:
     from rich.table import Table
 
     table = Table(title=f"experiment {result.experiment!r}")
-    for col in ("run", "name", "accuracy", "f1", "roc_auc"):
+    for col in ("run", "name", "val_accuracy"):
         table.add_column(col)
-    for run in client.search_runs(result.experiment, filter="metrics.accuracy > 0", order_by=["metrics.roc_auc DESC"]):
-        mark = " *" if run.id == best.id else ""
-        table.add_row(run.id[-8:] + mark, run.name, *(f"{run.metrics[k]:.4f}" for k in ("accuracy", "f1", "roc_auc")))
+    for run in client.search_runs(result.experiment, filter="metrics.val_accuracy > 0",
+                                  order_by=["metrics.val_accuracy DESC"]):  # fmt: skip
+        mark = " *" if run.id == result.best_run_id else ""
+        table.add_row(run.id[-8:] + mark, run.name, f"{run.metrics['val_accuracy']:.4f}")
     out.print(table)
-    ws = result.workspace
-    out.print(f"Best run: [bold]run:{best.id}[/] ({best.name}), roc_auc {best.metrics['roc_auc']:.4f}")
+    m = result.production_metrics
+    if m:
+        out.print(f"Production: [bold]{result.production}[/] — holdout roc_auc {m['roc_auc']:.4f}, "
+                  f"accuracy {m['accuracy']:.4f}")  # fmt: skip
     if result.chart is not None:
         out.print(f"Chart of validation accuracy per epoch: {result.chart}")
     out.print("Look around (from that folder, or pass --uri):")
-    out.print(f"  cd {ws}")
+    out.print(f"  cd {result.workspace}")
     out.print("  mloop runs list --experiment breast-cancer")
-    out.print(f"  mloop runs show {best.id}")
-    out.print(f"  mloop runs compare {' '.join(r[-8:] for r in result.run_ids[:3])} --chart compare.png")
+    out.print(f"  mloop models show {result.production}")
+    out.print(f"  mloop lineage {result.production}")
+    out.print("  mloop data versions breast-cancer-holdout")
+    out.print("  mloop events list")
     out.print(f"Done in {result.seconds:.1f} s.")

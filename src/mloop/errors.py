@@ -13,7 +13,8 @@ fix. Servers map these classes to HTTP status codes and the CLI maps them to exi
     ├── GateFailed                 exit 7   a promotion gate refused (later issues)
     ├── AccessDenied (PermissionError) exit 8  e.g. reading a private holdout from training code
     ├── StoreUnavailable           exit 9   the metadata database or artifact backend cannot be reached
-    └── WorkspaceError             exit 10  no workspace / bad workspace configuration
+    ├── WorkspaceError             exit 10  no workspace / bad workspace configuration
+    └── EnvironmentMismatch        exit 11  a model's recorded package versions differ (strict mode)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "AccessDenied",
     "AlreadyExists",
     "Conflict",
+    "EnvironmentMismatch",
     "FilterSyntaxError",
     "GateFailed",
     "IntegrityError",
@@ -105,3 +107,10 @@ class WorkspaceError(MloopError):
 
     exit_code = 10
     http_status = 500
+
+
+class EnvironmentMismatch(MloopError):
+    """A model was built with other package versions than the running ones (raised in strict mode)."""
+
+    exit_code = 11
+    http_status = 409

@@ -33,9 +33,14 @@ COMMANDS = _paths()
 
 def test_command_tree() -> None:
     assert {" ".join(p) for p in COMMANDS} == {
-        "", "init", "info", "gc", "demo", "experiments", "experiments list", "runs", "runs list",
-        "runs show", "runs compare", "runs delete", "runs restore", "runs artifacts", "runs download",
+        "", "init", "info", "gc", "demo", "lineage", "evaluate", "experiments", "experiments list", "runs",
+        "runs list", "runs show", "runs compare", "runs delete", "runs restore", "runs artifacts", "runs download",
         "events", "events list",
+        "data", "data add", "data list", "data versions", "data show", "data diff", "data get", "data alias",
+        "data delete", "data split",
+        "models", "models list", "models versions", "models show", "models register", "models promote",
+        "models alias", "models check", "models approve", "models rollback", "models archive", "models policy",
+        "models compare",
     }
 
 
@@ -57,7 +62,10 @@ def test_no_arguments_shows_help(mloop: Invoke) -> None:
 
 def test_listings_have_json() -> None:
     listings = ["info", "experiments list", "runs list", "runs show", "runs compare", "runs artifacts",
-                "events list", "gc"]
+                "events list", "gc", "lineage", "evaluate",
+                "data add", "data list", "data versions", "data show", "data diff", "data get", "data split",
+                "models list", "models versions", "models show", "models register", "models promote",
+                "models alias", "models check", "models policy", "models compare"]
     root = get_command(app)
     for path in listings:
         command: Any = root

@@ -153,6 +153,11 @@ def test_get_writes_verified_files(mloop: Invoke, ws: Seeded, docs: Path, sensor
     assert got == {"ref": "data:sensors/1", "dest": str(ws.root / "out"), "files": 1, "bytes": sensors.stat().st_size}
     assert (ws.root / "out" / "sensors.csv").read_bytes() == sensors.read_bytes()
 
+    nested = write_folder(ws.root.parent / "nested", {"deep/er/only.txt": "one file, two folders down\n"})
+    mloop("data", "add", str(nested), "--name", "nested")
+    mloop("data", "get", "nested", "--dest", "n")
+    assert (ws.root / "n" / "deep" / "er" / "only.txt").read_text() == "one file, two folders down\n"
+
 
 def test_alias_then_show_through_it(mloop: Invoke, docs: Path) -> None:
     mloop("data", "add", str(docs), "--name", "docs")

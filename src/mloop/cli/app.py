@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mloop.cli import data, demo, events, experiments, gc, lineage, runs, workspace
+from mloop.cli import data, demo, evaluate, events, experiments, gc, lineage, models, runs, workspace
 from mloop.cli.context import Globals
 
 __all__ = ["app", "main"]
@@ -36,7 +36,10 @@ class MloopGroup(TyperGroup):
 app = typer.Typer(
     name="mloop",
     cls=MloopGroup,
-    help="mloop: self-hosted MLOps in one tool. Track experiments and runs, compare them, keep the store tidy.",
+    help=(
+        "mloop: self-hosted MLOps in one tool. Track experiments and runs, version datasets (with private "
+        "holdouts and lineage), register models, evaluate them and promote them through gates."
+    ),
     epilog="The store is chosen by --uri, else MLOOP_URI, else the nearest .mloop workspace, else ~/.mloop.",
     no_args_is_help=True,
     add_completion=False,
@@ -80,6 +83,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(events.app, name="events")
 app.add_typer(data.app, name="data")
 app.command("lineage")(lineage.lineage)
+app.add_typer(models.app, name="models")
+app.command("evaluate")(evaluate.evaluate)
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)
 

@@ -92,13 +92,6 @@ def _byte_progress(description: str, total: int | None, *, enabled: bool) -> Ite
         yield lambda n: bar.advance(task, n)
 
 
-def _schema_dict(schema: Any) -> dict[str, Any] | None:
-    """The schema change as ``{"added": [[name, type]], "removed": [...], "retyped": [[name, a, b]]}``."""
-    if hasattr(schema, "to_dict"):
-        schema = schema.to_dict()
-    return None if schema is None else dict(schema)
-
-
 def _schema_rows(schema: dict[str, Any]) -> list[list[str]]:
     rows = [["+ added", f"{name} ({kind})"] for name, kind in schema.get("added", [])]
     rows += [["- removed", f"{name} ({kind})"] for name, kind in schema.get("removed", [])]
@@ -293,9 +286,9 @@ def diff(
 
     with open_client(ctx) as client:
         result = diff_versions(get_dataset(ref_a, client=client), get_dataset(ref_b, client=client))
-    schema = _schema_dict(result.schema)
+    as_dict = result.to_dict()
     if as_json:
-        print_json({**result.to_dict(), "schema": schema})
+        print_json(as_dict)
         return
     console = stdout_console()
     console.print(cell(f"{result.a} → {result.b}", "bold"))
@@ -312,8 +305,8 @@ def diff(
     if a_rows is not None or b_rows is not None:
         delta = f" ({b_rows - a_rows:+d})" if a_rows is not None and b_rows is not None else ""
         console.print(cell(f"Rows: {a_rows} → {b_rows}{delta}"))
-    if schema is not None:
-        changes = _schema_rows(schema)
+    if as_dict["schema"] is not None:
+        changes = _schema_rows(as_dict["schema"])
         if changes:
             table(["schema", "column"], changes)
         else:
@@ -338,22 +331,21 @@ def get(
       mloop data get data:sensors/3
       mloop data get data:sensors@prod --dest ./sensors
     """
-    from mloop.cli.output import cell, print_json, stdout_console
+    from mloop.cli.output import cell, human_size, print_json, stdout_console
     from mloop.datasets.dataset import get_dataset
 
     with open_client(ctx) as client:
         ds = get_dataset(ref, client=client)
         target = (dest if dest is not None else Path(f"{ds.name}-v{ds.version}")).resolve()
+        local = ds.path()  # verified; refused for private holdouts
         entries = ds.files()
-        _refuse_overwrite(target, [e.path for e in entries])
-        local = ds.path()
-    root = local.parent if len(entries) == 1 and local.is_file() else local
-    written = _copy_tree(root, target, [e.path for e in entries])
+    _refuse_overwrite(target, [e.path for e in entries])
+    if len(entries) == 1 and local.is_file():  # path() gives the file itself for one-file versions
+        local = local.parents[len(Path(entries[0].path).parts) - 1]
+    written = _copy_tree(local, target, [e.path for e in entries])
     if as_json:
         print_json({"ref": ds.ref, "dest": str(target), "files": len(written), "bytes": ds.info.total_size})
         return
-    from mloop.cli.output import human_size
-
     stdout_console().print(cell(
         f"Wrote {ds.ref} to {target} ({len(written)} files, {human_size(ds.info.total_size)}).", "green"))
 

@@ -241,7 +241,7 @@ class ModelStore(Protocol):
         alias: str,
         version: int | None,
         *,
-        expected: int | None | str = "any",
+        expected: int | str | None = "any",
         actor: str,
         reason: str = "promote",
     ) -> ModelVersion | None:

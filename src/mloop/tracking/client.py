@@ -50,6 +50,10 @@ class Client:
         return f"Client({self.workspace!r})"
 
     @property
+    def environment_capture(self) -> EnvironmentCapture:
+        return self._env
+
+    @property
     def store(self) -> Store:
         return self.workspace.store
 

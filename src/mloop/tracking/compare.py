@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["CHART_FORMATS", "RunComparison", "compare_runs", "metric_histories", "render_html", "write_chart"]
 
 CHART_FORMATS = (".png", ".html", ".htm")
-_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _MAX_POINTS = 2000  # per run and metric in an SVG; longer histories are thinned, keeping each bucket's extremes
 Histories = Mapping[str, Mapping[str, Sequence[Metric]]]  # metric key -> run id -> points in step order
 
@@ -48,8 +47,16 @@ class RunComparison:
         """A JSON-able view: the runs, then params and metrics keyed by name with one entry per run id."""
         ids = [r.id for r in self.runs]
         return {
-            "runs": [{"run_id": r.id, "name": r.name, "status": r.status.value,
-                      "experiment_id": r.experiment_id, "duration_ms": r.duration_ms} for r in self.runs],
+            "runs": [
+                {
+                    "run_id": r.id,
+                    "name": r.name,
+                    "status": r.status.value,
+                    "experiment_id": r.experiment_id,
+                    "duration_ms": r.duration_ms,
+                }
+                for r in self.runs
+            ],
             "params": {k: dict(zip(ids, v, strict=True)) for k, v in self.params.items()},
             "metrics": {k: dict(zip(ids, v, strict=True)) for k, v in self.metrics.items()},
             "differing_params": self.differing_params,
@@ -105,9 +112,7 @@ def metric_histories(
         wanted = list(dict.fromkeys(keys))
     else:
         wanted = sorted({k for r in records for k in r.metrics})
-    return {
-        key: {r.id: client.get_metric_history(r.id, key) for r in records if key in r.metrics} for key in wanted
-    }
+    return {key: {r.id: client.get_metric_history(r.id, key) for r in records if key in r.metrics} for key in wanted}
 
 
 def write_chart(
@@ -155,14 +160,20 @@ def _write_png(histories: Histories, labels: Mapping[str, str], target: Path, ti
     for ax, key in zip(axes, keys, strict=False):
         for run_id, points in histories[key].items():
             finite = [p for p in points if math.isfinite(p.value)]
-            ax.plot([p.step for p in finite], [p.value for p in finite], label=labels[run_id],
-                    color=colors[run_id], marker="o" if len(finite) <= 50 else None, markersize=3)
+            ax.plot(
+                [p.step for p in finite],
+                [p.value for p in finite],
+                label=labels[run_id],
+                color=colors[run_id],
+                marker="o" if len(finite) <= 50 else None,
+                markersize=3,
+            )
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize="medium")
     fig.savefig(target, format="png", dpi=100)
@@ -181,14 +192,14 @@ def render_html(histories: Histories, labels: Mapping[str, str], title: str) -> 
         for key, series in histories.items()
     )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>\n"
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
         "figure{display:inline-block;margin:0 1.5em 1.5em 0}figcaption{text-align:center;font-weight:600}"
         "ul.legend{list-style:none;padding:0}ul.legend li{display:inline-block;margin-right:1.5em}"
         ".swatch{display:inline-block;width:1em;height:.6em;margin-right:.4em}"
         "svg text{font-size:11px;fill:#444}\n</style>\n</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<ul class=\"legend\">{legend}</ul>\n{figures}\n</body>\n</html>\n"
+        f'<h1>{html.escape(title)}</h1>\n<ul class="legend">{legend}</ul>\n{figures}\n</body>\n</html>\n'
     )
 
 
@@ -221,8 +232,7 @@ def _thin(points: Sequence[Metric]) -> list[Metric]:
     for start in range(0, len(points), size):
         idx = range(start, min(start + size, len(points)))
         finite = [i for i in idx if math.isfinite(points[i].value)] or list(idx)
-        keep = {idx[0], idx[-1], min(finite, key=lambda i: points[i].value),
-                max(finite, key=lambda i: points[i].value)}
+        keep = {idx[0], idx[-1], min(finite, key=lambda i: points[i].value), max(finite, key=lambda i: points[i].value)}
         out.extend(points[i] for i in sorted(keep))
     return out
 
@@ -238,9 +248,11 @@ def _svg_chart(
     plot_w, plot_h = width - left - right, height - top - bottom
     thinned = {run_id: _thin(points) for run_id, points in series.items()}
     finite = [p for pts in thinned.values() for p in pts if math.isfinite(p.value)]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(key, quote=True)}">',
-             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(key, quote=True)}">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>',
+    ]
     if not finite:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no finite values</text></svg>')
         return "".join(parts)
@@ -255,12 +267,16 @@ def _svg_chart(
 
     for tick in _nice_ticks(y_lo, y_hi):
         y = sy(tick)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>'
+        )
     for tick in _nice_ticks(x_lo, x_hi, integer=True):
         x = sx(tick)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#999"/>'
-                     f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{_fmt(tick)}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#999"/>'
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{_fmt(tick)}</text>'
+        )
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">step</text>')
     for run_id, points in thinned.items():
         color, label = colors[run_id], html.escape(labels[run_id])

@@ -51,9 +51,7 @@ def get_client() -> Client:
     return state.client
 
 
-def use_client(
-    client: Client | None = None, *, uri: str | None = None, artifact_uri: str | None = None
-) -> Client:
+def use_client(client: Client | None = None, *, uri: str | None = None, artifact_uri: str | None = None) -> Client:
     """Make the fluent API use ``client`` (or a new one for ``uri``) in this context."""
     state = _STATE.get()
     if state is not None and state.runs:

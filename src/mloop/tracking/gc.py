@@ -68,6 +68,7 @@ def collect_garbage(
         removed += 1
         freed += blob.size if dry_run else artifacts.delete(blob.digest)
     temp = 0 if dry_run else artifacts.cleanup_temp(grace_s)
+    temp += _clean_materialised(client, referenced, dry_run)
     if not dry_run and (removed or purged or corrupt):
         from mloop.entities import EventType
 
@@ -83,6 +84,24 @@ def collect_garbage(
             },
         )
     return GcReport(dry_run, purged, removed, freed, temp, kept, corrupt)
+
+
+def _clean_materialised(client: Client, referenced: set[str], dry_run: bool) -> int:
+    """Remove local read-only copies of dataset versions whose manifest nothing references any more."""
+    import shutil
+
+    folder = client.workspace.settings.local_dir / "materialised"
+    if not folder.is_dir():
+        return 0
+    live = {d.split(":", 1)[-1] for d in referenced}
+    freed = 0
+    for entry in folder.iterdir():
+        if entry.name in live:
+            continue
+        freed += sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+        if not dry_run:
+            shutil.rmtree(entry, ignore_errors=True)
+    return freed
 
 
 def _intact(artifacts: ArtifactStore, digest: str) -> bool:

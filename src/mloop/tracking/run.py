@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import ArtifactEntry, DatasetVersion, Metric, RunRecord, RunStatus, now_ms
+from mloop.entities import ArtifactEntry, DatasetVersion, Metric, ModelVersion, RunRecord, RunStatus, now_ms
 from mloop.errors import AccessDenied, InvalidInput
 from mloop.tracking.buffer import MetricBuffer
 
@@ -102,6 +102,30 @@ class Run:
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
         self._client.store.log_batch(self.id, tags={k: _text(v) for k, v in tags.items()})
+
+    def log_model(
+        self,
+        model: Any,
+        name: str | None = None,
+        *,
+        path: str = "model",
+        input_example: Any = None,
+        signature_data: Any = None,
+        target: str | None = None,
+        flavor: str | None = None,
+        description: str = "",
+    ) -> ModelVersion | None:
+        """Save ``model`` (flavor files, signature, environment lock) under ``path``; register it as ``name``.
+
+        ``signature_data`` (e.g. the training features) gives the observed ranges and categories of each input;
+        ``input_example`` (a few rows) is stored with the version. Returns the registered version, if any.
+        """
+        from mloop.tracking.models import log_model
+
+        return log_model(
+            self, model, name, path=path, input_example=input_example, signature_data=signature_data,
+            target=target, flavor=flavor, description=description,
+        )  # fmt: skip
 
     def use_dataset(self, ref: str) -> DatasetVersion:
         """Record a dataset version as an input of this run (readers inside a run do it automatically)."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import (
@@ -127,7 +127,7 @@ class DatasetsMixin:
         ds = conn.execute(select(t.datasets).where(t.datasets.c.name == name)).first()
         if ds is None:
             ds_id = new_id()
-            conn.execute(t.datasets.insert().values(id=ds_id, name=name, created_at=now_ms()))
+            conn.execute(t.datasets.insert().values(id=ds_id, name=name, created_at=now_ms(), last_version=0))
         else:
             ds_id = ds.id
             same = conn.execute(
@@ -135,9 +135,16 @@ class DatasetsMixin:
             ).first()
             if same is not None:
                 return _version(same, name, _aliases(conn, [same.id]).get(same.id, [])), False
-        latest = conn.execute(select(func.max(_V.c.version)).where(_V.c.dataset_id == ds_id)).scalar()
+        last = conn.execute(select(t.datasets.c.last_version).where(t.datasets.c.id == ds_id)).scalar_one()
+        bumped = conn.execute(
+            update(t.datasets)
+            .where(t.datasets.c.id == ds_id, t.datasets.c.last_version == last)
+            .values(last_version=last + 1)
+        )
+        if bumped.rowcount != 1:  # a concurrent add took this number; the caller retries
+            raise SAIntegrityError("version number taken", None, Exception("concurrent version"))
         values = {
-            "id": new_id(), "dataset_id": ds_id, "version": (latest or 0) + 1, "manifest_digest": manifest_digest,
+            "id": new_id(), "dataset_id": ds_id, "version": last + 1, "manifest_digest": manifest_digest,
             "file_count": len(files), "total_size": sum(f.size for f in files), "created_at": now_ms(),
             "actor": actor, "message": message, "kind": kind, "format": format, "rows": rows, "private": private,
             "source": source, "role": role, "meta": json.dumps(meta, sort_keys=True), "profile": profile,

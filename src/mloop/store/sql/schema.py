@@ -167,6 +167,7 @@ datasets = Table(
     Column("id", String(32), primary_key=True),
     Column("name", String(250), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    Column("last_version", Integer, nullable=False),  # numbers are never reused, even after a delete
 )
 
 dataset_versions = Table(

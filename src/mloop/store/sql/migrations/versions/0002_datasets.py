@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("name", sa.String(250), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_datasets"),
         sa.UniqueConstraint("name", name="uq_datasets_name"),
     )

@@ -1,0 +1,1 @@
+"""Model registry: loading verified versions, promotion gates, approvals, rollback, evaluation."""

@@ -1,0 +1,146 @@
+"""Moving aliases only through the gates: promote, approve, rollback, and register-only-if-better.
+
+``promote`` reads the alias's current holder, runs the policy, and moves the alias with a compare-and-swap, so
+a promotion that fails any check never moves it, and two promotions racing for one alias cannot both win.
+Policies come from (first found): the ``policy=`` argument, the team policy stored in the metadata store
+(``mloop models policy``), the workspace file (``[policies.<model>]``), then the defaults below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mloop.entities import EventType, ModelVersion
+from mloop.errors import GateFailed, InvalidInput, NotFound
+from mloop.refs import parse_ref
+from mloop.registry.gates import Check, CheckResult, GateContext, Policy, parse_policy
+
+if TYPE_CHECKING:
+    from mloop.tracking.client import Client
+
+__all__ = [
+    "DEFAULT_POLICIES",
+    "GateReport",
+    "approve",
+    "policy_for",
+    "promote",
+    "rollback",
+    "set_policy",
+]
+
+DEFAULT_POLICIES: Mapping[str, str] = {
+    "production": "evaluated() & beats('production', metric='primary')",
+    "staging": "evaluated()",
+}
+
+
+@dataclass(frozen=True)
+class GateReport:
+    model_ref: str
+    alias: str
+    policy: str
+    passed: bool
+    checks: list[CheckResult] = field(default_factory=list)
+    previous: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_ref, "alias": self.alias, "policy": self.policy, "passed": self.passed,
+            "previous": self.previous,
+            "checks": [{"check": c.check, "passed": c.passed, "measured": c.measured, "required": c.required,
+                        "detail": c.detail} for c in self.checks],
+        }  # fmt: skip
+
+    def table(self) -> str:
+        rows = [f"  {'PASS' if c.passed else 'FAIL'}  {c.check}: measured {c.measured}; required {c.required}"
+                + (f" ({c.detail})" if c.detail else "") for c in self.checks]  # fmt: skip
+        return "\n".join(rows) or "  (no checks)"
+
+
+def _policy_key(name: str, alias: str) -> str:
+    return f"policy:{name}:{alias}"
+
+
+def policy_for(client: Client, name: str, alias: str) -> Policy:
+    stored = client.store.get_setting(_policy_key(name, alias))
+    if stored is not None:
+        return parse_policy(stored)
+    text = client.workspace.settings.policies.get(name, {}).get(alias) or DEFAULT_POLICIES.get(alias)
+    return parse_policy(text) if text else Policy()
+
+
+def set_policy(client: Client, name: str, alias: str, text: str) -> Policy:
+    """Store a team-wide policy for ``name@alias`` in the metadata store (validated first)."""
+    parse_ref(f"model:{name}@{alias}")
+    policy = parse_policy(text)
+    client.store.set_setting(_policy_key(name, alias), text)
+    client.store.append_event("model.policy_set", f"model:{name}@{alias}", actor=client.actor, payload={"policy": text})
+    return policy
+
+
+def approve(client: Client, name: str, version: int, *, to: str, comment: str = "") -> Any:
+    """Record the current actor's approval of ``name/version`` for alias ``to`` (with their configured roles)."""
+    roles = client.workspace.settings.roles.get(client.actor, ())
+    return client.store.add_approval(name, version, alias=to, actor=client.actor, roles=roles, comment=comment)
+
+
+def _comparer(client: Client) -> Any:
+    def compare(candidate: ModelVersion, champion: ModelVersion, data_ref: str, metric: str) -> Mapping[str, Any]:
+        from mloop.registry.evaluate import compare_versions
+
+        return compare_versions(client, candidate.ref, champion.ref, data_ref, metric=metric)
+
+    return compare
+
+
+def check_policy(client: Client, version: ModelVersion, alias: str, policy: Check | str | None = None) -> GateReport:
+    """Run the policy for promoting ``version`` to ``alias`` without moving anything."""
+    chosen = policy_for(client, version.name, alias) if policy is None else policy
+    if isinstance(chosen, str):
+        chosen = parse_policy(chosen)
+    ctx = GateContext(client, version, alias, client.workspace.settings.roles, _comparer(client))
+    rows = chosen.run(ctx)
+    return GateReport(version.ref, alias, repr(chosen), all(r.passed for r in rows), rows)
+
+
+def promote(client: Client, name: str, version: int, *, to: str, policy: Check | str | None = None) -> GateReport:
+    """Move ``name@to`` to ``version`` if the policy passes; raise :class:`GateFailed` (with the table) if not."""
+    if to == "latest":
+        raise InvalidInput("'latest' always means the newest version; promote to another alias.")
+    candidate = client.store.get_model_version(name, version)
+    try:
+        holder: int | None = client.store.get_model_version(name, alias=to).version
+    except NotFound:
+        holder = None
+    report = check_policy(client, candidate, to, policy)
+    report = GateReport(report.model_ref, to, report.policy, report.passed, report.checks, holder)
+    if not report.passed:
+        client.store.append_event(EventType.MODEL_PROMOTION_REFUSED, candidate.ref, actor=client.actor,
+                                  payload=report.to_dict())  # fmt: skip
+        raise GateFailed(
+            f"{candidate.ref} was not promoted to @{to}: the policy {report.policy} failed.\n{report.table()}\n"
+            f"Fix what failed (evaluate, approve with `mloop models approve {name} {version} --to {to}`), then retry."
+        )
+    client.store.move_model_alias(name, to, version, expected=holder, actor=client.actor, reason="promote")
+    return report
+
+
+def rollback(client: Client, name: str, *, alias: str = "production") -> ModelVersion:
+    """Point ``alias`` back at the version it held before its last move (an event records it)."""
+    history = client.store.model_alias_history(name, alias)
+    if not history:
+        raise NotFound(f"Alias {name}@{alias} has never been set; there is nothing to roll back.")
+    last = history[-1]
+    previous = last["previous"]
+    if previous is None:
+        raise InvalidInput(
+            f"{name}@{alias} had no holder before version {last['version']}; there is no earlier version to return to."
+        )
+    moved = client.store.move_model_alias(name, alias, previous, expected=last["version"], actor=client.actor,
+                                          reason="rollback")  # fmt: skip
+    client.store.append_event(EventType.MODEL_ROLLED_BACK, f"model:{name}@{alias}", actor=client.actor,
+                              payload={"from": last["version"], "to": previous})  # fmt: skip
+    assert moved is not None
+    return moved
