@@ -159,6 +159,12 @@ def resolve_settings(
             _section_value(doc, "store", "uri") or f"sqlite:///{DEFAULT_DB_NAME}", workspace
         )
 
+    if workspace is None and not doc:
+        # An explicit store URI still honours the nearest workspace file's team settings (roles, policies, user).
+        nearest = find_workspace(cwd or Path.cwd())
+        if nearest is not None:
+            doc = _read_workspace_file(nearest)
+
     if store_uri.startswith("sqlite:///") and workspace is None:
         store_uri = _absolutise(store_uri, (cwd or Path.cwd()))
 

@@ -111,8 +111,8 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
                 name = "-".join(f"{v}" for v in params.values())
                 progress.update(task, description=f"training {name}")
                 with client.start_run(experiment, name, params=params, parent=parent) as run:
-                    mloop.use_client(client)
-                    train = split.train.to_pandas()  # recorded as an input of this run
+                    run.use_dataset(split.train.ref)  # lineage: this run trained on that version
+                    train = split.train.to_pandas()
                     x, y = train.drop(columns=["label"]), train["label"]
                     xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
                     model = _train(params, xt, yt, xv, yv, run)

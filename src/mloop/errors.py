@@ -82,10 +82,14 @@ class IntegrityError(MloopError):
 
 
 class GateFailed(MloopError):
-    """A promotion gate refused to move an alias."""
+    """A promotion gate refused to move an alias. ``report`` holds the checks (a ``GateReport``)."""
 
     exit_code = 7
     http_status = 422
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class AccessDenied(MloopError, PermissionError):

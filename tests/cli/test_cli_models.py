@@ -78,9 +78,14 @@ def test_register_list_versions_show(models: Models, mloop: Invoke) -> None:
     v2 = _json(mloop, "models", "register", str(models.weak), "--name", "churn")
     assert v2["ref"] == "model:churn/2" and v2["flavor"] == "sklearn" and v2["run_id"] != models.run_id
 
+    scorer = models.tmp / "scorer"
+    scorer.mkdir()
+    (scorer / "score.py").write_text("def init():\n    pass\n\n\ndef run(data):\n    return [1] * len(data)\n")
+    assert _json(mloop, "models", "register", str(scorer), "--name", "scripted")["flavor"] == "script"
+
     listed = _json(mloop, "models", "list")
     assert [(m["name"], m["latest_version"], m["version_count"], m["aliases"]) for m in listed] == [
-        ("churn", 2, 2, {})]  # fmt: skip
+        ("churn", 2, 2, {}), ("scripted", 1, 1, {})]  # fmt: skip
     assert "churn" in mloop("models", "list").stdout
     versions = _json(mloop, "models", "versions", "churn")
     assert [v["version"] for v in versions] == [2, 1]

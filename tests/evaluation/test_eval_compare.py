@@ -289,3 +289,15 @@ def test_mcnemar_agrees_with_scipy() -> None:
         else:
             expected = stats.chi2.sf(max(abs(b01 - b10) - 1, 0) ** 2 / (b01 + b10), 1)
         assert result.p_value == pytest.approx(expected, rel=1e-9)
+
+
+def test_string_labels_positive_and_absent_classes() -> None:
+    y = np.array(["churn", "stay", "stay", "churn"] * 50)
+    a = np.array(["stay", "stay", "stay", "churn"] * 50)
+    b = np.array(["churn", "stay", "churn", "churn"] * 50)
+    result = paired_bootstrap("recall", y, a, b, positive="churn", n_boot=200)
+    assert (result.a, result.b) == (0.5, 1.0) and result.ci_low > 0
+    rng = np.random.default_rng(9)
+    y6, a6, b6 = rng.integers(0, 6, 400), rng.integers(0, 3, 400), rng.integers(0, 6, 400)  # A never says 3..5
+    macro = paired_bootstrap("precision", y6, a6, b6, n_boot=100)
+    assert macro.a == pytest.approx(classification_metrics(y6, a6)["precision_macro"])

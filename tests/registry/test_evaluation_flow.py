@@ -77,9 +77,17 @@ def test_challenger_must_beat_champion_beyond_noise(client: Client, split: Any) 
         mloop.promote("churn", same.version, to="production", policy=policy)  # equal model: noise, refused
     assert "FAIL" in str(info.value)
     assert client.store.get_model_version("churn", alias="production").version == strong.version
+    promoted = client.events(types=["model.promoted"])
+    assert promoted[-1].subject == strong.ref
+    assert any("beats" in c["check"] and c["passed"] for c in promoted[-1].payload["checks"])
+    before = len(client.store.list_evaluations("churn", strong.version))
+    from mloop.registry.evaluate import compare_versions
+
+    result = compare_versions(client, strong.ref, weak.ref, split.holdout.ref, metric="accuracy")
+    assert result["champion"] == weak.ref and result["improvement"] > 0
+    assert result["mcnemar"]["p_value"] < 0.05
     ev = client.store.list_evaluations("churn", strong.version)[0]
-    assert ev.comparison is not None and ev.comparison["champion"] == weak.ref
-    assert ev.comparison["mcnemar"]["p_value"] < 0.05
+    assert ev.comparison is not None and len(client.store.list_evaluations("churn", strong.version)) == before + 1
 
 
 def test_register_if_better(client: Client, split: Any) -> None:

@@ -162,20 +162,20 @@ def test_approvals_gate_rollback_and_races(client: Client) -> None:
     for value in (1.0, 2.0, 3.0):
         mloop.register_model(MeanModel(value), "m")
     with pytest.raises(GateFailed, match="approval") as info:
-        mloop.promote("m", 1, to="production", policy=approvals(1))
+        mloop.promote("m", 1, to="blue", policy=approvals(1))
     assert "measured 0 (none)" in str(info.value)
     with pytest.raises(NotFound):
-        client.store.get_model_version("m", alias="production")  # refused: nothing moved
-    mloop.approve("m", 1, to="production", comment="looks good")
-    report = mloop.promote("m", 1, to="production", policy="approvals(1)")
-    assert report.passed and client.store.get_model_version("m", alias="production").version == 1
-    mloop.approve("m", 2, to="production")
-    mloop.promote("m", 2, to="production", policy=approvals(1))
-    back = mloop.rollback("m", alias="production")
+        client.store.get_model_version("m", alias="blue")  # refused: nothing moved
+    mloop.approve("m", 1, to="blue", comment="looks good")
+    report = mloop.promote("m", 1, to="blue", policy="approvals(1)")
+    assert report.passed and client.store.get_model_version("m", alias="blue").version == 1
+    mloop.approve("m", 2, to="blue")
+    mloop.promote("m", 2, to="blue", policy=approvals(1))
+    back = mloop.rollback("m", alias="blue")
     assert back.version == 1
     assert [e.type for e in client.events(types=["model.rolled_back"])] == ["model.rolled_back"]
     with pytest.raises(GateFailed, match="role 'approver'"):
-        mloop.promote("m", 3, to="production", policy=approvals(1, role="approver"))
+        mloop.promote("m", 3, to="blue", policy=approvals(1, role="approver"))
     refused = client.events(types=["model.promotion_refused"])
     assert len(refused) == 2 and refused[-1].payload["passed"] is False
 
@@ -192,7 +192,7 @@ def test_approvals_gate_rollback_and_races(client: Client) -> None:
 
     def race(version: int) -> None:
         try:
-            mloop.promote("m", version, to="staging", policy=BothChecked(), client=client)
+            mloop.promote("m", version, to="green", policy=BothChecked(), client=client)
             outcomes.append("won")
         except Conflict:
             outcomes.append("conflict")
@@ -203,7 +203,7 @@ def test_approvals_gate_rollback_and_races(client: Client) -> None:
     for th in threads:
         th.join()
     assert sorted(outcomes) == ["conflict", "won"]
-    assert client.store.get_model_version("m", alias="staging").version in (2, 3)
+    assert client.store.get_model_version("m", alias="green").version in (2, 3)
 
 
 def test_policy_parsing_is_safe() -> None:

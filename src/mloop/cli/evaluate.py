@@ -6,7 +6,7 @@ audited event, and the evaluation is stored with the version (the promotion gate
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +17,7 @@ from mloop.cli.context import open_client
 if TYPE_CHECKING:
     from mloop.entities import Evaluation
 
-__all__ = ["compare", "evaluate", "heading", "scalar_metrics"]
+__all__ = ["compare", "evaluate", "evaluation_dict", "heading", "print_evaluations", "scalar_metrics"]
 
 ModelRefArg = Annotated[
     str, typer.Argument(metavar="MODEL_REF", help="model:<name>/<version> or model:<name>@<alias>.")
@@ -48,13 +48,15 @@ def heading(text: str) -> None:
     stdout_console().print(cell(text, "bold"), soft_wrap=True)
 
 
-def _evaluation_json(e: Evaluation, report: Path | None) -> dict[str, Any]:
+def evaluation_dict(e: Evaluation, report: Path | None = None) -> dict[str, Any]:
+    """An evaluation as JSON (``report``: where ``--report`` wrote the HTML, if it did)."""
     return {
         "id": e.id, "model": e.model_ref, "data": e.data_ref, "task": e.task, "rows": e.rows,
         "metrics": dict(e.metrics), "latency_ms": dict(e.latency_ms),
         "importance": [{"feature": f, "mean": m, "std": s} for f, m, s in e.importance],
         "report_digest": e.report_digest, "report": None if report is None else str(report),
-        "created_at": e.created_at, "actor": e.actor,
+        "comparison": None if e.comparison is None else dict(e.comparison), "created_at": e.created_at,
+        "actor": e.actor,
     }  # fmt: skip
 
 
@@ -75,8 +77,9 @@ def _print_evaluation(e: Evaluation, report: Path | None, top: int) -> None:
     heading(f"Evaluated {e.model_ref} on {e.data_ref} ({e.rows} rows, {e.task}).")
     positive = e.metrics.get("positive")
     table(["metric", "value"], [[k, format_number(v)] for k, v in scalar_metrics(e.metrics).items()],
-          caption=None if positive is None else f"precision, recall and f1 are for the positive class {positive!r}.",
-          no_wrap=["metric"])  # fmt: skip
+          no_wrap=["metric"])
+    if positive is not None:
+        console.print(cell(f"precision, recall and f1 are for the positive class {positive!r}.", "dim"))
     confusion = e.metrics.get("confusion_matrix")
     if isinstance(confusion, Mapping):
         _print_confusion(confusion)
@@ -95,6 +98,28 @@ def _print_evaluation(e: Evaluation, report: Path | None, top: int) -> None:
         console.print(cell(f"warning: {warning}", "yellow"))
     if report is not None:
         console.print(cell(f"Report written to {report}", "green"))
+
+
+def print_evaluations(evaluations: Sequence[Evaluation], limit: int = 5) -> None:
+    """The latest evaluations of a version, one line each with its headline metrics."""
+    from mloop.cli.output import cell, format_number, format_time, stdout_console, table
+
+    if not evaluations:
+        stdout_console().print(cell("Not evaluated: `mloop evaluate REF --data HOLDOUT`.", "dim"))
+        return
+    rows = []
+    for e in evaluations[:limit]:
+        metrics = ", ".join(f"{k} {format_number(x)}" for k, x in list(scalar_metrics(e.metrics).items())[:4])
+        p95 = e.latency_ms.get("p95")
+        gain = ""
+        if e.comparison:
+            gain = (f"{format_number(e.comparison.get('improvement'))} vs {e.comparison.get('champion')}"
+                    f" ({e.comparison.get('metric')})")  # fmt: skip
+        rows.append([format_time(e.created_at), e.data_ref, e.task, e.rows, metrics,
+                     "-" if p95 is None else f"{format_number(p95)} ms", gain or "-"])  # fmt: skip
+    more = f"Latest {limit} of {len(evaluations)}; --json for all." if len(evaluations) > limit else None
+    heading("Evaluations")
+    table(["evaluated", "data", "task", "rows", "metrics", "p95 latency", "vs champion"], rows, caption=more)
 
 
 def evaluate(
@@ -137,7 +162,7 @@ def evaluate(
             report.write_bytes(html)
             written = report.resolve()
     if as_json:
-        print_json(_evaluation_json(e, written))
+        print_json(evaluation_dict(e, written))
         return
     _print_evaluation(e, written, top)
 

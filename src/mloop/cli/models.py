@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from mloop.cli.context import open_client
-from mloop.cli.evaluate import compare, heading, scalar_metrics
+from mloop.cli.evaluate import compare, evaluation_dict, heading, print_evaluations
 
 if TYPE_CHECKING:
     from mloop.entities import Approval, Evaluation, Model, ModelVersion
@@ -67,16 +67,6 @@ def _version_dict(v: ModelVersion) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _evaluation_dict(e: Evaluation) -> dict[str, Any]:
-    return {
-        "id": e.id, "model": e.model_ref, "data": e.data_ref, "task": e.task, "rows": e.rows,
-        "metrics": dict(e.metrics), "latency_ms": dict(e.latency_ms),
-        "importance": [{"feature": f, "mean": m, "std": s} for f, m, s in e.importance],
-        "report_digest": e.report_digest, "comparison": None if e.comparison is None else dict(e.comparison),
-        "created_at": e.created_at, "actor": e.actor,
-    }  # fmt: skip
-
-
 def _approval_dict(a: Approval) -> dict[str, Any]:
     return {"alias": a.alias, "actor": a.actor, "roles": list(a.roles), "comment": a.comment,
             "created_at": a.created_at}  # fmt: skip
@@ -100,11 +90,6 @@ def _all_versions(client: Client, name: str) -> list[ModelVersion]:
         found.extend(page.items)
         if (cursor := page.next_cursor) is None:
             return found
-
-
-def key_metrics(metrics: Mapping[str, Any], limit: int = 4) -> dict[str, float]:
-    """Up to ``limit`` numeric metrics, the usual headline ones first."""
-    return dict(list(scalar_metrics(metrics).items())[:limit])
 
 
 def _signature_rows(signature: Mapping[str, Any]) -> list[list[Any]]:
@@ -169,7 +154,7 @@ def _promote(ctx: typer.Context, name: str, version: int, alias: str, policy: st
         print_json({**report.to_dict(), "moved": True, "version": version})
         return
     print_report(report)
-    was = "had no holder" if report.previous is None else f"was version {report.previous}"
+    was = {None: "had no holder", version: "it already held it"}.get(report.previous, f"was version {report.previous}")
     stdout_console().print(cell(f"Moved model:{model}@{alias} → version {version} ({was}).", "green"))
 
 
@@ -231,7 +216,7 @@ def show(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
         approvals = client.store.list_approvals(v.name, v.version)
         history = _alias_history(client, v.name, v.version)
     if as_json:
-        print_json({**_version_dict(v), "evaluations": [_evaluation_dict(e) for e in evaluations],
+        print_json({**_version_dict(v), "evaluations": [evaluation_dict(e) for e in evaluations],
                     "approvals": [_approval_dict(a) for a in approvals], "alias_history": history})  # fmt: skip
         return
     _print_version(v, evaluations, approvals, history)
@@ -283,7 +268,7 @@ def _print_version(v: ModelVersion, evaluations: Sequence[Evaluation], approvals
         if values:
             table([title, "value"], [[k, format_number(x) if isinstance(x, float) else x]
                                      for k, x in sorted(values.items())])  # fmt: skip
-    _print_evaluations(evaluations)
+    print_evaluations(evaluations)
     if approvals:
         table(["approved for", "by", "roles", "when", "comment"],
               [[f"@{a.alias}", a.actor, ", ".join(a.roles) or "-", format_time(a.created_at), a.comment]
@@ -297,27 +282,6 @@ def _print_version(v: ModelVersion, evaluations: Sequence[Evaluation], approvals
                 format_time(m["at"]), m["reason"]] for m in history])  # fmt: skip
 
 
-def _print_evaluations(evaluations: Sequence[Evaluation], limit: int = 5) -> None:
-    from mloop.cli.output import cell, format_number, format_time, stdout_console, table
-
-    if not evaluations:
-        stdout_console().print(cell("Not evaluated: `mloop evaluate REF --data HOLDOUT`.", "dim"))
-        return
-    rows = []
-    for e in evaluations[:limit]:
-        metrics = ", ".join(f"{k} {format_number(x)}" for k, x in key_metrics(e.metrics).items())
-        p95 = e.latency_ms.get("p95")
-        gain = ""
-        if e.comparison:
-            gain = (f"{format_number(e.comparison.get('improvement'))} vs {e.comparison.get('champion')}"
-                    f" ({e.comparison.get('metric')})")  # fmt: skip
-        rows.append([format_time(e.created_at), e.data_ref, e.task, e.rows, metrics,
-                     "-" if p95 is None else f"{format_number(p95)} ms", gain or "-"])  # fmt: skip
-    more = f"Latest {limit} of {len(evaluations)}; --json for all." if len(evaluations) > limit else None
-    heading("Evaluations")
-    table(["evaluated", "data", "task", "rows", "metrics", "p95 latency", "vs champion"], rows, caption=more)
-
-
 # registering ------------------------------------------------------------------------------------------------
 @app.command("register")
 def register(
@@ -326,9 +290,7 @@ def register(
         str, typer.Argument(metavar="SOURCE", help="run:<id>[/path] (default path: model), a file, or a folder.")
     ],
     name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="The model it becomes a version of.")],
-    description: Annotated[
-        str, typer.Option("--description", "-d", metavar="TEXT", help="What this version is.")
-    ] = "",
+    description: Annotated[str, typer.Option("--description", "-d", metavar="TEXT", help="What this version is.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model as the next version of NAME.
@@ -506,19 +468,23 @@ def policy(
       mloop models policy churn production "evaluated() & approvals(1, role='approver')"
     """
     from mloop.cli.output import cell, print_json, stdout_console
-    from mloop.registry.promote import policy_for, set_policy
+    from mloop.registry.promote import policy_for, policy_source, set_policy
 
     model = _name(name)
     with open_client(ctx) as client:
         chosen = set_policy(client, model, alias_, expr) if expr is not None else policy_for(client, model, alias_)
+        _, source = policy_source(client, model, alias_)
     text = repr(chosen)
     if as_json:
-        print_json({"model": model, "alias": alias_, "policy": text, "set": expr is not None,
+        print_json({"model": model, "alias": alias_, "policy": text, "set": expr is not None, "source": source,
                     "checks": [repr(c) for c in chosen.checks]})  # fmt: skip
         return
     console = stdout_console()
     verb = "Set" if expr is not None else "Policy"
     console.print(cell(f"{verb} model:{model}@{alias_}: {text}", "green" if expr is not None else "bold"))
+    console.print(
+        cell(f"Source: {source}. A --policy given to promote adds checks to it; it never replaces it.", "dim")
+    )
     if not chosen.checks:
         console.print(cell("No checks: any version can take this alias. Set one to guard it.", "yellow"))
 

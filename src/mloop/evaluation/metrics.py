@@ -11,7 +11,8 @@ Conventions:
 * Labels are the sorted union of the values in ``y_true`` and ``y_pred`` unless ``labels`` is given (then
   its order is kept: pass ``model.classes_`` so probability columns line up).
 * Binary tasks report precision/recall/F1 for the *positive* class: ``positive`` when given, otherwise the
-  last label (1 for 0/1, True for booleans, the lexicographically larger string, with a warning for strings).
+  last label (1 for 0/1 data, also when only 0 occurs; True for booleans; the lexicographically larger
+  string, with a warning).
   Macro and weighted averages are always reported; undefined per-class values (``nan``) are left out of them,
   as scikit-learn does with ``zero_division=nan``. F1 is ``2TP / (2TP + FP + FN)``.
 * ``y_proba`` is the probability of the positive class (1-D) or one column per label (2-D). Binary scores
@@ -129,7 +130,7 @@ def encode_labels(
             raise InvalidInput(f"Labels of different types cannot be compared ({kinds}); use one type.") from exc
     else:
         uniq = np.asarray(labels)
-        if uniq.ndim != 1 or uniq.size == 0 or np.unique(uniq).size != uniq.size:
+        if uniq.ndim != 1 or uniq.size == 0 or _unique("labels", uniq).size != uniq.size:
             raise InvalidInput(f"labels must be a non-empty list of distinct values; got {uniq.tolist()!r}.")
     order = np.argsort(uniq, kind="stable")
     ordered = uniq[order]

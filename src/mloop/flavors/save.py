@@ -65,7 +65,10 @@ def _save_script(src: Path, dest: Path) -> dict[str, Any]:
             raise InvalidInput(
                 f"{folder / entry} must define {fn[4:]}(); the scoring contract is init() and run(data)."
             )
-    shutil.copytree(folder, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    if src.is_dir():
+        shutil.copytree(folder, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    else:  # a single script: only that file (register its folder to ship more files)
+        shutil.copy2(src, dest / entry)
     return {"entry": entry}
 
 

@@ -174,8 +174,13 @@ def compare_versions(
     confidence: float = 0.95,
     n_boot: int = 1000,
     target: str | None = None,
+    record: bool = True,
 ) -> dict[str, Any]:
-    """Both versions on the same holdout: paired bootstrap CI of the metric gain, McNemar for classifiers."""
+    """Both versions on the same holdout: paired bootstrap CI of the metric gain, McNemar for classifiers.
+
+    ``record`` stores the result with the challenger's latest evaluation on that data (gates pass False: a
+    dry run must not write; promotions record their checks in their events instead).
+    """
     import numpy as np
 
     from mloop.evaluation import infer_task, mcnemar, paired_bootstrap
@@ -205,7 +210,7 @@ def compare_versions(
     out["metric"] = metric
     if task == "classification":
         out["mcnemar"] = mcnemar(y, pred_a, pred_b).to_dict()
-    evaluations = client.store.list_evaluations(challenger.name, challenger.version, data_ref=data)
+    evaluations = client.store.list_evaluations(challenger.name, challenger.version, data_ref=data) if record else []
     if evaluations:
         ev = evaluations[0]
         client.store.add_evaluation(

@@ -25,6 +25,7 @@ __all__ = [
     "GateReport",
     "approve",
     "policy_for",
+    "policy_source",
     "promote",
     "rollback",
     "set_policy",
@@ -63,11 +64,21 @@ def _policy_key(name: str, alias: str) -> str:
     return f"policy:{name}:{alias}"
 
 
-def policy_for(client: Client, name: str, alias: str) -> Policy:
+def policy_source(client: Client, name: str, alias: str) -> tuple[str, str]:
+    """The policy text for ``name@alias`` and where it comes from: store, workspace file, default or none."""
     stored = client.store.get_setting(_policy_key(name, alias))
     if stored is not None:
-        return parse_policy(stored)
-    text = client.workspace.settings.policies.get(name, {}).get(alias) or DEFAULT_POLICIES.get(alias)
+        return stored, "metadata store (mloop models policy)"
+    text = client.workspace.settings.policies.get(name, {}).get(alias)
+    if text:
+        return text, "workspace file [policies]"
+    if alias in DEFAULT_POLICIES:
+        return DEFAULT_POLICIES[alias], "default"
+    return "", "none"
+
+
+def policy_for(client: Client, name: str, alias: str) -> Policy:
+    text, _ = policy_source(client, name, alias)
     return parse_policy(text) if text else Policy()
 
 
@@ -90,16 +101,18 @@ def _comparer(client: Client) -> Any:
     def compare(candidate: ModelVersion, champion: ModelVersion, data_ref: str, metric: str) -> Mapping[str, Any]:
         from mloop.registry.evaluate import compare_versions
 
-        return compare_versions(client, candidate.ref, champion.ref, data_ref, metric=metric)
+        return compare_versions(client, candidate.ref, champion.ref, data_ref, metric=metric, record=False)
 
     return compare
 
 
 def check_policy(client: Client, version: ModelVersion, alias: str, policy: Check | str | None = None) -> GateReport:
     """Run the policy for promoting ``version`` to ``alias`` without moving anything."""
-    chosen = policy_for(client, version.name, alias) if policy is None else policy
-    if isinstance(chosen, str):
-        chosen = parse_policy(chosen)
+    if alias == "latest":
+        raise InvalidInput("'latest' always means the newest version; it has no promotion policy.")
+    chosen = policy_for(client, version.name, alias)
+    if policy is not None:  # an explicit policy adds checks; it never removes the configured ones
+        chosen = chosen & (parse_policy(policy) if isinstance(policy, str) else policy)
     ctx = GateContext(client, version, alias, client.workspace.settings.roles, _comparer(client))
     rows = chosen.run(ctx)
     return GateReport(version.ref, alias, repr(chosen), all(r.passed for r in rows), rows)
@@ -121,9 +134,13 @@ def promote(client: Client, name: str, version: int, *, to: str, policy: Check |
                                   payload=report.to_dict())  # fmt: skip
         raise GateFailed(
             f"{candidate.ref} was not promoted to @{to}: the policy {report.policy} failed.\n{report.table()}\n"
-            f"Fix what failed (evaluate, approve with `mloop models approve {name} {version} --to {to}`), then retry."
+            f"Fix what failed (evaluate, approve with `mloop models approve {name} {version} --to {to}`), then retry.",
+            report,
         )
+    if holder == version:
+        return report  # it already holds the alias: nothing to move
     client.store.move_model_alias(name, to, version, expected=holder, actor=client.actor, reason="promote")
+    client.store.append_event("model.promoted", candidate.ref, actor=client.actor, payload=report.to_dict())
     return report
 
 
