@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mloop.testing import postgres_available, temporary_postgres_database
+from mloop.tracking.client import Client
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +20,27 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLOOP_HOME", str(home / ".mloop"))
     monkeypatch.setenv("HOME", str(home))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tracking_context() -> Iterator[None]:
+    """Each test starts with no active run and no fluent client (the one ContextVar is reset after it)."""
+    from mloop.tracking.fluent import _STATE
+
+    token = _STATE.set(None)
+    yield
+    _STATE.reset(token)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    """A client on a fresh SQLite workspace in ``tmp_path / "ws"``, also used by the fluent API."""
+    import mloop
+
+    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
+    mloop.use_client(c)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

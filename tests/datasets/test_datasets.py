@@ -16,13 +16,6 @@ from mloop.errors import IntegrityError, InvalidInput, NotFound
 from mloop.tracking.client import Client
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Client:
-    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
-    mloop.use_client(c)
-    return c
-
-
 def _folder(root: Path, files: dict[str, bytes]) -> Path:
     for rel, data in files.items():
         p = root / rel

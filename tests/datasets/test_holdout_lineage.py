@@ -17,13 +17,6 @@ from mloop.tracking.gc import collect_garbage
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Client:
-    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
-    mloop.use_client(c)
-    return c
-
-
-@pytest.fixture
 def sensors(client: Client, tmp_path: Path) -> Dataset:
     path = tmp_path / "sensors.csv"
     with path.open("w", newline="") as fh:

@@ -16,13 +16,6 @@ from mloop.tracking.client import Client
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Client:
-    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
-    mloop.use_client(c)
-    return c
-
-
-@pytest.fixture
 def split(client: Client, tmp_path: Path) -> Any:
     rng = np.random.default_rng(1)
     n = 3000

@@ -21,13 +21,6 @@ from mloop.tracking.client import Client
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Client:
-    c = Client(workspace=mloop.init_workspace(tmp_path / "ws"))
-    mloop.use_client(c)
-    return c
-
-
-@pytest.fixture
 def xy() -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"age": rng.integers(18, 80, 300), "income": rng.normal(50, 10, 300),

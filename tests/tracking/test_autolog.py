@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
 
 import mloop
 from mloop.tracking.client import Client
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Client:
-    c = Client(workspace=mloop.init_workspace(tmp_path))
-    mloop.use_client(c)
-    return c
 
 
 def test_autolog_logs_params_score_and_model(client: Client) -> None:

@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import mloop
 from mloop.errors import IntegrityError
 from mloop.tracking.client import Client
 from mloop.tracking.gc import collect_garbage
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Client:
-    return Client(workspace=mloop.init_workspace(tmp_path))
 
 
 def _blob_path(client: Client, digest: str) -> Path:

@@ -14,14 +14,6 @@ from mloop.errors import Conflict, InvalidInput, MloopError, NotFound
 from mloop.tracking.client import Client
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> Client:
-    ws = mloop.init_workspace(tmp_path / "ws")
-    c = Client(workspace=ws)
-    mloop.use_client(c)
-    return c
-
-
 def test_start_run_logs_everything(client: Client) -> None:
     with mloop.start_run("exp", name="r1", params={"model": "rf", "n": 10}, tags={"team": "a"}) as run:
         assert mloop.active_run() is run
