@@ -21,8 +21,10 @@ from mloop.evaluation import (
     mcnemar,
     paired_bootstrap,
 )
-from mloop.evaluation.compare import _auc_half_samples, _half_sample_sums, _halves
 from mloop.evaluation.metrics import binary_auc
+from mloop.evaluation.resampling import auc_half_samples as _auc_half_samples
+from mloop.evaluation.resampling import half_sample_sums as _half_sample_sums
+from mloop.evaluation.resampling import halves as _halves
 
 
 def _kept(seed: int, rounds: int, m: int) -> np.ndarray[Any, Any]:

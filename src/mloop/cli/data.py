@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop.cli.context import open_client
+from mloop.cli.diff import diff
+from mloop.cli.splits import split
 
 if TYPE_CHECKING:
     from mloop.entities import Dataset, DatasetVersion, ManifestEntry
@@ -53,7 +55,7 @@ def _data_ref(text: str) -> str:
     return str(ref)
 
 
-def _version_dict(v: DatasetVersion) -> dict[str, Any]:
+def version_dict(v: DatasetVersion) -> dict[str, Any]:
     return {
         "ref": v.ref, "name": v.name, "version": v.version, "id": v.id, "dataset_id": v.dataset_id,
         "created_at": v.created_at, "actor": v.actor, "message": v.message, "kind": v.kind, "format": v.format,
@@ -71,7 +73,7 @@ def _kind(v: DatasetVersion) -> str:
     return f"table ({v.format})" if v.kind == "table" and v.format else v.kind
 
 
-def _private_note(v: DatasetVersion) -> str:
+def private_note(v: DatasetVersion) -> str:
     return (
         f"{v.ref} is a private holdout: training code cannot read it; only evaluation can "
         "(inside `mloop.holdout_access(purpose)`), and every read is audited."
@@ -85,18 +87,19 @@ def _byte_progress(description: str, total: int | None, *, enabled: bool) -> Ite
 
     from mloop.cli.output import stderr_console
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   TimeRemainingColumn(), console=stderr_console(), transient=True, disable=not enabled)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=True,
+        disable=not enabled,
+    )
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def _schema_rows(schema: dict[str, Any]) -> list[list[str]]:
-    rows = [["+ added", f"{name} ({kind})"] for name, kind in schema.get("added", [])]
-    rows += [["- removed", f"{name} ({kind})"] for name, kind in schema.get("removed", [])]
-    rows += [["~ retyped", f"{name} ({a} → {b})"] for name, a, b in schema.get("retyped", [])]
-    return rows
 
 
 def _stat(value: Any) -> str | None:
@@ -150,17 +153,28 @@ def add(
         result = Dataset.add(path, name, message=message, client=client, progress=advance)
     info, stats = result.dataset.info, result.stats
     if as_json:
-        print_json({**_version_dict(info), "created": result.created, "seconds": result.seconds,
-                    "hashed_files": stats.hashed_files, "hashed_bytes": stats.hashed_bytes})
+        print_json(
+            {
+                **version_dict(info),
+                "created": result.created,
+                "seconds": result.seconds,
+                "hashed_files": stats.hashed_files,
+                "hashed_bytes": stats.hashed_bytes,
+            }
+        )
         return
     console = stdout_console()
     if not result.created:
         console.print(cell(f"Unchanged: identical to {info.ref}; no new version.", "yellow"))
         return
     rate = stats.hashed_bytes / 1e6 / result.seconds if result.seconds > 0 else 0.0
-    console.print(cell(
-        f"Created {info.ref} ({info.file_count} files, {human_size(info.total_size)}, "
-        f"{human_size(stats.hashed_bytes)} hashed in {result.seconds:.2f} s, {rate:.1f} MB/s)", "green"))
+    console.print(
+        cell(
+            f"Created {info.ref} ({info.file_count} files, {human_size(info.total_size)}, "
+            f"{human_size(stats.hashed_bytes)} hashed in {result.seconds:.2f} s, {rate:.1f} MB/s)",
+            "green",
+        )
+    )
     if info.kind == "table":
         console.print(cell(f"Table: {info.rows} rows ({info.format}). `mloop data show {info.ref}` shows its profile."))
 
@@ -179,12 +193,24 @@ def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             if (cursor := page.next_cursor) is None:
                 break
     if as_json:
-        print_json([{"name": d.name, "latest_version": d.latest_version, "version_count": d.version_count,
-                     "created_at": d.created_at, "id": d.id} for d in found])
+        print_json(
+            [
+                {
+                    "name": d.name,
+                    "latest_version": d.latest_version,
+                    "version_count": d.version_count,
+                    "created_at": d.created_at,
+                    "id": d.id,
+                }
+                for d in found
+            ]
+        )
         return
-    table(["name", "latest", "versions", "created"],
-          [[cell(d.name, "cyan"), d.latest_version, d.version_count, format_time(d.created_at)] for d in found],
-          caption=f"{len(found)} dataset(s)." if found else "No datasets yet: `mloop data add PATH --name NAME`.")
+    table(
+        ["name", "latest", "versions", "created"],
+        [[cell(d.name, "cyan"), d.latest_version, d.version_count, format_time(d.created_at)] for d in found],
+        caption=f"{len(found)} dataset(s)." if found else "No datasets yet: `mloop data add PATH --name NAME`.",
+    )
 
 
 @app.command("versions")
@@ -202,7 +228,7 @@ def versions(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> Non
             if (cursor := page.next_cursor) is None:
                 break
     if as_json:
-        print_json([_version_dict(v) for v in found])
+        print_json([version_dict(v) for v in found])
         return
     table(["version", "created", "files", "size", "kind", "rows", "aliases", "private", "message"],
           [[cell(v.version, "cyan"), format_time(v.created_at), v.file_count, human_size(v.total_size), _kind(v),
@@ -237,8 +263,14 @@ def show(
     v = ds.info
     shown = files[:max_files]
     if as_json:
-        print_json({**_version_dict(v), "files": [_entry_dict(e) for e in shown], "files_shown": len(shown),
-                    "profile": None if profile is None else profile.to_dict()})
+        print_json(
+            {
+                **version_dict(v),
+                "files": [_entry_dict(e) for e in shown],
+                "files_shown": len(shown),
+                "profile": None if profile is None else profile.to_dict(),
+            }
+        )
         return
     console = stdout_console()
     console.print(cell(f"Dataset version {v.ref}", "bold"))
@@ -254,63 +286,25 @@ def show(
         ["manifest", v.manifest_digest],
     ], no_wrap=["attribute"])  # fmt: skip
     if v.private:
-        console.print(cell(_private_note(v), "magenta"))
+        console.print(cell(private_note(v), "magenta"))
     if shown:
         more = f"Showing {len(shown)} of {len(files)} files; --files N for more." if len(shown) < len(files) else None
-        table(["file", "size", "digest"], [[e.path, human_size(e.size), short_digest(e.digest)] for e in shown],
-              caption=more or f"{len(files)} file(s).", no_wrap=["digest"])
+        table(
+            ["file", "size", "digest"],
+            [[e.path, human_size(e.size), short_digest(e.digest)] for e in shown],
+            caption=more or f"{len(files)} file(s).",
+            no_wrap=["digest"],
+        )
     if profile is not None:
-        table(["column", "type", "missing", "min", "mean", "max", "top values"], _profile_rows(profile),
-              title=f"Profile ({profile.rows} rows, {len(profile.columns)} columns)", no_wrap=["column"])
+        table(
+            ["column", "type", "missing", "min", "mean", "max", "top values"],
+            _profile_rows(profile),
+            title=f"Profile ({profile.rows} rows, {len(profile.columns)} columns)",
+            no_wrap=["column"],
+        )
 
 
-@app.command("diff")
-def diff(
-    ctx: typer.Context,
-    ref_a: Annotated[str, typer.Argument(metavar="REF_A", help="The older version, e.g. data:sensors/1.")],
-    ref_b: Annotated[str, typer.Argument(metavar="REF_B", help="The newer version, e.g. data:sensors/2.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Show what changed between two versions: files, and for tables rows and schema.
-
-    Only manifests and stored profiles are compared; no data is downloaded.
-
-    \b
-    Examples:
-      mloop data diff data:sensors/1 data:sensors/2
-      mloop data diff data:sensors@prod data:sensors@latest --json
-    """
-    from mloop.cli.output import cell, human_size, print_json, stdout_console, table
-    from mloop.datasets.dataset import get_dataset
-    from mloop.datasets.diff import diff_versions
-
-    with open_client(ctx) as client:
-        result = diff_versions(get_dataset(ref_a, client=client), get_dataset(ref_b, client=client))
-    as_dict = result.to_dict()
-    if as_json:
-        print_json(as_dict)
-        return
-    console = stdout_console()
-    console.print(cell(f"{result.a} → {result.b}", "bold"))
-    rows: list[list[Any]] = [[cell("+", "green"), e.path, human_size(e.size)] for e in result.added]
-    rows += [[cell("-", "red"), e.path, human_size(e.size)] for e in result.removed]
-    rows += [[cell("~", "yellow"), x.path, f"{human_size(x.size)} → {human_size(y.size)}"] for x, y in result.changed]
-    if rows:
-        table(["", "file", "size"], rows)
-        console.print(cell(f"{len(result.added)} added, {len(result.removed)} removed, {len(result.changed)} "
-                           f"changed, {result.unchanged} unchanged."))  # fmt: skip
-    else:
-        console.print(cell(f"Same files ({result.unchanged} unchanged).", "dim"))
-    a_rows, b_rows = result.rows
-    if a_rows is not None or b_rows is not None:
-        delta = f" ({b_rows - a_rows:+d})" if a_rows is not None and b_rows is not None else ""
-        console.print(cell(f"Rows: {a_rows} → {b_rows}{delta}"))
-    if as_dict["schema"] is not None:
-        changes = _schema_rows(as_dict["schema"])
-        if changes:
-            table(["schema", "column"], changes)
-        else:
-            console.print(cell("Same schema.", "dim"))
+app.command("diff")(diff)
 
 
 @app.command("get")
@@ -346,8 +340,9 @@ def get(
     if as_json:
         print_json({"ref": ds.ref, "dest": str(target), "files": len(written), "bytes": ds.info.total_size})
         return
-    stdout_console().print(cell(
-        f"Wrote {ds.ref} to {target} ({len(written)} files, {human_size(ds.info.total_size)}).", "green"))
+    stdout_console().print(
+        cell(f"Wrote {ds.ref} to {target} ({len(written)} files, {human_size(ds.info.total_size)}).", "green")
+    )
 
 
 def _refuse_overwrite(target: Path, paths: Sequence[str]) -> None:
@@ -418,49 +413,4 @@ def delete(
     console.print("Its bytes stay until `mloop gc` frees what nothing else references.")
 
 
-@app.command("split")
-def split(
-    ctx: typer.Context,
-    ref: RefArg,
-    holdout: Annotated[
-        float, typer.Option("--holdout", metavar="FRACTION", help="Share of rows held back, between 0 and 1.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Random seed (same seed, same split).")] = 0,
-    stratify: Annotated[
-        str | None, typer.Option("--stratify", metavar="COLUMN", help="Keep this column's class shares in both.")
-    ] = None,
-    by_time: Annotated[
-        str | None, typer.Option("--by-time", metavar="COLUMN", help="Hold back the latest rows by this column.")
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Split a table version into NAME-train and a private NAME-holdout.
-
-    Both are new versions linked to the source (lineage). The holdout is private: training code cannot read
-    it, only evaluation. The same source, seed and options give the same versions (no duplicates).
-
-    \b
-    Examples:
-      mloop data split data:sensors/3 --holdout 0.2 --seed 7 --stratify label
-      mloop data split data:sensors@latest --holdout 0.1 --by-time timestamp
-    """
-    from mloop.cli.output import cell, print_json, stdout_console, table
-    from mloop.datasets.splits import split_dataset
-
-    with open_client(ctx) as client:
-        result = split_dataset(ref, holdout=holdout, seed=seed, stratify=stratify, by_time=by_time, client=client)
-    parts = {"train": result.train.info, "holdout": result.holdout.info}
-    if as_json:
-        print_json({"source": result.source.ref, "created": result.created,
-                    **{role: _version_dict(v) for role, v in parts.items()}})
-        return
-    console = stdout_console()
-    how = f"stratified by {stratify}" if stratify else f"latest by {by_time}" if by_time else "random"
-    verb = "Split" if result.created else "Unchanged: this split already exists;"
-    console.print(cell(f"{verb} {result.source.ref} ({result.source.info.rows} rows, {holdout:g} held back, "
-                       f"{how}, seed {seed}).", "green" if result.created else "yellow"))
-    table(["part", "ref", "rows", ""],
-          [["train", cell(parts["train"].ref, "cyan"), parts["train"].rows, ""],
-           ["holdout", cell(parts["holdout"].ref, "cyan"), parts["holdout"].rows, cell("private", "magenta")]],
-          show_header=False)  # fmt: skip
-    console.print(cell(_private_note(parts["holdout"]), "magenta"))
+app.command("split")(split)

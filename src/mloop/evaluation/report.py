@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mloop.errors import InvalidInput
-from mloop.evaluation.metrics import as_array, as_float_array, check_lengths, encode_classes, resolve_positive
+from mloop.evaluation.inputs import as_array, as_float_array, check_lengths, encode_classes, resolve_positive
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -91,7 +91,19 @@ class RunStore(Protocol):
         """Write all in one transaction. Changing a logged param raises :class:`~mloop.errors.Conflict`."""
         ...
 
-    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> RunRecord: ...
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        actor: str,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write the last batch (if any) and the final status in one transaction."""
+        ...
 
     def get_run(self, run_id: str) -> RunRecord: ...
 

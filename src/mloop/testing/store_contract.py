@@ -173,8 +173,10 @@ class StoreContract:
         assert store.get_run(child).parent_id == parent
         with pytest.raises(NotFound):
             _run(store, parent_id="a" * 32)
-        ended = store.end_run(child, RunStatus.FAILED, actor=ME)
+        store.end_run(child, RunStatus.FAILED, actor=ME, metrics=[Metric("last", 1.0, 0, 1)], tags={"t": "x"})
+        ended = store.get_run(child)
         assert ended.status is RunStatus.FAILED and ended.end_time is not None
+        assert ended.metrics == {"last": 1.0} and ended.tags == {"t": "x"}
         assert ended.end_time >= ended.start_time
         with pytest.raises(InvalidInput):
             store.end_run(parent, RunStatus.RUNNING, actor=ME)

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, RunRecord, now_ms
 from mloop.errors import InvalidInput, NotFound
 from mloop.refs import parse_ref
-from mloop.tracking.environment import EnvironmentCapture, environment_digest
+from mloop.tracking.buffer import Flusher
+from mloop.tracking.environment import EnvironmentCapture
 from mloop.tracking.names import random_run_name
 from mloop.tracking.run import Run, _text
 from mloop.tracking.search import RunTable
@@ -43,6 +44,7 @@ class Client:
     ) -> None:
         self.workspace = workspace or open_workspace(uri, artifact_uri)
         self._env = EnvironmentCapture()
+        self.flusher = Flusher()
         self._stored_envs: set[str] = set()
         self._experiments: dict[str, str] = {}
 
@@ -66,6 +68,7 @@ class Client:
         return self.workspace.actor
 
     def close(self) -> None:
+        self.flusher.stop()
         self.workspace.close()
 
     # experiments ----------------------------------------------------------------------------------------
@@ -127,8 +130,7 @@ class Client:
         exp_id = self.experiment_id(experiment, create=True)
         env_digest = None
         if capture_environment:
-            env = self._env.capture()
-            env_digest = environment_digest(env)
+            env, env_digest = self._env.capture_with_digest()
             if env_digest not in self._stored_envs:
                 self.store.put_environment(env_digest, env)
                 self._stored_envs.add(env_digest)

@@ -71,6 +71,7 @@ class EnvironmentCapture:
     def __init__(self) -> None:
         self._packages: dict[str, str] | None = None
         self._git: dict[Path, tuple[float, dict[str, Any] | None]] = {}
+        self._last: tuple[tuple[Any, ...], dict[str, Any], str] | None = None
 
     def packages(self) -> dict[str, str]:
         if self._packages is None:
@@ -84,6 +85,18 @@ class EnvironmentCapture:
             cached = (now, git_state(cwd))
             self._git[cwd] = cached
         return cached[1]
+
+    def capture_with_digest(self, cwd: Path | None = None) -> tuple[dict[str, Any], str]:
+        """The environment and its digest; re-hashed only when git state, folder or command line changed."""
+        where = (cwd or Path.cwd()).resolve()
+        git = self.git(where)
+        key = (json.dumps(git, sort_keys=True), str(where), tuple(sys.argv))
+        if self._last is not None and self._last[0] == key:
+            return self._last[1], self._last[2]
+        env = self.capture(where)
+        digest = environment_digest(env)
+        self._last = (key, env, digest)
+        return env, digest
 
     def capture(self, cwd: Path | None = None) -> dict[str, Any]:
         where = (cwd or Path.cwd()).resolve()

@@ -15,13 +15,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mloop.entities import ArtifactEntry, DatasetVersion, Metric, ModelVersion, RunRecord, RunStatus, now_ms
-from mloop.errors import AccessDenied, InvalidInput
+from mloop.errors import AccessDenied, Conflict, InvalidInput
 from mloop.tracking.buffer import MetricBuffer
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ def _number(kind: str, key: object, value: object) -> float:
         raise InvalidInput(
             f"{kind} {key!r} must be a number, got {value!r}. Log text as a tag or param instead."
         ) from None
+
+
+def _key(kind: str, key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > 250:
+        raise InvalidInput(f"{kind} keys must be strings of 1 to 250 characters, got {key!r}.")
+    return key
 
 
 def _text(value: object) -> str:
@@ -64,7 +70,12 @@ class Run:
         self.status = RunStatus.RUNNING
         self._on_end = on_end
         store = client.store
-        self._buffer = MetricBuffer(lambda batch: store.log_batch(self.id, metrics=batch))
+        self._params: dict[str, str] = dict(record.params)  # what this run logged, for immediate conflict checks
+
+        def write(metrics: Sequence[Metric], params: Mapping[str, str], tags: Mapping[str, str]) -> None:
+            store.log_batch(self.id, metrics=metrics, params=params, tags=tags)
+
+        self._buffer = MetricBuffer(write, flusher=client.flusher)
         self._previous_sigterm: Any = None
         self._killed = False
         atexit.register(self._at_exit)
@@ -95,13 +106,24 @@ class Run:
         self.log_params({key: value})
 
     def log_params(self, params: Mapping[str, object]) -> None:
-        self._client.store.log_batch(self.id, params={k: _text(v) for k, v in params.items()})
+        """Buffer params. Changing a param this run already logged raises :class:`Conflict` at once."""
+        texts = {_key("Param", k): _text(v) for k, v in params.items()}
+        for key, value in texts.items():
+            old = self._params.get(key)
+            if old is not None and old != value:
+                raise Conflict(
+                    f"Param {key!r} of run {self.id} is already {old!r}; it cannot change to {value!r}. "
+                    "Params are immutable: start a new run, or log the changing value as a metric or tag."
+                )
+        self._params.update(texts)
+        self._buffer.add_params(texts)
 
     def set_tag(self, key: str, value: object) -> None:
         self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, object]) -> None:
-        self._client.store.log_batch(self.id, tags={k: _text(v) for k, v in tags.items()})
+        """Buffer tags (tags may change; the last value wins)."""
+        self._buffer.add_tags({_key("Tag", k): _text(v) for k, v in tags.items()})
 
     def log_model(
         self,
@@ -197,28 +219,38 @@ class Run:
         return self.log_bytes(buf.getvalue(), name)
 
     # lifecycle ------------------------------------------------------------------------------------------
-    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> RunRecord:
-        """Flush buffered metrics and close the run with ``status``. Ending twice is a no-op."""
+    @property
+    def info(self) -> RunRecord:
+        """The run as stored now (buffered values are written first)."""
+        if not self.status.terminal:
+            self.flush()
+        return self._client.store.get_run(self.id)
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """Write what is buffered and the final ``status`` in one transaction. Ending twice is a no-op."""
         if self.status.terminal:
-            return self.record
+            return
         status = RunStatus(status)
         atexit.unregister(self._at_exit)
         self._restore_sigterm()
+        self._buffer.close()
+        store, actor = self._client.store, self._client.actor
+        metrics, params, tags = self._buffer.take()
         try:
-            self._buffer.close()
-        except BaseException:
-            self._end_record(RunStatus.FAILED)
+            store.end_run(self.id, status, actor=actor, metrics=metrics, params=params, tags=tags)
+        except Conflict:  # a param changed by another writer: keep every value, end FAILED, then report it
+            store.end_run(self.id, RunStatus.FAILED, actor=actor, metrics=metrics, tags=tags)
+            self._finished(RunStatus.FAILED)
             raise
-        self._end_record(status)
-        return self.record
+        except BaseException:
+            self._buffer.restore((metrics, params, tags))
+            raise
+        self._finished(status)
 
-    def _end_record(self, status: RunStatus) -> None:
-        try:
-            self.record = self._client.store.end_run(self.id, status, actor=self._client.actor)
-        finally:
-            self.status = status
-            if self._on_end is not None:
-                self._on_end(self)
+    def _finished(self, status: RunStatus) -> None:
+        self.status = status
+        if self._on_end is not None:
+            self._on_end(self)
 
     def __enter__(self) -> Run:
         return self

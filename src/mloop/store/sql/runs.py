@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import EventType, Metric, RunRecord, RunStatus, new_id, now_ms
 from mloop.errors import Conflict, InvalidInput, NotFound
@@ -162,9 +163,6 @@ class RunsMixin:
         )
 
         def create(conn: Connection) -> RunRecord:
-            exp = conn.execute(select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)).first()
-            if exp is None:
-                raise NotFound(f"No experiment with id {experiment_id!r}. Create it first or pass its name.")
             if parent_id is not None:
                 _run_row(conn, parent_id)
             conn.execute(
@@ -180,7 +178,11 @@ class RunsMixin:
                     deleted=False,
                 )
             )
-            _write_params(conn, run.id, run.params)
+            if run.params:  # a new run has no params yet: nothing to check for conflicts
+                for key in run.params:
+                    _check_key("param", key)
+                rows = [{"run_id": run.id, "key": k, "value": v} for k, v in run.params.items()]
+                conn.execute(t.params.insert(), rows)
             _write_tags(conn, run.id, run.tags)
             write_event(
                 conn,
@@ -191,7 +193,10 @@ class RunsMixin:
             )
             return run
 
-        return run_in_transaction(self.engine, create)
+        try:
+            return run_in_transaction(self.engine, create)
+        except SAIntegrityError as exc:  # the foreign key on experiment_id
+            raise NotFound(f"No experiment with id {experiment_id!r}. Create it first or pass its name.") from exc
 
     def log_batch(
         self,
@@ -211,19 +216,32 @@ class RunsMixin:
 
         run_in_transaction(self.engine, write)
 
-    def end_run(self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None) -> RunRecord:
+    def end_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        actor: str,
+        end_time: int | None = None,
+        metrics: Sequence[Metric] = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         status = RunStatus(status)
         if not status.terminal:
             raise InvalidInput(f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}.")
         when = end_time if end_time is not None else now_ms()
 
-        def end(conn: Connection) -> RunRecord:
-            _run_row(conn, run_id)
-            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
+        def end(conn: Connection) -> None:
+            done = conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
+            if done.rowcount != 1:
+                raise _not_found(run_id)
+            _write_params(conn, run_id, params or {})
+            _write_tags(conn, run_id, tags or {})
+            _write_metrics(conn, run_id, metrics)
             write_event(conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value})
-            return hydrate_runs(conn, [_run_row(conn, run_id)])[0]
 
-        return run_in_transaction(self.engine, end)
+        run_in_transaction(self.engine, end)
 
     def get_run(self, run_id: str) -> RunRecord:
         return run_in_transaction(
