@@ -6,7 +6,22 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import EventType, Metric, RunRecord, RunStatus, new_id, now_ms
@@ -38,20 +53,37 @@ def _run_row(conn: Connection, run_id: str) -> Any:
     return row
 
 
+def _hydrate_statement() -> Any:
+    """Params, tags and latest metrics of a set of runs in one UNION ALL (built once, compiled once)."""
+    ids: Any = bindparam("ids", expanding=True)
+    no_text, no_number = cast(null(), Text), cast(null(), Float)
+    lm = t.latest_metrics
+    return union_all(
+        select(t.params.c.run_id, literal("p"), t.params.c.key, t.params.c.value, no_number).where(
+            t.params.c.run_id.in_(ids)
+        ),
+        select(t.tags.c.run_id, literal("t"), t.tags.c.key, t.tags.c.value, no_number).where(t.tags.c.run_id.in_(ids)),
+        select(lm.c.run_id, literal("m"), lm.c.key, no_text, lm.c.value).where(lm.c.run_id.in_(ids)),
+    )
+
+
+_HYDRATE = _hydrate_statement()
+
+
 def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
-    """Turn run rows into :class:`RunRecord` values with their params, tags and latest metrics (3 queries)."""
+    """Turn run rows into :class:`RunRecord` values with their params, tags and latest metrics (one query)."""
     ids = [r.id for r in rows]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
     for part in chunks(ids):
-        for p in conn.execute(select(t.params).where(t.params.c.run_id.in_(part))):
-            params[p.run_id][p.key] = p.value
-        for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(part))):
-            tags[g.run_id][g.key] = g.value
-        lm = t.latest_metrics
-        for m in conn.execute(select(lm.c.run_id, lm.c.key, lm.c.value).where(lm.c.run_id.in_(part))):
-            metrics[m.run_id][m.key] = math.nan if m.value is None else float(m.value)
+        for run_id, kind, key, text, number in conn.execute(_HYDRATE, {"ids": list(part)}).all():
+            if kind == "m":
+                metrics[run_id][key] = math.nan if number is None else float(number)
+            elif kind == "p":
+                params[run_id][key] = text
+            else:
+                tags[run_id][key] = text
     return [
         RunRecord(
             id=r.id,

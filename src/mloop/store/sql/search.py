@@ -84,8 +84,12 @@ def _order_column(field: Field, joins: list[Any]) -> Any:
     return table.c.value
 
 
+_STATEMENT_CACHE = 256
+
+
 class SearchMixin:
     engine: Engine
+    _statements: dict[tuple[Any, ...], tuple[Any, int, bool]]
 
     def search_runs(
         self,
@@ -100,6 +104,40 @@ class SearchMixin:
     ) -> Page[RunRecord]:
         if max_results < 1:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}.")
+        key = (filter, tuple(order_by), None if experiment_ids is None else tuple(experiment_ids), max_results,
+               cursor, include_deleted, deleted_only)  # fmt: skip
+        cached = self._statements.get(key)
+        if cached is None:
+            cached = self._build_search(experiment_ids, filter, order_by, max_results, cursor, include_deleted,
+                                        deleted_only)  # fmt: skip
+            if len(self._statements) >= _STATEMENT_CACHE:
+                self._statements.clear()
+            self._statements[key] = cached
+        q, offset, ordered = cached
+
+        def read(conn: Connection) -> list[RunRecord]:
+            rows = conn.execute(q).all()
+            return hydrate_runs(conn, rows)
+
+        runs = run_in_transaction(self.engine, read, write=False)
+        items, more = runs[:max_results], len(runs) > max_results
+        next_cursor = None
+        if more:
+            token = {"offset": offset + max_results} if ordered else {"before": items[-1].id}
+            next_cursor = encode_cursor(token)
+        return Page(items, next_cursor)
+
+    def _build_search(
+        self,
+        experiment_ids: Sequence[str] | None,
+        filter: str,
+        order_by: Sequence[str],
+        max_results: int,
+        cursor: str | None,
+        include_deleted: bool,
+        deleted_only: bool,
+    ) -> tuple[Any, int, bool]:
+        """The SELECT for a search (cached per arguments: rebuilding it costs more than running it)."""
         where = [compile_filter(parse_filter(filter))]
         if experiment_ids is not None:
             where.append(t.runs.c.experiment_id.in_(list(experiment_ids)) if experiment_ids else false())
@@ -123,16 +161,4 @@ class SearchMixin:
         elif "before" in position:  # keyset paging on the time-ordered id
             where.append(t.runs.c.id < position["before"])
         q = q.where(and_(*where)).order_by(*order_cols, t.runs.c.id.desc())
-        q = q.limit(max_results + 1).offset(offset)
-
-        def read(conn: Connection) -> list[RunRecord]:
-            rows = conn.execute(q).all()
-            return hydrate_runs(conn, rows)
-
-        runs = run_in_transaction(self.engine, read, write=False)
-        items, more = runs[:max_results], len(runs) > max_results
-        next_cursor = None
-        if more:
-            token = {"offset": offset + max_results} if orders else {"before": items[-1].id}
-            next_cursor = encode_cursor(token)
-        return Page(items, next_cursor)
+        return q.limit(max_results + 1).offset(offset), offset, bool(orders)

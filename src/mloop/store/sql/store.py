@@ -32,6 +32,7 @@ class SqlStore(
 
     def __init__(self, uri: str, *, migrate_schema: bool = True) -> None:
         self._uri = uri
+        self._statements = {}  # built search statements, per arguments (see SearchMixin)
         self.engine = make_engine(uri)
         if migrate_schema:
             migrate(self.engine)
