@@ -42,6 +42,7 @@ class RunTable(list[RunRecord]):
         return [run_row(r) for r in self]
 
     def to_pandas(self) -> pd.DataFrame:
+        import numpy as np
         import pandas as pd
 
         records = self.to_records()
@@ -55,10 +56,11 @@ class RunTable(list[RunRecord]):
         for i, row in enumerate(records):
             for name, value in row.items():
                 columns[name][i] = value
-        frame = pd.DataFrame(columns)
-        for col in ("start_time", "end_time"):
-            frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
-        return frame
+        nat = -(2**63)  # numpy's NaT
+        for col in ("start_time", "end_time"):  # UTC timestamps (datetime64[ms]), NaT while a run is running
+            ms = [nat if v is None else v for v in columns[col]]
+            columns[col] = np.array(ms, dtype=np.int64).view("datetime64[ms]")  # type: ignore[assignment]
+        return pd.DataFrame(columns)
 
     @property
     def ids(self) -> list[str]:
