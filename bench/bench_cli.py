@@ -1,0 +1,163 @@
+"""CLI start-up: ``mloop --help`` vs ``mlflow --help`` (and a few related start-up costs).
+
+    python bench/bench_cli.py [--repeat 5] [--json]
+
+Each measurement is one fresh process started with ``subprocess.run`` and timed with
+``time.perf_counter`` around it (process creation + interpreter start-up + imports + the command + exit);
+the table shows the median over ``--repeat`` runs (default 5; more is cheap here, e.g. ``--repeat 20``).
+One untimed warm-up run per command comes first, so the OS file cache is warm: this is a "fresh process"
+start-up, not a cold-disk one. Commands alternate order from repeat to repeat.
+
+Rows:
+  help          mloop --help            vs  mlflow --help                 bar: mloop < 0.3 s
+  import SDK    python -c 'import mloop; mloop.start_run' vs the same for mlflow (mloop's __init__ is
+                lazy; touching start_run loads its tracking SDK)
+  runs list     mloop runs list --json  vs  mlflow runs list --experiment-id 0   (both on an empty
+                SQLite store in a temp dir)
+  python        python -c pass (the floor both sides share; reported once)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+BIN = Path(sys.executable).parent
+BAR_HELP_S = 0.3
+
+
+def commands(work: Path) -> list[tuple[str, list[str] | None, list[str] | None]]:
+    py = sys.executable
+    return [
+        ("help", [str(BIN / "mloop"), "--help"], [str(BIN / "mlflow"), "--help"]),
+        # mloop's package __init__ is lazy, so touch start_run on both sides to load the tracking SDK.
+        ("import SDK", [py, "-c", "import mloop; mloop.start_run"], [py, "-c", "import mlflow; mlflow.start_run"]),
+        (
+            "runs list",
+            [str(BIN / "mloop"), "runs", "list", "--json"],
+            [str(BIN / "mlflow"), "runs", "list", "--experiment-id", "0"],
+        ),
+        ("python", [py, "-c", "pass"], None),
+    ]
+
+
+def envs(work: Path) -> tuple[dict[str, str], dict[str, str]]:
+    mloop_env = c.side_env(c.MLOOP_SQLITE, work)
+    mlflow_env = c.side_env(c.MLFLOW_SQLITE, work)
+    return mloop_env, mlflow_env
+
+
+def time_once(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
+    t0 = c.now()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = c.now() - t0
+    return elapsed, proc.returncode, proc.stderr.decode(errors="replace")[-2000:]
+
+
+def main() -> None:
+    parser = c.base_parser("CLI start-up benchmark")
+    args = parser.parse_args()
+    work = c.new_workdir("cli")
+    mloop_env, mlflow_env = envs(work)
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        # Create both empty stores first so 'runs list' measures listing, not database creation.
+        subprocess.run(
+            [sys.executable, "-c", "import mlflow; mlflow.MlflowClient().search_experiments()"],
+            env=mlflow_env,
+            cwd=work,
+            capture_output=True,
+            check=False,
+        )
+        if (BIN / "mloop").exists():
+            subprocess.run(
+                [str(BIN / "mloop"), "runs", "list", "--json"],
+                env=mloop_env,
+                cwd=work,
+                capture_output=True,
+                check=False,
+            )
+        jobs = []
+        for name, mloop_cmd, mlflow_cmd in commands(work):
+            for side, cmd, env in (("mloop", mloop_cmd, mloop_env), ("mlflow", mlflow_cmd, mlflow_env)):
+                if cmd is None:
+                    continue
+                if not Path(cmd[0]).exists():
+                    results[f"{name}/{side}"] = {"cmd": cmd, "samples": [], "error": f"{cmd[0]} not found"}
+                    continue
+                jobs.append((f"{name}/{side}", cmd, env))
+                results[f"{name}/{side}"] = {"cmd": cmd, "samples": [], "rc": set(), "stderr": ""}
+                time_once(cmd, env, work)  # warm-up, untimed
+        for rep in range(args.repeat):
+            order = jobs if rep % 2 == 0 else list(reversed(jobs))
+            for key, cmd, env in order:
+                secs, rc, err = time_once(cmd, env, work)
+                results[key]["samples"].append(secs)
+                results[key]["rc"].add(rc)
+                if rc:
+                    results[key]["stderr"] = err
+    finally:
+        c.remove_workdir(work)
+
+    table_rows = []
+    doc_rows = []
+    for name, _, _ in commands(work):
+        m = results.get(f"{name}/mloop", {})
+        f = results.get(f"{name}/mlflow")
+        # A side whose command failed (non-zero exit) gets no time: a fast crash is not a fast start.
+        mm = None if set(m.get("rc", set())) - {0} else c.median(m.get("samples", []))
+        fm = None if not f or set(f.get("rc", set())) - {0} else c.median(f.get("samples", []))
+        rcs = sorted(m.get("rc", set()) | (f.get("rc", set()) if f else set()))
+        doc_rows.append(
+            {
+                "command": name,
+                "mloop_cmd": " ".join(Path(x).name if i == 0 else x for i, x in enumerate(m.get("cmd", []))),
+                "mlflow_cmd": None
+                if not f
+                else " ".join(Path(x).name if i == 0 else x for i, x in enumerate(f["cmd"])),
+                "mloop_median_s": mm,
+                "mlflow_median_s": fm,
+                "ratio_mlflow_over_mloop": c.ratio(fm, mm),
+                "mloop_samples_s": m.get("samples", []),
+                "mlflow_samples_s": f.get("samples", []) if f else [],
+                "exit_codes": rcs,
+                "errors": {
+                    k: results[k].get("stderr") or results[k].get("error")
+                    for k in (f"{name}/mloop", f"{name}/mlflow")
+                    if k in results and (results[k].get("stderr") or results[k].get("error"))
+                },
+            }
+        )
+        table_rows.append([name, c.fmt_s(mm), c.fmt_s(fm), c.fmt_x(c.ratio(fm, mm)), ",".join(map(str, rcs))])
+    help_row = doc_rows[0]
+    meets = None if help_row["mloop_median_s"] is None else help_row["mloop_median_s"] < BAR_HELP_S
+    doc = {
+        "versions": c.versions(),
+        "repeat": args.repeat,
+        "rows": doc_rows,
+        "bar_help_s": BAR_HELP_S,
+        "meets_bar": meets,
+    }
+    c.save_json(doc, args.save)
+    if args.json:
+        c.emit_json(doc)
+        return
+    c.print_table(
+        f"CLI start-up, fresh process each (median of {args.repeat})",
+        ["command", "mloop", "mlflow", "mlflow / mloop", "exit codes"],
+        table_rows,
+        f"bar: mloop --help < {BAR_HELP_S} s -> {'MET' if meets else 'NOT MET' if meets is not None else 'n/a'}",
+    )
+    for r in doc_rows:
+        for k, v in r["errors"].items():
+            print(f"[{k} stderr]\n{v}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Tracking write path: mloop vs MLflow on the same work.
+
+    python bench/bench_tracking.py metric-loop [--steps 10000] [--repeat 5] [--json]
+    python bench/bench_tracking.py runs [--runs 1000] [--repeat 5] [--json]
+    python bench/bench_tracking.py            # both
+
+metric-loop
+    One run; a per-call loop of N ``log_metric(key, value, step=i)`` calls (``mlflow.log_metric`` vs
+    ``run.log_metric``). Timed from just before the run starts to just after it ends, so mloop's buffered
+    flush at the end of the run is inside the timed region. Untimed afterwards: the whole history is read
+    back and every (step, value) pair checked on both sides.
+runs
+    N runs, each started, given 10 params with one ``log_params`` call and 10 metrics with one
+    ``log_metrics`` call, and ended. Untimed afterwards: the number of stored runs and one run's
+    params/metrics are checked.
+
+Untimed set-up on each side, in the worker before the clock starts: import, open the store and make sure
+the experiment exists (MLflow: ``mlflow.set_experiment``; mloop: a first ``start_run`` in a *separate*
+experiment, which opens/migrates the store), so neither side is charged for creating a database.
+
+Sides: mloop-sqlite, mlflow-sqlite (MLflow's recommended local backend), mlflow-file (MLflow's deprecated
+file store, opted in with MLFLOW_ALLOW_FILE_STORE) and, for metric-loop only, mlflow-sqlite-async (MLflow's
+own asynchronous logging, ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, the closest MLflow comes to mloop's buffer).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+SCRIPT = Path(__file__).resolve()
+N_PARAMS = 10
+N_METRICS = 10
+
+
+def value_at(i: int) -> float:
+    """A value that round-trips exactly through float64 storage and differs per step."""
+    return 1.0 / (i + 1)
+
+
+# ============================================================================================ workers
+
+
+def _mlflow_prepare() -> Any:
+    c.mlflow_setup_logging()
+    import mlflow
+
+    mlflow.set_experiment("bench")
+    return mlflow
+
+
+def _mloop_prepare() -> Any:
+    import mloop
+
+    with mloop.start_run(experiment="bench-warmup", name="warmup"):
+        pass
+    return mloop
+
+
+def w_metric_loop(spec: dict[str, Any]) -> dict[str, Any]:
+    n = int(spec["steps"])
+    side = spec["side"]
+    if c.is_mlflow(side):
+        mlflow = _mlflow_prepare()
+        t0 = c.now()
+        mlflow.start_run(run_name="r1")
+        for i in range(n):
+            mlflow.log_metric("loss", value_at(i), step=i)
+        run_id = mlflow.active_run().info.run_id
+        mlflow.end_run()
+        elapsed = c.now() - t0
+        points = mlflow.MlflowClient().get_metric_history(run_id, "loss")
+        pairs = sorted((int(p.step), float(p.value)) for p in points)
+        how = "api:MlflowClient.get_metric_history"
+    else:
+        mloop = _mloop_prepare()
+        t0 = c.now()
+        with mloop.start_run(experiment="bench", name="r1") as run:
+            for i in range(n):
+                run.log_metric("loss", value_at(i), step=i)
+        elapsed = c.now() - t0
+        run_id = c.mloop_run_id(run)
+        pairs, how = c.mloop_metric_history(run_id, "loss")
+    expected = [(i, value_at(i)) for i in range(n)]
+    ok = pairs == expected
+    if not ok:
+        missing = len(set(expected) - set(pairs))
+        raise AssertionError(f"{side}: stored {len(pairs)} points, {missing} of {n} expected points missing/wrong")
+    return {"seconds": elapsed, "stored": len(pairs), "verified": ok, "readback": how}
+
+
+def _params(i: int) -> dict[str, str]:
+    return {f"p{k}": f"v{i}_{k}" for k in range(N_PARAMS)}
+
+
+def _metrics(i: int) -> dict[str, float]:
+    return {f"m{k}": float(i * N_METRICS + k) / 7.0 for k in range(N_METRICS)}
+
+
+def w_runs(spec: dict[str, Any]) -> dict[str, Any]:
+    n = int(spec["runs"])
+    side = spec["side"]
+    if c.is_mlflow(side):
+        mlflow = _mlflow_prepare()
+        exp_id = mlflow.get_experiment_by_name("bench").experiment_id
+        t0 = c.now()
+        for i in range(n):
+            mlflow.start_run(run_name=f"r{i}")
+            mlflow.log_params(_params(i))
+            mlflow.log_metrics(_metrics(i))
+            mlflow.end_run()
+        elapsed = c.now() - t0
+        found = mlflow.search_runs(experiment_ids=[exp_id], max_results=n + 10, output_format="list")
+        stored = len(found)
+        sample = next(r for r in found if r.info.run_name == "r7")
+        params, metrics = dict(sample.data.params), dict(sample.data.metrics)
+    else:
+        mloop = _mloop_prepare()
+        t0 = c.now()
+        for i in range(n):
+            with mloop.start_run(experiment="bench", name=f"r{i}") as run:
+                run.log_params(_params(i))
+                run.log_metrics(_metrics(i))
+        elapsed = c.now() - t0
+        found = mloop.search_runs(experiment="bench", max_results=n + 10)
+        stored = len(found)
+        sample = next(r for r in found if r.name == "r7")
+        params, metrics = dict(sample.params), dict(sample.metrics)
+    if stored != n:
+        raise AssertionError(f"{side}: {stored} runs stored, expected {n}")
+    if params != _params(7) or metrics != _metrics(7):
+        raise AssertionError(f"{side}: run r7 stored params={params} metrics={metrics}")
+    return {"seconds": elapsed, "stored": stored, "per_run_ms": elapsed / n * 1e3}
+
+
+# ============================================================================================ driver
+
+
+def measure(task: str, sides: list[str], repeat: int, extra: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    samples: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
+    for rep in range(repeat):
+        for side in c.rotated(sides, rep):
+            work = c.new_workdir(task)
+            try:
+                spec = {"task": task, "side": side, **extra}
+                res = c.run_worker(SCRIPT, spec, c.side_env(side, work), cwd=work)
+                samples[side].append(res)
+                c.log(f"  {task} rep {rep + 1}/{repeat} {side:<20} {c.fmt_s(res['seconds'])}")
+            except c.WorkerError as exc:
+                c.log(f"  {task} rep {rep + 1}/{repeat} {side:<20} FAILED\n{exc}")
+                samples[side].append({"seconds": None, "error": str(exc)})
+            finally:
+                c.remove_workdir(work)
+    return samples
+
+
+def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, bar: float) -> dict[str, Any]:
+    meds = {s: c.median(r.get("seconds") for r in rs) for s, rs in samples.items()}
+    base = meds.get(c.MLOOP_SQLITE)
+    rows = {}
+    for side, med in meds.items():
+        rows[side] = {
+            "median_s": med,
+            "per_op_s": None if med is None else med / count,
+            "samples_s": [r.get("seconds") for r in samples[side]],
+            "ratio_vs_mloop": None if c.is_mlflow(side) is False else c.ratio(med, base),
+            "errors": [r["error"] for r in samples[side] if "error" in r],
+            "details": {k: v for k, v in samples[side][0].items() if k not in ("seconds", "error")}
+            if samples[side]
+            else {},
+        }
+    ratio_main = c.ratio(meds.get(c.MLFLOW_SQLITE), base)
+    return {
+        "task": task,
+        "count": count,
+        "bar_ratio": bar,
+        "ratio_mlflow_sqlite_over_mloop": ratio_main,
+        "meets_bar": None if ratio_main is None else ratio_main >= bar,
+        "sides": rows,
+    }
+
+
+def show(summary: dict[str, Any], title: str, unit: str) -> None:
+    rows = []
+    for side, r in summary["sides"].items():
+        rows.append(
+            [
+                side,
+                c.fmt_s(r["median_s"]),
+                c.fmt_s(r["per_op_s"]),
+                c.fmt_x(r["ratio_vs_mloop"]) if c.is_mlflow(side) else "1.0x (base)",
+                f"{sum(1 for s in r['samples_s'] if s is not None)}/{len(r['samples_s'])}",
+            ]
+        )
+    bar = summary["bar_ratio"]
+    met = summary["meets_bar"]
+    note = (
+        f"ratio = median(mlflow side) / median(mloop-sqlite); bar: mlflow-sqlite/mloop >= {bar:g}x -> "
+        f"{'MET' if met else 'NOT MET' if met is not None else 'n/a'}"
+    )
+    c.print_table(title, ["side", "median", f"per {unit}", "mlflow / mloop", "ok runs"], rows, note)
+
+
+def main() -> None:
+    parser = c.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("which", nargs="?", choices=["metric-loop", "runs", "all"], default="all")
+    parser.add_argument("--steps", type=int, default=10_000, help="metric-loop: log_metric calls (10000)")
+    parser.add_argument("--runs", type=int, default=1_000, help="runs: number of runs (1000)")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"versions": c.versions(), "repeat": args.repeat, "results": []}
+    if args.which in ("metric-loop", "all"):
+        sides = c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE, c.MLFLOW_SQLITE_ASYNC])
+        c.log(f"metric-loop: {args.steps} log_metric calls, sides {sides}")
+        samples = measure("metric_loop", sides, args.repeat, {"steps": args.steps})
+        summ = summarise("metric-loop", samples, args.steps, bar=100)
+        out["results"].append(summ)
+        if not args.json:
+            show(summ, f"metric-loop: {args.steps:,} x log_metric in one run (incl. end of run)", "call")
+    if args.which in ("runs", "all"):
+        sides = c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE])
+        c.log(f"runs: {args.runs} runs x ({N_PARAMS} params + {N_METRICS} metrics), sides {sides}")
+        samples = measure("runs", sides, args.repeat, {"runs": args.runs})
+        summ = summarise("runs", samples, args.runs, bar=20)
+        out["results"].append(summ)
+        if not args.json:
+            show(summ, f"runs: {args.runs:,} runs, each 10 params + 10 metrics, start to end", "run")
+    c.save_json(out, args.save)
+    if args.json:
+        c.emit_json(out)
+
+
+if __name__ == "__main__":
+    if c.is_worker():
+        c.worker_main({"metric_loop": w_metric_loop, "runs": w_runs})
+    else:
+        main()
