@@ -46,7 +46,8 @@ def make_engine(uri: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # every use ends its own transaction (commit or rollback), so the pool need not roll back again
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_reset_on_return=None)
         _configure_sqlite(engine)
         return engine
     if url.get_backend_name() == "postgresql":
