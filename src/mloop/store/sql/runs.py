@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -70,14 +71,33 @@ def _hydrate_statement() -> Any:
 _HYDRATE = _hydrate_statement()
 
 
-def hydrate_runs(conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
-    """Turn run rows into :class:`RunRecord` values with their params, tags and latest metrics (one query)."""
+RunRow = namedtuple("RunRow", [c.name for c in t.runs.c])  # type: ignore[misc]  # a runs row from the driver
+
+
+def _hydrate_sql(n: int) -> str:
+    marks = ",".join("?" * n)
+    return (
+        f"SELECT run_id, 'p', key, value, NULL FROM params WHERE run_id IN ({marks}) UNION ALL "
+        f"SELECT run_id, 't', key, value, NULL FROM tags WHERE run_id IN ({marks}) UNION ALL "
+        f"SELECT run_id, 'm', key, NULL, value FROM latest_metrics WHERE run_id IN ({marks})"
+    )
+
+
+def hydrate_runs(conn: Connection, rows: Sequence[Any], *, driver: Any = None) -> list[RunRecord]:
+    """Turn run rows into :class:`RunRecord` values with their params, tags and latest metrics (one query).
+
+    ``driver`` is the raw sqlite3 connection of ``conn`` for the fast path (same transaction).
+    """
     ids = [r.id for r in rows]
     params: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for part in chunks(ids):
-        for run_id, kind, key, text, number in conn.execute(_HYDRATE, {"ids": list(part)}).all():
+    for part in chunks(ids, 300):
+        if driver is not None:
+            values = driver.execute(_hydrate_sql(len(part)), [*part, *part, *part]).fetchall()
+        else:
+            values = conn.execute(_HYDRATE, {"ids": list(part)}).all()
+        for run_id, kind, key, text, number in values:
             if kind == "m":
                 metrics[run_id][key] = math.nan if number is None else float(number)
             elif kind == "p":

@@ -12,7 +12,7 @@ from mloop.errors import InvalidInput
 from mloop.store.query import And, Comparison, Field, Node, Or, parse_filter, parse_order_by
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
-from mloop.store.sql.runs import hydrate_runs
+from mloop.store.sql.runs import RunRow, hydrate_runs
 
 __all__ = ["SearchMixin", "compile_filter"]
 
@@ -89,7 +89,7 @@ _STATEMENT_CACHE = 256
 
 class SearchMixin:
     engine: Engine
-    _statements: dict[tuple[Any, ...], tuple[Any, int, bool]]
+    _statements: dict[tuple[Any, ...], tuple[Any, int, bool, tuple[str, tuple[Any, ...]] | None]]
 
     def search_runs(
         self,
@@ -113,11 +113,14 @@ class SearchMixin:
             if len(self._statements) >= _STATEMENT_CACHE:
                 self._statements.clear()
             self._statements[key] = cached
-        q, offset, ordered = cached
+        q, offset, ordered, raw_sql = cached
 
         def read(conn: Connection) -> list[RunRecord]:
-            rows = conn.execute(q).all()
-            return hydrate_runs(conn, rows)
+            if raw_sql is not None:  # SQLite fast path: the cached SQL text straight to the driver
+                driver = conn.connection.driver_connection
+                rows = [RunRow(*r) for r in driver.execute(*raw_sql).fetchall()]  # type: ignore[union-attr]
+                return hydrate_runs(conn, rows, driver=driver)
+            return hydrate_runs(conn, conn.execute(q).all())
 
         runs = run_in_transaction(self.engine, read, write=False)
         items, more = runs[:max_results], len(runs) > max_results
@@ -136,8 +139,12 @@ class SearchMixin:
         cursor: str | None,
         include_deleted: bool,
         deleted_only: bool,
-    ) -> tuple[Any, int, bool]:
-        """The SELECT for a search (cached per arguments: rebuilding it costs more than running it)."""
+    ) -> tuple[Any, int, bool, tuple[str, tuple[Any, ...]] | None]:
+        """The SELECT for a search (cached per arguments: rebuilding it costs more than running it).
+
+        On SQLite the statement is also compiled to SQL text and positional parameters once, so repeated
+        searches skip SQLAlchemy's per-execution work entirely.
+        """
         where = [compile_filter(parse_filter(filter))]
         if experiment_ids is not None:
             where.append(t.runs.c.experiment_id.in_(list(experiment_ids)) if experiment_ids else false())
@@ -161,4 +168,10 @@ class SearchMixin:
         elif "before" in position:  # keyset paging on the time-ordered id
             where.append(t.runs.c.id < position["before"])
         q = q.where(and_(*where)).order_by(*order_cols, t.runs.c.id.desc())
-        return q.limit(max_results + 1).offset(offset), offset, bool(orders)
+        q = q.limit(max_results + 1).offset(offset)
+        raw_sql = None
+        if self.engine.dialect.name == "sqlite":
+            compiled = q.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+            params = compiled.construct_params()
+            raw_sql = (str(compiled), tuple(params[name] for name in compiled.positiontup or ()))
+        return q, offset, bool(orders), raw_sql
