@@ -57,10 +57,16 @@ class RunTable(list[RunRecord]):
             for name, value in row.items():
                 columns[name][i] = value
         nat = -(2**63)  # numpy's NaT
-        for col in ("start_time", "end_time"):  # UTC timestamps (datetime64[ms]), NaT while a run is running
-            ms = [nat if v is None else v for v in columns[col]]
-            columns[col] = np.array(ms, dtype=np.int64).view("datetime64[ms]")  # type: ignore[assignment]
-        return pd.DataFrame(columns)
+        arrays: dict[str, Any] = {}
+        for name, values in columns.items():  # typed numpy columns: pandas adopts them without inspecting cells
+            if name in ("start_time", "end_time"):  # UTC timestamps (datetime64[ms]), NaT while running
+                ms = [nat if v is None else v for v in values]
+                arrays[name] = np.array(ms, dtype=np.int64).view("datetime64[ms]")
+            elif name.startswith("metrics."):
+                arrays[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            else:
+                arrays[name] = np.array(values, dtype=object)
+        return pd.DataFrame(arrays, copy=False)
 
     @property
     def ids(self) -> list[str]:
