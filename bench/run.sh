@@ -22,6 +22,13 @@ fi
 "$PY" -m pip install --quiet -r "$BENCH_DIR/requirements.txt"
 "$PY" -m pip install --quiet -e "$ROOT"
 
+# DVC lives in its own venv (its dependencies clash with MLflow's); bench_datasets.py calls bench/.venv-dvc/bin/dvc.
+DVC_VENV="$BENCH_DIR/.venv-dvc"
+if [[ $# -eq 0 || "$1" == "datasets" ]]; then
+  [[ -x "$DVC_VENV/bin/python" ]] || python3 -m venv "$DVC_VENV"
+  "$DVC_VENV/bin/python" -m pip install --quiet -r "$BENCH_DIR/requirements-dvc.txt"
+fi
+
 # Offline and quiet: no telemetry, no progress bars, no inherited tracking URIs.
 export MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false
 unset MLFLOW_TRACKING_URI MLOOP_URI MLOOP_ARTIFACT_URI || true
