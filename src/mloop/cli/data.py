@@ -81,8 +81,10 @@ def private_note(v: DatasetVersion) -> str:
 
 
 @contextmanager
-def _byte_progress(description: str, total: int | None, *, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar over bytes on stderr; yields the callback that advances it (thread-safe)."""
+def _byte_progress(
+    description: str, total: int | None, *, enabled: bool
+) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """A Rich progress bar over bytes on stderr; yields (advance, set_total) callbacks (thread-safe)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from mloop.cli.output import stderr_console
@@ -99,7 +101,7 @@ def _byte_progress(description: str, total: int | None, *, enabled: bool) -> Ite
     )
     with bar:
         task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+        yield (lambda n: bar.advance(task, n)), (lambda n: bar.update(task, total=n))
 
 
 def _stat(value: Any) -> str | None:
@@ -145,12 +147,9 @@ def add(
     """
     from mloop.cli.output import cell, human_size, print_json, stdout_console
     from mloop.datasets.dataset import Dataset
-    from mloop.datasets.snapshot import scan
 
-    _root, files = scan(path)  # only to size the progress bar
-    total = sum(f.size for f in files)
-    with open_client(ctx) as client, _byte_progress(f"Adding {path}", total, enabled=not as_json) as advance:
-        result = Dataset.add(path, name, message=message, client=client, progress=advance)
+    with open_client(ctx) as client, _byte_progress(f"Adding {path}", None, enabled=not as_json) as (advance, size):
+        result = Dataset.add(path, name, message=message, client=client, progress=advance, on_start=size)
     info, stats = result.dataset.info, result.stats
     if as_json:
         print_json(

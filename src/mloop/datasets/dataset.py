@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloop.artifacts import normalize_artifact_path
+from mloop.artifacts import hash_bytes, normalize_artifact_path
 from mloop.datasets.access import check_read
-from mloop.datasets.snapshot import SnapshotStats, manifest_bytes, scan, snapshot_files
+from mloop.datasets.snapshot import SnapshotStats, cached_manifest, manifest_bytes, scan, snapshot_files
 from mloop.datasets.statcache import StatCache
 from mloop.entities import DatasetVersion, ManifestEntry
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, NotFound
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -89,21 +89,41 @@ class Dataset:
         message: str = "",
         client: Client | None = None,
         progress: Callable[[int], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
         private: bool = False,
         source: str | None = None,
         role: str | None = None,
         meta: dict[str, Any] | None = None,
     ) -> AddResult:
-        """Snapshot ``path`` as the next version of ``name`` (or find the identical existing version)."""
-        from mloop.datasets.tables import is_table_dataset, visible_files
+        """Snapshot ``path`` as the next version of ``name`` (or find the identical existing version).
 
+        ``on_start`` receives the total size in bytes once the files are known; ``progress`` then receives
+        byte increments as files are stored (or found unchanged).
+        """
         c = _client(client)
         parse_ref(f"data:{name}")
         started = time.perf_counter()
         root, files = scan(path)
+        if on_start is not None:
+            on_start(sum(f.size for f in files))
+        try:
+            latest: DatasetVersion | None = c.store.get_dataset_version(name)
+        except NotFound:
+            latest = None
         with StatCache(c.workspace.settings.local_dir / "statcache.db", algorithm=c.artifacts.algorithm) as cache:
+            if latest is not None:  # the common re-add: every file unchanged and identical to the newest version
+                cached = cached_manifest(files, cache)
+                if cached is not None and hash_bytes(manifest_bytes(cached), c.artifacts.algorithm) == (
+                    latest.manifest_digest
+                ):
+                    stats = SnapshotStats(files=len(cached), bytes=sum(e.size for e in cached))
+                    return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)
             entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress)
         manifest = c.artifacts.put_bytes(manifest_bytes(entries))
+        if latest is not None and latest.manifest_digest == manifest.digest:
+            return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)
+        from mloop.datasets.tables import is_table_dataset, visible_files  # pyarrow: only for new content
+
         table_format = is_table_dataset(root, [e.path for e in entries])
         kind, rows, profile_json = "files", None, None
         if table_format is not None:

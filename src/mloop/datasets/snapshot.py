@@ -20,7 +20,15 @@ from mloop.datasets.statcache import StatCache, StatKey, stat_key
 from mloop.entities import ManifestEntry
 from mloop.errors import InvalidInput, NotFound
 
-__all__ = ["SKIPPED_DIRS", "ScannedFile", "SnapshotStats", "manifest_bytes", "scan", "snapshot_files"]
+__all__ = [
+    "SKIPPED_DIRS",
+    "ScannedFile",
+    "SnapshotStats",
+    "cached_manifest",
+    "manifest_bytes",
+    "scan",
+    "snapshot_files",
+]
 
 SKIPPED_DIRS = frozenset({".mloop", ".git", ".dvc", "__pycache__"})
 Progress = Callable[[int], None]
@@ -29,7 +37,7 @@ Progress = Callable[[int], None]
 @dataclass(frozen=True)
 class ScannedFile:
     rel: str
-    path: Path
+    path: str
     key: StatKey
 
     @property
@@ -66,12 +74,10 @@ def scan(path: str | os.PathLike[str]) -> tuple[Path, list[ScannedFile]]:
         raise NotFound(f"Cannot add {str(path)!r}: no such file or folder. Check the path.")
     if src.is_file():
         st = src.stat()
-        return src.parent, [ScannedFile(normalize_artifact_path(src.name), src, stat_key(st))]
+        return src.parent, [ScannedFile(normalize_artifact_path(src.name), str(src), stat_key(st))]
     if not src.is_dir():
         raise InvalidInput(f"Cannot add {str(path)!r}: it is neither a regular file nor a folder.")
-    files = [
-        ScannedFile(normalize_artifact_path(rel), Path(entry.path), stat_key(entry.stat())) for rel, entry in _walk(src)
-    ]
+    files = [ScannedFile(normalize_artifact_path(rel), entry.path, stat_key(entry.stat())) for rel, entry in _walk(src)]
     if not files:
         raise InvalidInput(f"Folder {str(path)!r} holds no files; there is nothing to version.")
     files.sort(key=lambda f: f.rel)
@@ -103,7 +109,7 @@ def snapshot_files(
     def put(f: ScannedFile) -> tuple[ScannedFile, str, int, bool]:
         blob = artifacts.put_file(f.path, progress=progress, durable=False)
         try:
-            unchanged = stat_key(f.path.stat()) == f.key  # it did not change while we read it
+            unchanged = stat_key(os.stat(f.path)) == f.key  # it did not change while we read it
         except OSError:
             unchanged = False
         return f, blob.digest, blob.size, unchanged
@@ -123,6 +129,14 @@ def snapshot_files(
         cache.store(fresh)
     stats.bytes = sum(sizes.values())
     return [ManifestEntry(f.rel, sizes[f.rel], digests[f.rel]) for f in files], stats
+
+
+def cached_manifest(files: list[ScannedFile], cache: StatCache) -> list[ManifestEntry] | None:
+    """The manifest straight from the stat cache when it knows every file (nothing is read); else ``None``."""
+    known = cache.lookup([f.key for f in files])
+    if len(known) != len(files):
+        return None
+    return [ManifestEntry(f.rel, f.size, known[f.key]) for f in files]
 
 
 def manifest_bytes(entries: list[ManifestEntry]) -> bytes:
