@@ -125,3 +125,20 @@ def test_errors_name_the_value(client: Client, tmp_path: Path) -> None:
         get_dataset("data:ghost/1")
     with pytest.raises(InvalidInput, match="not a dataset"):
         get_dataset("model:x/1")
+
+
+def test_link_mode_shares_the_bytes_and_protects_them(client: Client, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    src = _folder(tmp_path / "raw", {"a.bin": b"a" * 5000, "sub/b.bin": b"b" * 7000})
+    result = Dataset.add(src, "linked", client=client, link=True)
+    assert result.created and result.stats.hashed_files == 2
+    for entry in result.dataset.files():
+        algo, hexd = entry.digest.split(":")
+        blob = Path(client.artifacts.uri) / "blobs" / algo / hexd[:2] / hexd[2:]
+        assert os.stat(blob).st_ino == os.stat(src / entry.path).st_ino  # one copy on disk
+        assert not os.stat(src / entry.path).st_mode & stat.S_IWUSR  # the source is read-only now
+    assert (result.dataset.path() / "sub" / "b.bin").read_bytes() == b"b" * 7000
+    again = Dataset.add(src, "linked", client=client, link=True)
+    assert not again.created

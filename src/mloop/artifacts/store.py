@@ -27,6 +27,7 @@ from mloop.artifacts.digest import (
     check_algorithm,
     format_digest,
     hash_bytes,
+    hash_file,
     new_hasher,
 )
 from mloop.artifacts.local import LocalBackend
@@ -91,9 +92,7 @@ class ArtifactStore:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def put_file(
-        self, path: str | os.PathLike[str], *, progress: Progress | None = None, durable: bool = True
-    ) -> Blob:
+    def put_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None, durable: bool = True) -> Blob:
         """Store the file at ``path``; ``progress`` is called with the byte count of each chunk.
 
         ``durable=False`` skips the per-file flush to disk (the blob is still published atomically, so a killed
@@ -111,6 +110,38 @@ class ArtifactStore:
         with handle:
             size_hint = os.fstat(handle.fileno()).st_size
             return self._put_chunks(iter_chunks(handle, bytearray(CHUNK_SIZE)), size_hint, progress, durable)
+
+    def link_file(self, path: str | os.PathLike[str]) -> Blob:
+        """Store the file at ``path`` as a hard link instead of a copy (local stores on the same file system).
+
+        The file is hashed (read once, nothing written) and linked into the store, then made read-only: from
+        now on the source and the blob are the same bytes on disk. A later in-place edit of the source would
+        change the blob too — every read verifies the digest and refuses such a blob. Falls back to
+        :meth:`put_file` where linking is impossible (object stores, another file system).
+        """
+        root = getattr(self._backend, "root", None)
+        if root is None:
+            return self.put_file(path, durable=False)
+        source = Path(path)
+        digest = hash_file(source, self._algorithm)
+        size = source.stat().st_size
+        final = Path(root) / blob_key(digest)
+        if final.exists():
+            self._backend.freshen(blob_key(digest))
+            return Blob(digest, size)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = Path(root) / TMP_DIR / f"{uuid.uuid4().hex}.link"
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, temp)
+        except OSError:  # another file system, or links not allowed: copy instead
+            return self.put_file(path, durable=False)
+        try:
+            os.chmod(temp, 0o444)  # the shared inode: source and blob both read-only
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        return Blob(digest, size)
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> Blob:
         """Store ``data``; when a blob with the same digest exists nothing is written."""

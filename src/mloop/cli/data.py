@@ -131,6 +131,10 @@ def add(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="A file or a folder to snapshot.")],
     name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="The dataset it becomes a version of.")],
     message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", help="What this version is.")] = "",
+    link: Annotated[
+        bool,
+        typer.Option("--link", help="Hard-link files into a local store instead of copying; makes them read-only."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot a file or folder as a new dataset version.
@@ -149,7 +153,7 @@ def add(
     from mloop.datasets.dataset import Dataset
 
     with open_client(ctx) as client, _byte_progress(f"Adding {path}", None, enabled=not as_json) as (advance, size):
-        result = Dataset.add(path, name, message=message, client=client, progress=advance, on_start=size)
+        result = Dataset.add(path, name, message=message, client=client, progress=advance, on_start=size, link=link)
     info, stats = result.dataset.info, result.stats
     if as_json:
         print_json(

@@ -90,6 +90,7 @@ class Dataset:
         client: Client | None = None,
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[int], None] | None = None,
+        link: bool = False,
         private: bool = False,
         source: str | None = None,
         role: str | None = None,
@@ -98,7 +99,9 @@ class Dataset:
         """Snapshot ``path`` as the next version of ``name`` (or find the identical existing version).
 
         ``on_start`` receives the total size in bytes once the files are known; ``progress`` then receives
-        byte increments as files are stored (or found unchanged).
+        byte increments as files are stored (or found unchanged). ``link=True`` hard-links files into a local
+        artifact store instead of copying them (one read, no write) and makes the sources read-only; see
+        :meth:`~mloop.artifacts.ArtifactStore.link_file`.
         """
         c = _client(client)
         parse_ref(f"data:{name}")
@@ -118,7 +121,7 @@ class Dataset:
                 ):
                     stats = SnapshotStats(files=len(cached), bytes=sum(e.size for e in cached))
                     return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)
-            entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress)
+            entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress, link=link)
         manifest = c.artifacts.put_bytes(manifest_bytes(entries))
         if latest is not None and latest.manifest_digest == manifest.digest:
             return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)

@@ -91,6 +91,7 @@ def snapshot_files(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    link: bool = False,
 ) -> tuple[list[ManifestEntry], SnapshotStats]:
     """Store every file (skipping the ones the stat cache and the store already have) and return the manifest."""
     stats = SnapshotStats(files=len(files), bytes=sum(f.size for f in files))
@@ -107,7 +108,12 @@ def snapshot_files(
             todo.append(f)
 
     def put(f: ScannedFile) -> tuple[ScannedFile, str, int, bool]:
-        blob = artifacts.put_file(f.path, progress=progress, durable=False)
+        if link:
+            blob = artifacts.link_file(f.path)
+            if progress is not None:
+                progress(blob.size)
+        else:
+            blob = artifacts.put_file(f.path, progress=progress, durable=False)
         try:
             unchanged = stat_key(os.stat(f.path)) == f.key  # it did not change while we read it
         except OSError:
