@@ -155,6 +155,19 @@ def drop_caches() -> None:
     DROP_CACHES.write_text("3\n")
 
 
+def lock_data_dir(base: Path) -> Any:
+    """One run at a time per data dir: DVC runs move the shared datasets into their repo while they run."""
+    import fcntl
+
+    fh = open(base / ".lock", "w")  # noqa: SIM115 - held (open) until the process exits
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        c.log(f"[data] another bench_datasets.py run is using {base}; waiting for it to finish ...")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
 class Moved:
     """Move ``src`` to ``dest`` (a rename on the same file system) and back on exit."""
 
@@ -767,6 +780,7 @@ class Ctx:
         base = Path(args.data_dir)
         base.mkdir(parents=True, exist_ok=True)
         self.base = base
+        self._lock = lock_data_dir(base)
         self._big: Path | None = None
         self._small: Path | None = None
         self.cli_reason = mloop_cli_has_data() if args.mloop_via != "sdk" else "--mloop-via sdk"
@@ -1168,6 +1182,22 @@ def _f(v: float | None, spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+MARKDOWN: list[bool] = [False]  # set by --markdown
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> None:
+    if not MARKDOWN[0]:
+        c.print_table(title, columns, rows, note=note)
+        return
+    print(f"\n**{title}**\n")
+    print("| " + " | ".join(str(x) for x in columns) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(x).replace("|", "/") for x in r) + " |")
+    if note:
+        print(f"\n{note}")
+
+
 def print_report(doc: dict[str, Any]) -> None:
     meta = doc["meta"]
     print(
@@ -1231,7 +1261,7 @@ def print_report(doc: dict[str, Any]) -> None:
                         ]
                     )
             bar = s["ratio_dvc_over_mloop"]
-            c.print_table(
+            _table(
                 f"add-2gb ({mode} cache): first add of {a['files']} files, {gb:.2f} GB (medians)",
                 ["command", "median", "MB/s", "speed-up vs dvc"],
                 rows,
@@ -1240,7 +1270,7 @@ def print_report(doc: dict[str, Any]) -> None:
             )
             bd = s["breakdown_median"]
             if bd:
-                c.print_table(
+                _table(
                     f"mloop Dataset.add breakdown ({mode} cache, median s; threads: = summed over the pool's threads)",
                     ["phase", "seconds"],
                     [[k, f"{v:.3f}"] for k, v in bd.items()],
@@ -1278,7 +1308,7 @@ def print_report(doc: dict[str, Any]) -> None:
                     ]
                 )
                 table.append(["= dvc add (wall)", c.fmt_s(s["median_seconds"]["dvc"]), _f(s["mbps"]["dvc"]), "", ""])
-            c.print_table(
+            _table(
                 f"physical limits ({mode} cache; MB = 10^6 bytes)",
                 ["operation", "median", "MB/s", "MB/s before sync", "ms/file"],
                 table,
@@ -1309,7 +1339,7 @@ def print_report(doc: dict[str, Any]) -> None:
                     "MET" if case["bar_readd_under_1s"] else "MISSED",
                 ]
             )
-        c.print_table(
+        _table(
             "readd (warm cache, medians)",
             ["case", "dvc", f"mloop ({ms})", "mloop SDK timer", "dvc/mloop", "bar < 1 s"],
             rows,
@@ -1335,7 +1365,7 @@ def print_report(doc: dict[str, Any]) -> None:
                     r["status"] + (f" {r['error']}" if r.get("error") else ""),
                 ]
             )
-        c.print_table(
+        _table(
             "kill9: SIGKILL during mloop data add",
             [
                 "kill after",
@@ -1364,6 +1394,8 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="fresh-subprocess repeats per side (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument("--from-json", metavar="PATH", help="only print the report of a saved --save document")
     parser.add_argument("--save", metavar="PATH", help="also write the JSON document to PATH")
     parser.add_argument(
         "--data-dir",
@@ -1400,6 +1432,10 @@ def main() -> None:
         help="run mloop from a copy of src/mloop taken at start (for long runs while the tree is being edited)",
     )
     args = parser.parse_args()
+    MARKDOWN[0] = args.markdown
+    if args.from_json:
+        print_report(json.loads(Path(args.from_json).read_text()))
+        return
     benches = args.benches or list(BENCHES)
     unknown = [b for b in benches if b not in BENCHES]
     if unknown:
