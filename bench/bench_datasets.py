@@ -289,12 +289,20 @@ def dvc(args: list[str], repo: Path) -> dict[str, Any]:
     return run_timed([str(DVC_BIN), *args], repo, dvc_env())
 
 
-def dvc_new_repo(tag: str) -> Path:
+def dvc_new_repo(tag: str, *, cache_type: str | None = None) -> Path:
     repo = c.new_workdir(tag)
     check(dvc(["init", "--no-scm", "-q"], repo), "dvc init")
     check(dvc(["config", "core.analytics", "false"], repo), "dvc config")
     check(dvc(["config", "core.check_update", "false"], repo), "dvc config")
+    if cache_type:
+        check(dvc(["config", "cache.type", cache_type], repo), "dvc config cache.type")
     return repo
+
+
+def restore_modes(root: Path) -> None:
+    """Link modes (mloop --link, DVC's hardlink cache) make the source files read-only; undo it, untimed."""
+    for f in _files_of(root):
+        os.chmod(f, 0o644)
 
 
 def dvc_add(repo: Path, target: str) -> dict[str, Any]:
@@ -359,11 +367,9 @@ def mloop_init(workdir: Path) -> None:
     mloop_worker({"task": "init", "workdir": str(workdir)}, workdir)
 
 
-def mloop_cli_add(workdir: Path, path: Path) -> dict[str, Any]:
-    res = check(
-        run_timed([str(MLOOP_BIN), "data", "add", str(path), "--name", DATASET_NAME, "--json"], workdir, mloop_env()),
-        "mloop data add",
-    )
+def mloop_cli_add(workdir: Path, path: Path, *extra: str) -> dict[str, Any]:
+    cmd = [str(MLOOP_BIN), "data", "add", str(path), "--name", DATASET_NAME, "--json", *extra]
+    res = check(run_timed(cmd, workdir, mloop_env()), "mloop data add")
     try:
         doc = json.loads(res["stdout"])
     except ValueError:
@@ -787,6 +793,13 @@ class Ctx:
         if args.mloop_via == "cli" and self.cli_reason:
             raise SystemExit(f"--mloop-via cli: {self.cli_reason}")
         self.use_cli = self.cli_reason is None
+        self.cli_link = (
+            self.use_cli
+            and "--link"
+            in subprocess.run(
+                [str(MLOOP_BIN), "data", "add", "--help"], env=mloop_env(), capture_output=True, text=True, check=False
+            ).stdout
+        )
         self.dvc_version = ensure_dvc()
         self.threads = args.threads or min(32, 2 * (os.cpu_count() or 1))
         modes = {"warm": ["warm"], "cold": ["cold"], "both": ["warm", "cold"]}[args.cache]
@@ -858,6 +871,11 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
     sides = ["dvc", "mloop-sdk"] + (["mloop-cli"] if ctx.use_cli else [])
     if not ctx.args.no_refs:
         sides += list(ADD_REFS)
+    if ctx.cli_link and not ctx.args.no_link:
+        sides += [DVC_LINK, MLOOP_LINK]
+    if ctx.args.sides:
+        wanted = [x.strip() for x in ctx.args.sides.split(";")]
+        sides = [x for x in sides if x in wanted]
     out: dict[str, Any] = {"bytes": nbytes, "files": ctx.args.files, "threads": ctx.threads, "modes": {}}
     for mode in ctx.modes:
         runs: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
@@ -873,8 +891,8 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
                         res["sync_after"] = timed_sync()
                     finally:
                         _cleanup(work)
-                elif side == "dvc":
-                    repo = dvc_new_repo("ds-dvc")
+                elif side in ("dvc", DVC_LINK):
+                    repo = dvc_new_repo("ds-dvc", cache_type="hardlink" if side == DVC_LINK else None)
                     try:
                         with Moved(data, repo / "data"):
                             ctx.prepare(mode, repo / "data")
@@ -882,6 +900,8 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
                             res["sync_after"] = timed_sync()
                     finally:
                         _cleanup(repo)
+                        if side == DVC_LINK:
+                            restore_modes(data)
                     res["seconds_with_sync"] = res["seconds"] + res["sync_after"]
                 else:
                     ws = c.new_workdir("ds-mloop")
@@ -890,15 +910,19 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
                         ctx.prepare(mode, data)
                         if side == "mloop-cli":
                             res = mloop_cli_add(ws, data)
+                        elif side == MLOOP_LINK:
+                            res = mloop_cli_add(ws, data, "--link")
                         else:
                             res = mloop_sdk_add(ws, data, profile=ctx.args.profile and rep == 0)
                         res["sync_after"] = timed_sync()
-                        if side == "mloop-cli":
+                        if side in ("mloop-cli", MLOOP_LINK):
                             info = mloop_inspect(ws)
                             if info["versions"] != [1]:
                                 raise RuntimeError(f"mloop data add left versions {info['versions']}, expected [1]")
                     finally:
                         _cleanup(ws)
+                        if side == MLOOP_LINK:
+                            restore_modes(data)
                     if side == "mloop-sdk":
                         res["sdk_wall"] = res.pop("wall")
                         if res.get("version") != 1 or not res.get("created"):
@@ -916,9 +940,11 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+DVC_LINK = "dvc (cache.type hardlink)"
+MLOOP_LINK = "mloop-cli --link"
 ADD_REFS: dict[str, dict[str, Any]] = {
     # mloop's algorithm (read 8 MiB, BLAKE3 AUTO, write, rename by digest; one sync at the end) in plain Python
-    "ref: mloop's loop, plain": {"kind": "store-loop"},
+    "ref: mloop's loop (plain Python)": {"kind": "store-loop"},
     # the floor for any tool that copies the bytes and makes them durable
     "ref: copy + fdatasync each": {"kind": "copy", "fsync_each": True},
 }
@@ -926,11 +952,22 @@ ADD_REFS: dict[str, dict[str, Any]] = {
 
 def summarise_add(runs: dict[str, list[dict[str, Any]]], nbytes: int) -> dict[str, Any]:
     med = {side: c.median(r["seconds"] for r in rs) for side, rs in runs.items()}
+    med.setdefault("dvc", None)
     s: dict[str, Any] = {"runs": runs, "median_seconds": med}
-    s["dvc_with_sync"] = c.median(r["seconds_with_sync"] for r in runs["dvc"])
-    sdk = runs["mloop-sdk"]
+    s["dvc_with_sync"] = c.median(r["seconds_with_sync"] for r in runs.get("dvc", []))
+    sdk = runs.get("mloop-sdk", [])
     s["mloop_sdk_internal"] = c.median(r["internal_seconds"] for r in sdk)
     s["mloop_sdk_process_wall"] = c.median(r["sdk_wall"] for r in sdk)
+    if runs.get(MLOOP_LINK):
+        link_dvc = med.get(DVC_LINK)
+        s["link"] = {
+            "dvc_hardlink": link_dvc,
+            "dvc_hardlink_with_sync": c.median(r["seconds_with_sync"] for r in runs.get(DVC_LINK, [])),
+            "mloop_link": med[MLOOP_LINK],
+            "mloop_link_internal": c.median(r.get("internal_seconds") for r in runs[MLOOP_LINK]),
+            "ratio_dvc_hardlink_over_mloop_link": c.ratio(link_dvc, med[MLOOP_LINK]),
+            "ratio_dvc_copy_over_mloop_link": c.ratio(med["dvc"], med[MLOOP_LINK]),
+        }
     mloop_wall = med.get("mloop-cli") or s["mloop_sdk_process_wall"]
     s["mloop_wall"] = mloop_wall
     s["mloop_wall_source"] = "mloop-cli" if med.get("mloop-cli") else "mloop-sdk worker process"
@@ -949,7 +986,7 @@ def summarise_add(runs: dict[str, list[dict[str, Any]]], nbytes: int) -> dict[st
     s["cpu"] = {
         side: {"user": c.median(r.get("cpu_user") for r in rs), "sys": c.median(r.get("cpu_sys") for r in rs)}
         for side, rs in runs.items()
-        if side not in ADD_REFS
+        if not side.startswith("ref:")
     }
     return s
 
@@ -1250,8 +1287,8 @@ def print_report(doc: dict[str, Any]) -> None:
                         c.fmt_x(c.ratio(med["dvc"], s["mloop_cli_internal"])),
                     ]
                 )
-            for ref in ADD_REFS:
-                if ref in med:
+            for ref in [side for side in med if side.startswith("ref:")]:
+                if med[ref] is not None:
                     rows.append(
                         [
                             f"{ref}, {a.get('threads', '?')} threads",
@@ -1260,13 +1297,35 @@ def print_report(doc: dict[str, Any]) -> None:
                             c.fmt_x(c.ratio(med["dvc"], med[ref])),
                         ]
                     )
+            link = s.get("link")
+            link_note = ""
+            if link:
+                rows.append(
+                    [
+                        "dvc add data (cache.type hardlink)",
+                        c.fmt_s(link["dvc_hardlink"]),
+                        _f(_mbps(a["bytes"], link["dvc_hardlink"])),
+                        c.fmt_x(c.ratio(med["dvc"], link["dvc_hardlink"])),
+                    ]
+                )
+                rows.append(
+                    [
+                        "mloop data add data --name x --link",
+                        c.fmt_s(link["mloop_link"]),
+                        _f(_mbps(a["bytes"], link["mloop_link"])),
+                        c.fmt_x(link["ratio_dvc_copy_over_mloop_link"]),
+                    ]
+                )
+                lr = link["ratio_dvc_hardlink_over_mloop_link"]
+                link_note = f"; link modes: mloop --link vs dvc hardlink cache {c.fmt_x(lr)}"
             bar = s["ratio_dvc_over_mloop"]
             _table(
                 f"add-2gb ({mode} cache): first add of {a['files']} files, {gb:.2f} GB (medians)",
-                ["command", "median", "MB/s", "speed-up vs dvc"],
+                ["command", "median", "MB/s", "speed-up vs dvc (copy)"],
                 rows,
                 note=f"bar mloop >= 5x faster than dvc ({s['mloop_wall_source']}): {c.fmt_x(bar)} -> "
-                f"{'MET' if bar and bar >= 5 else 'MISSED'}; vs dvc+sync: {c.fmt_x(s['ratio_dvc_sync_over_mloop'])}",
+                f"{'MET' if bar and bar >= 5 else 'MISSED'}; vs dvc+sync: {c.fmt_x(s['ratio_dvc_sync_over_mloop'])}"
+                + link_note,
             )
             bd = s["breakdown_median"]
             if bd:
@@ -1426,6 +1485,10 @@ def main() -> None:
     parser.add_argument(
         "--no-refs", action="store_true", help="add-2gb: skip the interleaved reference runs (plain loop, copy)"
     )
+    parser.add_argument(
+        "--no-link", action="store_true", help="add-2gb: skip the link modes (mloop --link vs DVC hardlink cache)"
+    )
+    parser.add_argument("--sides", help="add-2gb: subset of sides, separated by ';' (names as in the JSON)")
     parser.add_argument(
         "--snapshot-src",
         action="store_true",
