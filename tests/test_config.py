@@ -77,3 +77,8 @@ def test_missing_artifact_root_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="MLOOP_ARTIFACT_URI"):
         _ = ws.artifacts
     ws.close()
+
+
+def test_fsync_setting(tmp_path: Path) -> None:
+    assert resolve_settings(cwd=tmp_path, env={"MLOOP_HOME": str(tmp_path)}).fsync is False
+    assert resolve_settings(cwd=tmp_path, env={"MLOOP_HOME": str(tmp_path), "MLOOP_FSYNC": "1"}).fsync is True

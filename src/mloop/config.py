@@ -55,6 +55,7 @@ class Settings:
     home: Path | None = None  # the default workspace (~/.mloop or MLOOP_HOME)
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # actor -> roles ([roles] in the file)
     policies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> alias -> policy text
+    fsync: bool = False  # MLOOP_FSYNC: flush every new dataset blob to disk before recording the version
 
     @property
     def local_dir(self) -> Path:
@@ -189,7 +190,10 @@ def resolve_settings(
     else:
         actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
-    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc))
+    fsync = environ.get("MLOOP_FSYNC", "").lower() in {"1", "true", "yes"}
+    return Settings(
+        store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync
+    )
 
 
 def _roles(doc: Mapping[str, object]) -> dict[str, tuple[str, ...]]:

@@ -62,10 +62,6 @@ class Backend(Protocol):
         """Whether ``key`` exists."""
         ...
 
-    def sync(self) -> None:
-        """Make every blob published with ``durable=False`` durable (flush them to stable storage)."""
-        ...
-
     def freshen(self, key: str) -> None:
         """Mark ``key`` as just used (a deduplicated put), so ``mloop gc``'s grace period protects it.
 

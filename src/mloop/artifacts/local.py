@@ -107,9 +107,6 @@ class LocalBackend:
     def new_upload(self, *, durable: bool = True) -> LocalUpload:
         return LocalUpload(self._root, durable=durable)
 
-    def sync(self) -> None:
-        os.sync()
-
     def open_read(self, key: str) -> IO[bytes]:
         return open(self._root / key, "rb", buffering=0)
 

@@ -126,9 +126,6 @@ class FsspecBackend:
         """The file system path of a store-relative ``key``."""
         return f"{self._root}/{key}" if self._root else key
 
-    def sync(self) -> None:
-        """Object stores acknowledge a write once it is durable; nothing to do."""
-
     def new_upload(self, *, durable: bool = True) -> FsspecUpload:
         return FsspecUpload(self)
 

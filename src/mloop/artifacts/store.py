@@ -27,9 +27,9 @@ from mloop.artifacts.digest import (
     check_algorithm,
     format_digest,
     hash_bytes,
-    hash_file,
     new_hasher,
 )
+from mloop.artifacts.ingest import Ingest, LocalIngest, PutIngest
 from mloop.artifacts.local import LocalBackend
 from mloop.artifacts.paths import BLOBS_DIR, TMP_DIR, blob_key, digest_from_key
 from mloop.artifacts.remote import FsspecBackend
@@ -95,8 +95,8 @@ class ArtifactStore:
     def put_file(self, path: str | os.PathLike[str], *, progress: Progress | None = None, durable: bool = True) -> Blob:
         """Store the file at ``path``; ``progress`` is called with the byte count of each chunk.
 
-        ``durable=False`` skips the per-file flush to disk (the blob is still published atomically, so a killed
-        process leaves nothing half-written); call :meth:`sync` once after a batch of such puts.
+        ``durable=False`` skips the flush to disk (the blob is still published atomically, so a killed process
+        leaves nothing half-written; the operating system writes it back within seconds).
         """
         source = Path(path)
         try:
@@ -111,37 +111,25 @@ class ArtifactStore:
             size_hint = os.fstat(handle.fileno()).st_size
             return self._put_chunks(iter_chunks(handle, bytearray(CHUNK_SIZE)), size_hint, progress, durable)
 
-    def link_file(self, path: str | os.PathLike[str]) -> Blob:
-        """Store the file at ``path`` as a hard link instead of a copy (local stores on the same file system).
+    def ingest(self, *, link: bool = False, durable: bool = False) -> Ingest:
+        """A fast path for storing many local files (a dataset snapshot); see :mod:`mloop.artifacts.ingest`.
 
-        The file is hashed (read once, nothing written) and linked into the store, then made read-only: from
-        now on the source and the blob are the same bytes on disk. A later in-place edit of the source would
-        change the blob too — every read verifies the digest and refuses such a blob. Falls back to
-        :meth:`put_file` where linking is impossible (object stores, another file system).
+        On a local store, small files are written only when missing, large ones are cloned where the file system
+        can (Btrfs, XFS) or copied while hashed. ``link=True`` hard-links files into the store instead and makes
+        the sources read-only: from then on the source and the blob are the same bytes on disk, so an in-place
+        edit of the source would change the blob too (every read verifies the digest and refuses such a blob).
+        ``durable=True`` flushes each new blob to disk before returning. Object stores stream each file with
+        :meth:`put_file` (they acknowledge a write once it is durable).
         """
         root = getattr(self._backend, "root", None)
-        if root is None:
-            return self.put_file(path, durable=False)
-        source = Path(path)
-        digest = hash_file(source, self._algorithm)
-        size = source.stat().st_size
-        final = Path(root) / blob_key(digest)
-        if final.exists():
-            self._backend.freshen(blob_key(digest))
-            return Blob(digest, size)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(root) / TMP_DIR / f"{uuid.uuid4().hex}.link"
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, temp)
-        except OSError:  # another file system, or links not allowed: copy instead
-            return self.put_file(path, durable=False)
-        try:
-            os.chmod(temp, 0o444)  # the shared inode: source and blob both read-only
-            os.replace(temp, final)
-        finally:
-            temp.unlink(missing_ok=True)
-        return Blob(digest, size)
+        if root is not None:
+            return LocalIngest(Path(root), self._algorithm, link=link, durable=durable)
+
+        def put(path: str | os.PathLike[str], progress: Progress | None) -> tuple[str, int]:
+            blob = self.put_file(path, progress=progress)
+            return blob.digest, blob.size
+
+        return PutIngest(put)
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> Blob:
         """Store ``data``; when a blob with the same digest exists nothing is written."""
@@ -156,10 +144,6 @@ class ArtifactStore:
     def put_stream(self, fileobj: ReadableStream, *, progress: Progress | None = None) -> Blob:
         """Store everything read from the binary stream ``fileobj`` (read to its end, not closed)."""
         return self._put_chunks(iter_chunks(fileobj, bytearray(CHUNK_SIZE)), None, progress)
-
-    def sync(self) -> None:
-        """Flush blobs stored with ``durable=False`` to stable storage."""
-        self._backend.sync()
 
     def _put_chunks(
         self, chunks: Iterable[memoryview], size_hint: int | None, progress: Progress | None, durable: bool = True

@@ -135,6 +135,10 @@ def add(
         bool,
         typer.Option("--link", help="Hard-link files into a local store instead of copying; makes them read-only."),
     ] = False,
+    fsync: Annotated[
+        bool,
+        typer.Option("--fsync", help="Flush new files to disk before recording the version (survives a power cut)."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot a file or folder as a new dataset version.
@@ -142,7 +146,8 @@ def add(
     Files are stored content-addressed (each distinct file once, whatever the version). Files the stat cache
     has seen unchanged (same inode, size and modification time) are not read again, so re-adding a large
     folder costs only a scan. A CSV, Parquet or JSON-lines table also gets a schema, a row count and a column
-    profile. Adding content identical to an existing version creates nothing and names that version.
+    profile. Adding content identical to an existing version creates nothing and names that version. Large
+    files are cloned where the file system can (Btrfs, XFS), otherwise copied; --link hard-links them instead.
 
     \b
     Examples:
@@ -153,7 +158,10 @@ def add(
     from mloop.datasets.dataset import Dataset
 
     with open_client(ctx) as client, _byte_progress(f"Adding {path}", None, enabled=not as_json) as (advance, size):
-        result = Dataset.add(path, name, message=message, client=client, progress=advance, on_start=size, link=link)
+        result = Dataset.add(
+            path, name, message=message, client=client, progress=advance, on_start=size, link=link,
+            fsync=True if fsync else None,
+        )  # fmt: skip
     info, stats = result.dataset.info, result.stats
     if as_json:
         print_json(

@@ -91,6 +91,7 @@ class Dataset:
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[int], None] | None = None,
         link: bool = False,
+        fsync: bool | None = None,
         private: bool = False,
         source: str | None = None,
         role: str | None = None,
@@ -101,7 +102,8 @@ class Dataset:
         ``on_start`` receives the total size in bytes once the files are known; ``progress`` then receives
         byte increments as files are stored (or found unchanged). ``link=True`` hard-links files into a local
         artifact store instead of copying them (one read, no write) and makes the sources read-only; see
-        :meth:`~mloop.artifacts.ArtifactStore.link_file`.
+        :meth:`~mloop.artifacts.ArtifactStore.ingest`. ``fsync=True`` (default: ``MLOOP_FSYNC``) flushes every new
+        blob to disk before the version is recorded, so the version survives a power cut, at the disk's speed.
         """
         c = _client(client)
         parse_ref(f"data:{name}")
@@ -121,7 +123,8 @@ class Dataset:
                 ):
                     stats = SnapshotStats(files=len(cached), bytes=sum(e.size for e in cached))
                     return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)
-            entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress, link=link)
+            durable = c.workspace.settings.fsync if fsync is None else fsync
+            entries, stats = snapshot_files(files, c.artifacts, cache, progress=progress, link=link, durable=durable)
         manifest = c.artifacts.put_bytes(manifest_bytes(entries))
         if latest is not None and latest.manifest_digest == manifest.digest:
             return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)

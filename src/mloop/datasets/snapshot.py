@@ -1,7 +1,8 @@
 """Snapshotting a file or folder into content-addressed blobs and a manifest.
 
-Each file is read once: the artifact store hashes while it writes the blob. Files the stat cache knows
-(same device, inode, size and mtime) are not read at all. Files are processed by a thread pool (hashing and
+Each file is read once: the artifact store's ingest hashes while it writes the blob (or clones or links it;
+see :mod:`mloop.artifacts.ingest`). Files the stat cache knows (same device, inode, size and mtime) are not read
+at all. Files are processed by a thread pool (hashing and
 file I/O release the GIL), so all cores are used; a kill -9 at any point leaves only complete, unreferenced
 blobs (collected by ``mloop gc``) and no version.
 """
@@ -92,6 +93,7 @@ def snapshot_files(
     workers: int | None = None,
     progress: Progress | None = None,
     link: bool = False,
+    durable: bool = False,
 ) -> tuple[list[ManifestEntry], SnapshotStats]:
     """Store every file (skipping the ones the stat cache and the store already have) and return the manifest."""
     stats = SnapshotStats(files=len(files), bytes=sum(f.size for f in files))
@@ -100,25 +102,22 @@ def snapshot_files(
     todo: list[ScannedFile] = []
     for f in files:
         digest = known.get(f.key)
-        if digest is not None and artifacts.exists(digest):
+        if digest is not None and _stored(artifacts, digest, f.size):
             digests[f.rel] = digest
             if progress is not None:
                 progress(f.size)
         else:
             todo.append(f)
 
+    ingest = artifacts.ingest(link=link, durable=durable)
+
     def put(f: ScannedFile) -> tuple[ScannedFile, str, int, bool]:
-        if link:
-            blob = artifacts.link_file(f.path)
-            if progress is not None:
-                progress(blob.size)
-        else:
-            blob = artifacts.put_file(f.path, progress=progress, durable=False)
+        digest, size = ingest.add(f.path, progress)
         try:
             unchanged = stat_key(os.stat(f.path)) == f.key  # it did not change while we read it
         except OSError:
             unchanged = False
-        return f, blob.digest, blob.size, unchanged
+        return f, digest, size, unchanged
 
     fresh: list[tuple[StatKey, str]] = []
     sizes: dict[str, int] = {f.rel: f.size for f in files}
@@ -131,10 +130,17 @@ def snapshot_files(
                 stats.hashed_bytes += size
                 if unchanged:
                     fresh.append((f.key, digest))
-        artifacts.sync()  # one flush for the whole batch instead of one per file
         cache.store(fresh)
     stats.bytes = sum(sizes.values())
     return [ManifestEntry(f.rel, sizes[f.rel], digests[f.rel]) for f in files], stats
+
+
+def _stored(artifacts: ArtifactStore, digest: str, size: int) -> bool:
+    """The store holds this blob at the right size (a blob torn by a power cut is stored again)."""
+    try:
+        return artifacts.size(digest) == size
+    except NotFound:
+        return False
 
 
 def cached_manifest(files: list[ScannedFile], cache: StatCache) -> list[ManifestEntry] | None:

@@ -1,0 +1,279 @@
+"""Ingest: storing many local files into a local store as fast as the disk allows.
+
+:meth:`ArtifactStore.ingest` returns one of these for a batch of files (a dataset snapshot). Each file is
+opened once and, whatever the path taken, every blob is published atomically (temporary file, then
+``os.replace``), so a process killed at any point leaves no partial blob.
+
+- **Small files** (up to :data:`SMALL_FILE`) are read whole, hashed, and written only when the store does not
+  have them yet: a re-added tree costs one read per file and no write.
+- **Large files** are cloned where the file system shares extents (``FICLONE``: Btrfs, XFS with reflink,
+  bcachefs): the copy costs no data I/O and is still an independent file. Elsewhere (ext4, tmpfs, another file
+  system) they are copied while being hashed, so each byte is read once.
+- **Link mode** hard-links the source into the store and makes it read-only (one read, no write); see
+  :meth:`ArtifactStore.link_file`.
+
+``durable=False`` (the default, like git and DVC) leaves flushing to the operating system: a killed process
+loses nothing, a power cut may tear a recent blob, which then fails its digest check on read and is stored
+again by the next add (blobs are checked by size before being reused). ``durable=True`` flushes every new
+blob and its folder before returning, for power-cut durability at the disk's write speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Protocol
+
+from mloop.artifacts.digest import CHUNK_SIZE, format_digest, new_hasher
+from mloop.artifacts.paths import TMP_DIR, blob_key
+from mloop.errors import InvalidInput, NotFound
+
+__all__ = ["SMALL_FILE", "Ingest", "LocalIngest", "PutIngest"]
+
+SMALL_FILE: Final = 1024 * 1024
+"""Files up to this size are read whole and written only when the store lacks them."""
+
+_FICLONE: Final = 0x40049409  # Linux: make the destination share the source's extents (copy-on-write)
+_NO_CLONE: Final = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+_CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+Progress = Callable[[int], None]
+
+
+class Ingest(Protocol):
+    """Stores local files one by one; returned by :meth:`ArtifactStore.ingest`."""
+
+    def add(self, path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
+        """Store the file at ``path``; return its ``(digest, size)``."""
+        ...
+
+
+class PutIngest:
+    """The ingest of a store that is not a local folder: every file is streamed with ``put``."""
+
+    def __init__(self, put: Callable[[str | os.PathLike[str], Progress | None], tuple[str, int]]) -> None:
+        self._put = put
+
+    def add(self, path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
+        return self._put(path, progress)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class LocalIngest:
+    """Store local files into the local store rooted at ``root``; safe to share between threads."""
+
+    def __init__(self, root: Path, algorithm: str, *, link: bool = False, durable: bool = False) -> None:
+        self._root = root
+        self._tmp = root / TMP_DIR
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._algorithm = algorithm
+        self.link = link
+        self.durable = durable
+        self._folders: set[Path] = set()
+        self._clone: bool | None = None  # unknown until the first large file tries
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        mode = "link" if self.link else "copy"
+        return f"LocalIngest({str(self._root)!r}, {mode}, durable={self.durable})"
+
+    @property
+    def clones(self) -> bool | None:
+        """Whether large files were cloned (``None``: no large file was copied yet)."""
+        return self._clone
+
+    def add(self, path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
+        """Store the file at ``path``; return its ``(digest, size)``."""
+        try:
+            fd = os.open(path, _READ)
+        except FileNotFoundError as exc:
+            raise NotFound(f"Cannot store {str(path)!r}: no such file (was it removed?). Check the path.") from exc
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise InvalidInput(f"Cannot store {str(path)!r}: it is a folder. Store the files inside it.")
+            size = info.st_size
+            if self.link:
+                digest, size = self._hash(fd, progress)
+                self._link(Path(path), digest, size)
+            elif size <= SMALL_FILE:
+                digest, size = self._small(fd, progress)
+            elif self._clone is not False and (cloned := self._try_clone(fd, progress)) is not None:
+                digest, size = cloned
+            else:
+                digest, size = self._copy(fd, progress)
+        finally:
+            os.close(fd)
+        return digest, size
+
+    # -- the paths ------------------------------------------------------------------------------------------
+
+    def _small(self, fd: int, progress: Progress | None) -> tuple[str, int]:
+        parts = []
+        while chunk := os.read(fd, SMALL_FILE + 1):  # to end of file, even if it grew since fstat
+            parts.append(chunk)
+        data = b"".join(parts)
+        hasher = new_hasher(self._algorithm, size_hint=len(data))
+        hasher.update(data)
+        digest = format_digest(self._algorithm, hasher.hexdigest())
+        if not self._have(digest, len(data)):
+            self._publish(digest, lambda out: _write_all(out, memoryview(data)))
+        if progress is not None:
+            progress(len(data))
+        return digest, len(data)
+
+    def _copy(self, fd: int, progress: Progress | None) -> tuple[str, int]:
+        buffer = self._buffer()
+        view = memoryview(buffer)
+        hasher = new_hasher(self._algorithm, size_hint=CHUNK_SIZE)
+        temp = self._tmp / f"{uuid.uuid4().hex}.part"
+        out = os.open(temp, _CREATE, 0o444)
+        total = 0
+        try:
+            try:
+                while count := os.readv(fd, [buffer]):
+                    hasher.update(view[:count])
+                    _write_all(out, view[:count])
+                    total += count
+                    if progress is not None:
+                        progress(count)
+                if self.durable:
+                    os.fdatasync(out)
+            finally:
+                os.close(out)
+            digest = format_digest(self._algorithm, hasher.hexdigest())
+            if self._have(digest, total):
+                temp.unlink()
+            else:
+                self._place(temp, digest)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return digest, total
+
+    def _try_clone(self, fd: int, progress: Progress | None) -> tuple[str, int] | None:
+        digest, size = self._hash(fd, progress)
+        if self._have(digest, size):
+            return digest, size
+        temp = self._tmp / f"{uuid.uuid4().hex}.clone"
+        out = os.open(temp, _CREATE, 0o444)
+        try:
+            try:
+                fcntl.ioctl(out, _FICLONE, fd)
+                if self.durable:
+                    os.fsync(out)
+            finally:
+                os.close(out)
+            self._clone = True
+            self._place(temp, digest)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            if exc.errno not in _NO_CLONE:
+                raise
+            self._clone = False  # this file system cannot clone: copy this file and every later one
+            os.lseek(fd, 0, os.SEEK_SET)
+            return self._copy(fd, None)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return digest, size
+
+    def _link(self, source: Path, digest: str, size: int) -> None:
+        if self._have(digest, size):
+            return
+        temp = self._tmp / f"{uuid.uuid4().hex}.link"
+        try:
+            os.link(source, temp)
+        except OSError:  # another file system, or links not allowed: copy instead
+            with open(source, "rb", buffering=0) as handle:
+                self._publish(digest, lambda out: _copy_fd(handle.fileno(), out, self._buffer()))
+            return
+        try:
+            os.chmod(temp, 0o444)  # the shared inode: source and blob both read-only
+            self._place(temp, digest)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    def _buffer(self) -> bytearray:
+        buffer: bytearray | None = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = bytearray(CHUNK_SIZE)
+        return buffer
+
+    def _hash(self, fd: int, progress: Progress | None) -> tuple[str, int]:
+        buffer = self._buffer()
+        view = memoryview(buffer)
+        hasher = new_hasher(self._algorithm, size_hint=CHUNK_SIZE)
+        total = 0
+        while count := os.readv(fd, [buffer]):
+            hasher.update(view[:count])
+            total += count
+            if progress is not None:
+                progress(count)
+        return format_digest(self._algorithm, hasher.hexdigest()), total
+
+    def _have(self, digest: str, size: int) -> bool:
+        """True when the store holds this blob at the right size (a blob torn by a power cut is replaced)."""
+        final = self._root / blob_key(digest)
+        try:
+            if os.stat(final).st_size != size:
+                return False
+        except OSError:
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(final)  # freshen: gc's grace period must protect a blob being re-referenced
+        return True
+
+    def _publish(self, digest: str, write: Callable[[int], None]) -> None:
+        temp = self._tmp / f"{uuid.uuid4().hex}.part"
+        out = os.open(temp, _CREATE, 0o444)
+        try:
+            try:
+                write(out)
+                if self.durable:
+                    os.fdatasync(out)
+            finally:
+                os.close(out)
+            self._place(temp, digest)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def _place(self, temp: Path, digest: str) -> None:
+        final = self._root / blob_key(digest)
+        folder = final.parent
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        os.replace(temp, final)
+        if self.durable:
+            _fsync_dir(folder)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _copy_fd(source: int, out: int, buffer: bytearray) -> None:
+    view = memoryview(buffer)
+    while count := os.readv(source, [buffer]):
+        _write_all(out, view[:count])
