@@ -15,8 +15,10 @@ add-2gb   200 files x 10 MiB of seeded random bytes (generated once under --data
           Warm cache: the dataset is read once before each run. Cold cache (root only): ``sync; echo 3 >
           /proc/sys/vm/drop_caches``, then each tool does a tiny add elsewhere so its code is cached again and
           only the data is cold. ``os.sync()`` runs before every timed add, so one side never pays for the
-          other's dirty pages. mloop's add ends with a sync (its blobs are durable when it returns); DVC's
-          does not, so the table also shows "dvc add + sync" (the time until DVC's cache is on disk).
+          other's dirty pages, and is timed after it ("+sync after": the time until the data is on disk).
+          Neither ``dvc add`` nor the default ``mloop data add`` flushes; ``mloop data add --fsync`` does.
+          Sides also include ``--link`` vs DVC's ``cache.type hardlink``. On a reflink file system (run with
+          ``MLOOP_BENCH_TMP`` and ``--data-dir`` on Btrfs/XFS) both tools' defaults clone instead of copying.
 limits    sequential read of the dataset (1 and N threads, 8 MiB chunks), in-memory hashing (SHA-256, MD5 -
           DVC's hash -, BLAKE3 one thread and ``max_threads=AUTO``), read+BLAKE3 and read+MD5 of the dataset,
           copy (read + write to the same disk, then one sync, or fdatasync per file), mloop's store loop
@@ -871,6 +873,8 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
     sides = ["dvc", "mloop-sdk"] + (["mloop-cli"] if ctx.use_cli else [])
     if not ctx.args.no_refs:
         sides += list(ADD_REFS)
+    if ctx.use_cli:
+        sides += [MLOOP_FSYNC]
     if ctx.cli_link and not ctx.args.no_link:
         sides += [DVC_LINK, MLOOP_LINK]
     if ctx.args.sides:
@@ -912,10 +916,12 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
                             res = mloop_cli_add(ws, data)
                         elif side == MLOOP_LINK:
                             res = mloop_cli_add(ws, data, "--link")
+                        elif side == MLOOP_FSYNC:
+                            res = mloop_cli_add(ws, data, "--fsync")
                         else:
                             res = mloop_sdk_add(ws, data, profile=ctx.args.profile and rep == 0)
                         res["sync_after"] = timed_sync()
-                        if side in ("mloop-cli", MLOOP_LINK):
+                        if side in ("mloop-cli", MLOOP_LINK, MLOOP_FSYNC):
                             info = mloop_inspect(ws)
                             if info["versions"] != [1]:
                                 raise RuntimeError(f"mloop data add left versions {info['versions']}, expected [1]")
@@ -942,6 +948,7 @@ def run_add(ctx: Ctx) -> dict[str, Any]:
 
 DVC_LINK = "dvc (cache.type hardlink)"
 MLOOP_LINK = "mloop-cli --link"
+MLOOP_FSYNC = "mloop-cli --fsync"
 ADD_REFS: dict[str, dict[str, Any]] = {
     # mloop's algorithm (read 8 MiB, BLAKE3 AUTO, write, rename by digest; one sync at the end) in plain Python
     "ref: mloop's loop (plain Python)": {"kind": "store-loop"},
@@ -1297,6 +1304,15 @@ def print_report(doc: dict[str, Any]) -> None:
                             c.fmt_x(c.ratio(med["dvc"], med[ref])),
                         ]
                     )
+            if med.get(MLOOP_FSYNC) is not None:
+                rows.append(
+                    [
+                        "mloop data add data --name x --fsync (durable on return)",
+                        c.fmt_s(med[MLOOP_FSYNC]),
+                        _f(_mbps(a["bytes"], med[MLOOP_FSYNC])),
+                        c.fmt_x(c.ratio(s["dvc_with_sync"], med[MLOOP_FSYNC])) + " vs dvc+sync",
+                    ]
+                )
             link = s.get("link")
             link_note = ""
             if link:
@@ -1336,7 +1352,7 @@ def print_report(doc: dict[str, Any]) -> None:
                 )
             for side, cpu in s["cpu"].items():
                 print(f"  cpu {side}: user {_f(cpu['user'], '.2f')} s, sys {_f(cpu['sys'], '.2f')} s")
-            prof = next((r.get("profile") for r in s["runs"]["mloop-sdk"] if r.get("profile")), None)
+            prof = next((r.get("profile") for r in s["runs"].get("mloop-sdk", []) if r.get("profile")), None)
             if prof:
                 print(prof)
     if "limits" in res:

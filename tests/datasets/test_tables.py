@@ -233,3 +233,15 @@ def test_is_table_dataset(tmp_path: Path) -> None:
     assert tables.is_table_dataset(tmp_path / "bad.csv", []) is None
     (tmp_path / "c.csv").write_text("x,k,s\n1,2,a\n")
     assert tables.is_table_dataset(tmp_path, ["c.csv"]) == "csv"
+
+
+def test_candidate_format_looks_only_at_names(tmp_path: Path) -> None:
+    from mloop.datasets.formats import candidate_format
+
+    assert candidate_format(tmp_path, ["a.parquet", "sub/b.pq", ".DS_Store", "_SUCCESS"]) == "parquet"
+    assert candidate_format(tmp_path, ["a.csv", "b.tsv.gz"]) == "csv"
+    assert candidate_format(tmp_path, ["a.csv", "b.parquet"]) is None
+    assert candidate_format(tmp_path, ["a.bin", "b.csv"]) is None
+    assert candidate_format(tmp_path, [".hidden.csv"]) is None
+    (tmp_path / "one.jsonl").write_text("{}\n")
+    assert candidate_format(tmp_path / "one.jsonl", []) == "jsonl"

@@ -61,14 +61,16 @@ def check_algorithm(algorithm: str) -> str:
     return algorithm
 
 
-def new_hasher(algorithm: str, *, size_hint: int | None = None) -> Hasher:
+def new_hasher(algorithm: str, *, size_hint: int | None = None, threaded: bool | None = None) -> Hasher:
     """Return a fresh incremental hasher for ``algorithm``.
 
-    ``size_hint`` is the expected input size; BLAKE3 uses all cores when it is unknown or large.
+    ``size_hint`` is the expected input size; BLAKE3 uses all cores when it is unknown or large, unless
+    ``threaded`` says otherwise (``False`` when the caller already hashes many files in parallel).
     """
     check_algorithm(algorithm)
     if algorithm == "blake3":
-        threaded = size_hint is None or size_hint >= _MULTITHREAD_FROM
+        if threaded is None:
+            threaded = size_hint is None or size_hint >= _MULTITHREAD_FROM
         return _blake3.blake3(max_threads=_blake3.blake3.AUTO if threaded else 1)
     return hashlib.sha256()
 

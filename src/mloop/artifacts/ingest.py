@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
-from mloop.artifacts.digest import CHUNK_SIZE, format_digest, new_hasher
+from mloop.artifacts.digest import format_digest, new_hasher
 from mloop.artifacts.paths import TMP_DIR, blob_key
 from mloop.errors import InvalidInput, NotFound
 
@@ -40,6 +40,7 @@ __all__ = ["SMALL_FILE", "Ingest", "LocalIngest", "PutIngest"]
 SMALL_FILE: Final = 1024 * 1024
 """Files up to this size are read whole and written only when the store lacks them."""
 
+_BUFFER: Final = 1024 * 1024  # per thread; small enough to stay in cache between the read and the hash
 _FICLONE: Final = 0x40049409  # Linux: make the destination share the source's extents (copy-on-write)
 _NO_CLONE: Final = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -78,13 +79,16 @@ def _fsync_dir(folder: Path) -> None:
 class LocalIngest:
     """Store local files into the local store rooted at ``root``; safe to share between threads."""
 
-    def __init__(self, root: Path, algorithm: str, *, link: bool = False, durable: bool = False) -> None:
+    def __init__(
+        self, root: Path, algorithm: str, *, link: bool = False, durable: bool = False, parallel: bool = True
+    ) -> None:
         self._root = root
         self._tmp = root / TMP_DIR
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._algorithm = algorithm
         self.link = link
         self.durable = durable
+        self._threaded = None if not parallel else False  # files hashed in parallel: one thread per file
         self._folders: set[Path] = set()
         self._clone: bool | None = None  # unknown until the first large file tries
         self._local = threading.local()
@@ -141,7 +145,7 @@ class LocalIngest:
     def _copy(self, fd: int, progress: Progress | None) -> tuple[str, int]:
         buffer = self._buffer()
         view = memoryview(buffer)
-        hasher = new_hasher(self._algorithm, size_hint=CHUNK_SIZE)
+        hasher = new_hasher(self._algorithm, size_hint=_BUFFER, threaded=self._threaded)
         temp = self._tmp / f"{uuid.uuid4().hex}.part"
         out = os.open(temp, _CREATE, 0o444)
         total = 0
@@ -215,13 +219,13 @@ class LocalIngest:
     def _buffer(self) -> bytearray:
         buffer: bytearray | None = getattr(self._local, "buffer", None)
         if buffer is None:
-            buffer = self._local.buffer = bytearray(CHUNK_SIZE)
+            buffer = self._local.buffer = bytearray(_BUFFER)
         return buffer
 
     def _hash(self, fd: int, progress: Progress | None) -> tuple[str, int]:
         buffer = self._buffer()
         view = memoryview(buffer)
-        hasher = new_hasher(self._algorithm, size_hint=CHUNK_SIZE)
+        hasher = new_hasher(self._algorithm, size_hint=_BUFFER, threaded=self._threaded)
         total = 0
         while count := os.readv(fd, [buffer]):
             hasher.update(view[:count])

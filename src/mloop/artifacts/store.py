@@ -111,19 +111,20 @@ class ArtifactStore:
             size_hint = os.fstat(handle.fileno()).st_size
             return self._put_chunks(iter_chunks(handle, bytearray(CHUNK_SIZE)), size_hint, progress, durable)
 
-    def ingest(self, *, link: bool = False, durable: bool = False) -> Ingest:
+    def ingest(self, *, link: bool = False, durable: bool = False, parallel: bool = True) -> Ingest:
         """A fast path for storing many local files (a dataset snapshot); see :mod:`mloop.artifacts.ingest`.
 
         On a local store, small files are written only when missing, large ones are cloned where the file system
         can (Btrfs, XFS) or copied while hashed. ``link=True`` hard-links files into the store instead and makes
         the sources read-only: from then on the source and the blob are the same bytes on disk, so an in-place
         edit of the source would change the blob too (every read verifies the digest and refuses such a blob).
-        ``durable=True`` flushes each new blob to disk before returning. Object stores stream each file with
-        :meth:`put_file` (they acknowledge a write once it is durable).
+        ``durable=True`` flushes each new blob to disk before returning. ``parallel=True`` (files are added from
+        several threads) hashes each file on one core; ``False`` lets one large file use them all. Object stores
+        stream each file with :meth:`put_file` (they acknowledge a write once it is durable).
         """
         root = getattr(self._backend, "root", None)
         if root is not None:
-            return LocalIngest(Path(root), self._algorithm, link=link, durable=durable)
+            return LocalIngest(Path(root), self._algorithm, link=link, durable=durable, parallel=parallel)
 
         def put(path: str | os.PathLike[str], progress: Progress | None) -> tuple[str, int]:
             blob = self.put_file(path, progress=progress)

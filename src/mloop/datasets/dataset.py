@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts import hash_bytes, normalize_artifact_path
 from mloop.datasets.access import check_read
+from mloop.datasets.formats import candidate_format
 from mloop.datasets.snapshot import SnapshotStats, cached_manifest, manifest_bytes, scan, snapshot_files
 from mloop.datasets.statcache import StatCache
 from mloop.entities import DatasetVersion, ManifestEntry
@@ -128,15 +129,16 @@ class Dataset:
         manifest = c.artifacts.put_bytes(manifest_bytes(entries))
         if latest is not None and latest.manifest_digest == manifest.digest:
             return AddResult(cls(c, latest), False, stats, time.perf_counter() - started)
-        from mloop.datasets.tables import is_table_dataset, visible_files  # pyarrow: only for new content
+        kind, rows, profile_json, table_format = "files", None, None, None
+        if candidate_format(root, [e.path for e in entries]) is not None:  # pyarrow only for tables
+            from mloop.datasets.tables import is_table_dataset, visible_files
 
-        table_format = is_table_dataset(root, [e.path for e in entries])
-        kind, rows, profile_json = "files", None, None
-        if table_format is not None:
-            from mloop.datasets.profile import profile_table
+            table_format = is_table_dataset(root, [e.path for e in entries])
+            if table_format is not None:
+                from mloop.datasets.profile import profile_table
 
-            profile = profile_table(visible_files(root, [e.path for e in entries]), format=table_format)
-            kind, rows, profile_json = "table", profile.rows, profile.to_json()
+                profile = profile_table(visible_files(root, [e.path for e in entries]), format=table_format)
+                kind, rows, profile_json = "table", profile.rows, profile.to_json()
         info, created = c.store.create_dataset_version(
             name, files=entries, manifest_digest=manifest.digest, actor=c.actor, message=message, kind=kind,
             format=table_format, rows=rows, private=private, source=source, role=role, meta=meta,

@@ -16,7 +16,15 @@ from typing import Literal
 
 from mloop.errors import InvalidInput, NotFound
 
-__all__ = ["FORMATS", "TableFormat", "TableSource", "table_files", "table_format", "visible_files"]
+__all__ = [
+    "FORMATS",
+    "TableFormat",
+    "TableSource",
+    "candidate_format",
+    "table_files",
+    "table_format",
+    "visible_files",
+]
 
 TableFormat = Literal["csv", "parquet", "jsonl"]
 TableSource = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -45,6 +53,23 @@ def table_format(path: str | os.PathLike[str]) -> TableFormat | None:
 
 def _hidden(relpath: str | os.PathLike[str]) -> bool:
     return any(part.startswith((".", "_")) for part in Path(relpath).parts)
+
+
+def candidate_format(root: str | os.PathLike[str], files: Sequence[str]) -> TableFormat | None:
+    """The one table format that every visible file's suffix names, else None (the first other file ends the
+    check). Only names are looked at: cheap enough to run before importing pyarrow for every new version."""
+    base = Path(root)
+    if base.is_file():
+        return table_format(base)
+    found: TableFormat | None = None
+    for rel in files:
+        if _hidden(rel):
+            continue
+        fmt = table_format(rel)
+        if fmt is None or (found is not None and fmt != found):
+            return None
+        found = fmt
+    return found
 
 
 def visible_files(root: str | os.PathLike[str], files: Sequence[str]) -> list[Path]:

@@ -109,7 +109,7 @@ def snapshot_files(
         else:
             todo.append(f)
 
-    ingest = artifacts.ingest(link=link, durable=durable)
+    ingest = artifacts.ingest(link=link, durable=durable, parallel=len(todo) > 1)
 
     def put(f: ScannedFile) -> tuple[ScannedFile, str, int, bool]:
         digest, size = ingest.add(f.path, progress)
