@@ -163,17 +163,22 @@ def test_blob_torn_by_a_power_cut_is_stored_again(client: Client, tmp_path: Path
     assert (second.dataset.path() / "a.bin").read_bytes() == data
 
 
-def test_adding_plain_files_does_not_import_pyarrow(tmp_path: Path) -> None:
-    """Only tables pay for pyarrow (~0.4 s of imports): a folder of other files is versioned without it."""
+def test_adding_plain_files_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """Only tables pay for pyarrow (~0.4 s of imports), only remote stores for fsspec, only PostgreSQL users
+    for its dialect: a folder of other files is versioned locally without any of them."""
     import subprocess
     import sys
 
     _folder(tmp_path / "raw", {"a.bin": b"a" * 10, "b.txt": b"b"})
+    ws = tmp_path / "ws"
+    subprocess.run([sys.executable, "-c", f"import mloop; mloop.init_workspace({str(ws)!r})"], check=True)  # migrates
     code = (
-        "import sys, mloop\n"
-        f"client = mloop.Client(workspace=mloop.init_workspace({str(tmp_path / 'ws')!r}))\n"
+        "import sys, pathlib, mloop\n"
+        "from mloop.workspace import open_workspace\n"
+        f"client = mloop.Client(workspace=open_workspace(cwd=pathlib.Path({str(ws)!r})))\n"
         f"assert mloop.Dataset.add({str(tmp_path / 'raw')!r}, 'plain', client=client).created\n"
-        "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))\n"
+        "heavy = ('pyarrow', 'pandas', 'fsspec', 'sqlalchemy.dialects.postgresql', 'alembic')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from mloop.artifacts.backend import Backend
 from mloop.artifacts.digest import (
     CHUNK_SIZE,
@@ -32,7 +29,6 @@ from mloop.artifacts.digest import (
 from mloop.artifacts.ingest import Ingest, LocalIngest, PutIngest
 from mloop.artifacts.local import LocalBackend
 from mloop.artifacts.paths import BLOBS_DIR, TMP_DIR, blob_key, digest_from_key
-from mloop.artifacts.remote import FsspecBackend
 from mloop.artifacts.streams import ReadableStream, VerifyingReader, iter_chunks
 from mloop.errors import InvalidInput, NotFound, StoreUnavailable
 
@@ -316,6 +312,11 @@ def open_artifact_store(
                 "created on first use)."
             )
         return ArtifactStore(LocalBackend(root), algorithm=algorithm)
+    import fsspec  # only for remote URLs: local stores never pay for importing it
+    from fsspec.implementations.local import LocalFileSystem
+
+    from mloop.artifacts.remote import FsspecBackend
+
     try:
         fs, root_path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
     except ImportError as exc:

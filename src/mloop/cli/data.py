@@ -16,6 +16,9 @@ import typer
 from mloop.cli.context import open_client
 from mloop.cli.data_get import get
 from mloop.cli.diff import diff
+from mloop.cli.options import DataNameArg as NameArg
+from mloop.cli.options import DataRefArg as RefArg
+from mloop.cli.options import JsonOpt
 from mloop.cli.splits import split
 
 if TYPE_CHECKING:
@@ -26,11 +29,6 @@ __all__ = ["app"]
 
 app = typer.Typer(help="Datasets: add versions, list, show, diff, get, alias, split, delete.", no_args_is_help=True)
 
-RefArg = Annotated[
-    str, typer.Argument(metavar="REF", help="data:<name>/<version>, data:<name>@<alias> or data:<name> (latest).")
-]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="A dataset name (or data:<name>).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 # helpers ---------------------------------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from mloop.cli.context import open_client
+from mloop.cli.options import JsonOpt
 
 __all__ = ["diff"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 def diff(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop.cli.context import open_client
+from mloop.cli.options import JsonOpt
 
 if TYPE_CHECKING:
     from mloop.entities import Evaluation
@@ -25,7 +26,6 @@ ModelRefArg = Annotated[
 DataOpt = Annotated[
     str, typer.Option("--data", metavar="DATA_REF", help="The dataset version, e.g. data:churn-holdout/1.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 _HIDDEN = frozenset({"n_rows", "positive", "threshold"})  # numeric entries of a metrics dict that are not metrics
 _HEADLINE = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece", "rmse", "mae", "r2",

@@ -15,6 +15,9 @@ import typer
 
 from mloop.cli.context import open_client
 from mloop.cli.evaluate import compare, evaluation_dict, heading, print_evaluations
+from mloop.cli.options import JsonOpt, VersionArg
+from mloop.cli.options import ModelNameArg as NameArg
+from mloop.cli.options import ModelRefArg as RefArg
 from mloop.cli.promotion import alias, approve, check, policy, promote, rollback
 
 if TYPE_CHECKING:
@@ -28,12 +31,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-RefArg = Annotated[
-    str, typer.Argument(metavar="REF", help="model:<name>/<version>, model:<name>@<alias> or model:<name> (newest).")
-]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="A model name (or model:<name>).")]
-VersionArg = Annotated[int, typer.Argument(metavar="VERSION", min=1, help="The version number.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 # helpers ---------------------------------------------------------------------------------------------------

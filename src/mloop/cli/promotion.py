@@ -13,6 +13,8 @@ import typer
 
 from mloop.cli.context import open_client
 from mloop.cli.evaluate import heading
+from mloop.cli.options import JsonOpt, VersionArg
+from mloop.cli.options import ModelNameArg as NameArg
 
 if TYPE_CHECKING:
     from mloop.errors import GateFailed
@@ -20,15 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = ["alias", "approve", "check", "policy", "print_report", "promote", "rollback"]
 
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="A model name (or model:<name>).")]
-VersionArg = Annotated[int, typer.Argument(metavar="VERSION", min=1, help="The version number.")]
 ToOpt = Annotated[str, typer.Option("--to", metavar="ALIAS", help="The alias, e.g. production or staging.")]
 PolicyOpt = Annotated[
     str | None,
     typer.Option("--policy", metavar="EXPR",
                  help="Checks to run instead of the configured policy, e.g. \"min_metric('roc_auc', 0.85)\"."),
 ]  # fmt: skip
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 # helpers ---------------------------------------------------------------------------------------------------

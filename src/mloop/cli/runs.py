@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mloop.cli.context import open_client, resolve_run
+from mloop.cli.options import JsonOpt
 
 if TYPE_CHECKING:
     from mloop.entities import ArtifactEntry, RunRecord
@@ -25,7 +26,6 @@ app = typer.Typer(help="Runs: list, inspect, compare, delete; get artifacts.",
 
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id, run:<id>, or the first/last 8+ characters.")]
 RunsArg = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, run:<id>, or first/last 8+ characters.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 def _status(record: RunRecord) -> Any:

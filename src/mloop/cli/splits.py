@@ -11,13 +11,11 @@ from typing import Annotated
 import typer
 
 from mloop.cli.context import open_client
+from mloop.cli.options import DataRefArg as RefArg
+from mloop.cli.options import JsonOpt
 
 __all__ = ["split"]
 
-RefArg = Annotated[
-    str, typer.Argument(metavar="REF", help="data:<name>/<version>, data:<name>@<alias> or data:<name> (latest).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
 def split(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 __all__ = ["chunks", "insert_ignore", "insert_stmt"]
 
@@ -17,6 +17,8 @@ def insert_stmt(conn: Connection, table: Table) -> Any:
     """An INSERT supporting ``on_conflict_do_nothing`` / ``on_conflict_do_update`` on both dialects."""
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql  # not imported by SQLite users
+
     return postgresql.insert(table)
 
 
