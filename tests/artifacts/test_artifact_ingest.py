@@ -30,7 +30,9 @@ def test_ingest_stores_exact_bytes_on_every_backend(case: StoreCase, tmp_path: P
     data = os.urandom(size)
     src = _write(tmp_path / "src" / "f.bin", data)
     seen: list[int] = []
-    digest, stored = case.store.ingest().add(src, seen.append)
+    ingest = case.store.ingest()
+    digest, stored = ingest.add(src, seen.append)
+    assert ingest.method in (("uploaded",) if case.kind == "s3" else ("copied", "cloned"))
     assert (digest, stored) == (hash_bytes(data), size)
     assert sum(seen) == size
     assert case.store.get_bytes(digest) == data
@@ -43,6 +45,7 @@ def test_copy_is_independent_of_the_source(local_case: StoreCase, tmp_path: Path
     ingest = local_case.store.ingest()
     digest, _ = ingest.add(src)
     assert ingest.clones in (True, False)  # tried once: True on Btrfs/XFS, False on ext4/tmpfs
+    assert ingest.method == ("cloned" if ingest.clones else "copied")
     with open(src, "r+b") as handle:  # an in-place edit of the source
         handle.write(b"\0" * 100)
     assert local_case.store.get_bytes(digest) == big
@@ -88,7 +91,9 @@ def test_durable_ingest_and_no_temporary_leftovers(local_case: StoreCase, tmp_pa
 def test_link_mode_shares_the_inode_and_protects_the_source(local_case: StoreCase, tmp_path: Path) -> None:
     data = os.urandom(SMALL_FILE + 1)
     src = _write(tmp_path / "f.bin", data)
-    digest, _ = local_case.store.ingest(link=True).add(src)
+    ingest = local_case.store.ingest(link=True)
+    digest, _ = ingest.add(src)
+    assert ingest.method == "linked"
     blob = Path(local_case.uri) / blob_key(digest)
     assert os.stat(blob).st_ino == os.stat(src).st_ino
     assert not os.stat(src).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
@@ -117,7 +122,7 @@ def test_clone_on_a_reflink_file_system() -> None:
         ingest = store.ingest()
         assert isinstance(ingest, LocalIngest)
         digest, _ = ingest.add(src)
-        assert ingest.clones is True
+        assert ingest.clones is True and ingest.method == "cloned"
         with open(src, "r+b") as handle:
             handle.write(b"\0" * 10)
         assert store.get_bytes(digest) == data

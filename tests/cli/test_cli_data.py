@@ -55,7 +55,7 @@ def sensors(ws: Seeded, tmp_path: Path, mloop: Invoke) -> Path:
 
 def test_add_folder_then_readd_unchanged(mloop: Invoke, docs: Path) -> None:
     out = mloop("data", "add", str(docs), "--name", "docs", "--message", "first").stdout
-    assert "Created data:docs/1 (3 files, 17 B, 17 B hashed in " in out and "MB/s)" in out
+    assert "Created data:docs/1 (3 files, 17 B, 17 B hashed and copied in " in out and "MB/s)" in out
 
     again = mloop("data", "add", str(docs), "--name", "docs").stdout
     assert "Unchanged: identical to data:docs/1; no new version" in again

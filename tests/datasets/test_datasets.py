@@ -133,7 +133,7 @@ def test_link_mode_shares_the_bytes_and_protects_them(client: Client, tmp_path: 
 
     src = _folder(tmp_path / "raw", {"a.bin": b"a" * 5000, "sub/b.bin": b"b" * 7000})
     result = Dataset.add(src, "linked", client=client, link=True)
-    assert result.created and result.stats.hashed_files == 2
+    assert result.created and result.stats.hashed_files == 2 and result.stats.stored_as == "linked"
     for entry in result.dataset.files():
         algo, hexd = entry.digest.split(":")
         blob = Path(client.artifacts.uri) / "blobs" / algo / hexd[:2] / hexd[2:]
@@ -141,7 +141,7 @@ def test_link_mode_shares_the_bytes_and_protects_them(client: Client, tmp_path: 
         assert not os.stat(src / entry.path).st_mode & stat.S_IWUSR  # the source is read-only now
     assert (result.dataset.path() / "sub" / "b.bin").read_bytes() == b"b" * 7000
     again = Dataset.add(src, "linked", client=client, link=True)
-    assert not again.created
+    assert not again.created and again.stats.stored_as == "unchanged"
 
 
 def test_blob_torn_by_a_power_cut_is_stored_again(client: Client, tmp_path: Path) -> None:

@@ -53,6 +53,11 @@ Progress = Callable[[int], None]
 class Ingest(Protocol):
     """Stores local files one by one; returned by :meth:`ArtifactStore.ingest`."""
 
+    @property
+    def method(self) -> str:
+        """How large files were stored: ``"copied"``, ``"cloned"``, ``"linked"`` or ``"uploaded"``."""
+        ...
+
     def add(self, path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
         """Store the file at ``path``; return its ``(digest, size)``."""
         ...
@@ -63,6 +68,10 @@ class PutIngest:
 
     def __init__(self, put: Callable[[str | os.PathLike[str], Progress | None], tuple[str, int]]) -> None:
         self._put = put
+
+    @property
+    def method(self) -> str:
+        return "uploaded"
 
     def add(self, path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
         return self._put(path, progress)
@@ -97,6 +106,11 @@ class LocalIngest:
     def __repr__(self) -> str:
         mode = "link" if self.link else "copy"
         return f"LocalIngest({str(self._root)!r}, {mode}, durable={self.durable})"
+
+    @property
+    def method(self) -> str:
+        """``"linked"``, ``"cloned"`` (large files shared extents with their sources) or ``"copied"``."""
+        return "linked" if self.link else "cloned" if self._clone else "copied"
 
     @property
     def clones(self) -> bool | None:

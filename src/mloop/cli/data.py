@@ -170,6 +170,7 @@ def add(
                 "seconds": result.seconds,
                 "hashed_files": stats.hashed_files,
                 "hashed_bytes": stats.hashed_bytes,
+                "stored_as": stats.stored_as,
             }
         )
         return
@@ -181,7 +182,8 @@ def add(
     console.print(
         cell(
             f"Created {info.ref} ({info.file_count} files, {human_size(info.total_size)}, "
-            f"{human_size(stats.hashed_bytes)} hashed in {result.seconds:.2f} s, {rate:.1f} MB/s)",
+            f"{human_size(stats.hashed_bytes)} hashed and {stats.stored_as} in {result.seconds:.2f} s, "
+            f"{rate:.1f} MB/s)",
             "green",
         )
     )

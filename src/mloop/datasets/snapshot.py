@@ -52,6 +52,7 @@ class SnapshotStats:
     bytes: int = 0
     hashed_files: int = 0
     hashed_bytes: int = 0
+    stored_as: str = "unchanged"  # how new files went into the store: copied, cloned, linked, uploaded
 
 
 def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
@@ -130,6 +131,7 @@ def snapshot_files(
                 stats.hashed_bytes += size
                 if unchanged:
                     fresh.append((f.key, digest))
+        stats.stored_as = ingest.method
         cache.store(fresh)
     stats.bytes = sum(sizes.values())
     return [ManifestEntry(f.rel, sizes[f.rel], digests[f.rel]) for f in files], stats
