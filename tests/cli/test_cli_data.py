@@ -72,7 +72,7 @@ def test_add_folder_then_readd_unchanged(mloop: Invoke, docs: Path) -> None:
 
     (docs / "d.txt").write_text("delta\n")
     out = mloop("data", "add", str(docs), "--name", "docs", "-m", "more").stdout
-    assert "Created data:docs/2 (4 files, 23 B, 6 B hashed in " in out  # the stat cache skipped the rest
+    assert "Created data:docs/2 (4 files, 23 B, 6 B hashed and copied in " in out  # the stat cache skipped the rest
     listed = json.loads(mloop("data", "list", "--json").stdout)
     assert [(d["name"], d["latest_version"], d["version_count"]) for d in listed] == [("docs", 2, 2)]
     table = mloop("data", "versions", "data:docs").stdout
