@@ -3,7 +3,7 @@
     python bench/bench_datasets.py                         # all: add-2gb limits readd kill9
     python bench/bench_datasets.py add-2gb limits --repeat 3 --cache both
     python bench/bench_datasets.py readd --small-files 10000 --json
-    python bench/bench_datasets.py kill9 --kill-after 0.5,2
+    python bench/bench_datasets.py kill9 --kill-after 0.7,1.0
 
 DVC runs from its own venv (``bench/.venv-dvc``, see ``bench/requirements-dvc.txt``; created on first use),
 as a subprocess, in a throwaway git-free repo (``dvc init --no-scm``) with analytics and update checks off
@@ -27,7 +27,8 @@ limits    sequential read of the dataset (1 and N threads, 8 MiB chunks), in-mem
           N = --threads (default 2 x CPUs, mloop's pool size).
 readd     re-adding the unchanged 2 GB directory into the same workspace / DVC repo, and a directory of
           10,000 x 1 KiB files (first add and re-add). Bar: mloop re-adds in < 1 s.
-kill9     SIGKILL ``mloop data add`` ~0.5 s in; no version may be visible, the next add must create version 1,
+kill9     SIGKILL ``mloop data add`` while it stores blobs (0.7 s and 1.0 s in by default); no version may be
+          visible, the next add must create version 1,
           whose digests match the source files and whose blobs verify. PASS/FAIL.
 
 DVC needs the data inside its repo: the dataset folder is moved in with ``os.rename`` (same file system, no
@@ -1496,7 +1497,7 @@ def main() -> None:
         default="auto",
         help="time `mloop data add` (cli) or an SDK worker process (sdk); auto = cli if present",
     )
-    parser.add_argument("--kill-after", default="0.5,2", help="kill9: seconds after start, comma-separated")
+    parser.add_argument("--kill-after", default="0.7,1.0", help="kill9: seconds after start, comma-separated")
     parser.add_argument("--profile", action="store_true", help="cProfile the first SDK add (main thread)")
     parser.add_argument(
         "--no-refs", action="store_true", help="add-2gb: skip the interleaved reference runs (plain loop, copy)"
