@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import stat
 import threading
@@ -166,14 +165,14 @@ class LocalIngest:
         total = 0
         try:
             try:
-                while count := os.readv(fd, [buffer]):
+                while count := _readinto(fd, buffer):
                     hasher.update(view[:count])
                     _write_all(out, view[:count])
                     total += count
                     if progress is not None:
                         progress(count)
                 if self.durable:
-                    os.fdatasync(out)
+                    _datasync(out)
             finally:
                 os.close(out)
             digest = format_digest(self._algorithm, hasher.hexdigest())
@@ -194,7 +193,7 @@ class LocalIngest:
         out = os.open(temp, _CREATE, 0o444)
         try:
             try:
-                fcntl.ioctl(out, _FICLONE, fd)
+                _clone(out, fd)
                 if self.durable:
                     os.fsync(out)
             finally:
@@ -246,7 +245,7 @@ class LocalIngest:
         view = memoryview(buffer)
         hasher = new_hasher(self._algorithm, size_hint=_BUFFER, threaded=self._threaded)
         total = 0
-        while count := os.readv(fd, [buffer]):
+        while count := _readinto(fd, buffer):
             hasher.update(view[:count])
             total += count
             if progress is not None:
@@ -272,7 +271,7 @@ class LocalIngest:
             try:
                 write(out)
                 if self.durable:
-                    os.fdatasync(out)
+                    _datasync(out)
             finally:
                 os.close(out)
             self._place(temp, digest)
@@ -291,6 +290,29 @@ class LocalIngest:
             _fsync_dir(folder)
 
 
+def _readinto(fd: int, buffer: bytearray) -> int:
+    """Read up to ``len(buffer)`` bytes into ``buffer``; 0 at end of file (``os.readv`` where it exists)."""
+    if hasattr(os, "readv"):
+        return os.readv(fd, [buffer])
+    data = os.read(fd, len(buffer))  # Windows
+    buffer[: len(data)] = data
+    return len(data)
+
+
+def _datasync(fd: int) -> None:
+    """Flush a file's data (``fdatasync`` where it exists, else ``fsync``: macOS, Windows)."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def _clone(out: int, source: int) -> None:
+    """Make ``out`` share ``source``'s extents (Linux ``FICLONE``); ``OSError`` where that is impossible."""
+    try:
+        import fcntl
+    except ImportError as exc:  # Windows
+        raise OSError(errno.EOPNOTSUPP, "no reflink support on this platform") from exc
+    fcntl.ioctl(out, _FICLONE, source)
+
+
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
@@ -298,5 +320,5 @@ def _write_all(fd: int, data: memoryview) -> None:
 
 def _copy_fd(source: int, out: int, buffer: bytearray) -> None:
     view = memoryview(buffer)
-    while count := os.readv(source, [buffer]):
+    while count := _readinto(source, buffer):
         _write_all(out, view[:count])
