@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from artifact_cases import StoreCase, local_store_case
@@ -100,6 +102,35 @@ def test_link_mode_shares_the_inode_and_protects_the_source(local_case: StoreCas
     assert local_case.store.get_bytes(digest) == data
 
 
+class _RewrittenWhileHashed(LocalIngest):
+    """An ingest whose source is rewritten in place (same size, new bytes) right after it was hashed."""
+
+    def _hash(self, fd: int, progress: Any) -> tuple[str, int]:
+        result = super()._hash(fd, progress)
+        if not getattr(self, "rewritten", False):
+            self.rewritten = True
+            path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            size = path.stat().st_size
+            path.chmod(0o644)
+            with open(path, "r+b") as handle:
+                handle.write(b"\xff" * size)
+            os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+        return result
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to find the open file")
+def test_link_mode_notices_a_rewrite_while_hashing(local_case: StoreCase, tmp_path: Path) -> None:
+    """Hash, then link: if the file was rewritten in between, the link would store other bytes under that
+    digest. The ingest notices (size, mtime), copies what is there now instead, and names it by those bytes."""
+    src = _write(tmp_path / "f.bin", os.urandom(SMALL_FILE + 10))
+    ingest = _RewrittenWhileHashed(Path(local_case.uri), "blake3", link=True)
+    digest, size = ingest.add(src)
+    now = src.read_bytes()
+    assert digest == hash_bytes(now) and size == len(now)
+    assert local_case.store.get_bytes(digest) == now
+    assert os.stat(Path(local_case.uri) / blob_key(digest)).st_ino != os.stat(src).st_ino  # copied, not linked
+
+
 def test_unreadable_source_names_the_file(local_case: StoreCase, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="ghost"):
         local_case.store.ingest().add(tmp_path / "ghost.bin")
@@ -126,5 +157,10 @@ def test_clone_on_a_reflink_file_system() -> None:
         with open(src, "r+b") as handle:
             handle.write(b"\0" * 10)
         assert store.get_bytes(digest) == data
+        rewritten = _RewrittenWhileHashed(Path(store.uri), "blake3")  # clone after a rewrite: named by its bytes
+        src2 = _write(base / "src2.bin", os.urandom(4 * SMALL_FILE))
+        digest2, _ = rewritten.add(src2)
+        assert digest2 == hash_bytes(src2.read_bytes()) and rewritten.clones is True
+        assert store.get_bytes(digest2) == src2.read_bytes()
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)

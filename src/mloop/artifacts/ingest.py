@@ -47,6 +47,12 @@ _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC",
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 Progress = Callable[[int], None]
+Identity = tuple[int, int, int, int]
+"""(device, inode, size, mtime_ns) of an open file: if it is the same after hashing, the bytes were not rewritten."""
+
+
+def _identity(info: os.stat_result) -> Identity:
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 class Ingest(Protocol):
@@ -127,12 +133,12 @@ class LocalIngest:
             if stat.S_ISDIR(info.st_mode):
                 raise InvalidInput(f"Cannot store {str(path)!r}: it is a folder. Store the files inside it.")
             size = info.st_size
+            before = _identity(info)
             if self.link:
-                digest, size = self._hash(fd, progress)
-                self._link(Path(path), digest, size)
+                digest, size = self._link(fd, Path(path), before, progress)
             elif size <= SMALL_FILE:
                 digest, size = self._small(fd, progress)
-            elif self._clone is not False and (cloned := self._try_clone(fd, progress)) is not None:
+            elif self._clone is not False and (cloned := self._try_clone(fd, before, progress)) is not None:
                 digest, size = cloned
             else:
                 digest, size = self._copy(fd, progress)
@@ -185,7 +191,7 @@ class LocalIngest:
             raise
         return digest, total
 
-    def _try_clone(self, fd: int, progress: Progress | None) -> tuple[str, int] | None:
+    def _try_clone(self, fd: int, before: Identity, progress: Progress | None) -> tuple[str, int] | None:
         digest, size = self._hash(fd, progress)
         if self._have(digest, size):
             return digest, size
@@ -199,6 +205,11 @@ class LocalIngest:
             finally:
                 os.close(out)
             self._clone = True
+            if _identity(os.fstat(fd)) != before:  # written to while hashed: name the clone by its own bytes
+                digest, size = self._hash_file(temp)
+                if self._have(digest, size):
+                    temp.unlink()
+                    return digest, size
             self._place(temp, digest)
         except OSError as exc:
             temp.unlink(missing_ok=True)
@@ -212,21 +223,29 @@ class LocalIngest:
             raise
         return digest, size
 
-    def _link(self, source: Path, digest: str, size: int) -> None:
+    def _link(self, fd: int, source: Path, before: Identity, progress: Progress | None) -> tuple[str, int]:
+        digest, size = self._hash(fd, progress)
         if self._have(digest, size):
-            return
+            return digest, size
         temp = self._tmp / f"{uuid.uuid4().hex}.link"
         try:
             os.link(source, temp)
+            linked = os.stat(temp)
         except OSError:  # another file system, or links not allowed: copy instead
-            with open(source, "rb", buffering=0) as handle:
-                self._publish(digest, lambda out: _copy_fd(handle.fileno(), out, self._buffer(_COPY_BUFFER)))
-            return
+            temp.unlink(missing_ok=True)
+            os.lseek(fd, 0, os.SEEK_SET)
+            return self._copy(fd, None)
         try:
+            if (linked.st_dev, linked.st_ino) != before[:2] or _identity(os.fstat(fd)) != before:
+                # the path now names another file, or the file was written to while hashed: copy what is there
+                temp.unlink()
+                os.lseek(fd, 0, os.SEEK_SET)
+                return self._copy(fd, None)
             os.chmod(temp, 0o444)  # the shared inode: source and blob both read-only
             self._place(temp, digest)
         finally:
             temp.unlink(missing_ok=True)
+        return digest, size
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -251,6 +270,13 @@ class LocalIngest:
             if progress is not None:
                 progress(count)
         return format_digest(self._algorithm, hasher.hexdigest()), total
+
+    def _hash_file(self, path: Path) -> tuple[str, int]:
+        fd = os.open(path, _READ)
+        try:
+            return self._hash(fd, None)
+        finally:
+            os.close(fd)
 
     def _have(self, digest: str, size: int) -> bool:
         """True when the store holds this blob at the right size (a blob torn by a power cut is replaced)."""
@@ -318,7 +344,3 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _copy_fd(source: int, out: int, buffer: bytearray) -> None:
-    view = memoryview(buffer)
-    while count := _readinto(source, buffer):
-        _write_all(out, view[:count])
