@@ -15,7 +15,7 @@ from artifact_cases import StoreCase, local_store_case
 from mloop.artifacts import hash_bytes
 from mloop.artifacts.ingest import SMALL_FILE, LocalIngest
 from mloop.artifacts.paths import blob_key
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import IntegrityError, InvalidInput, NotFound
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -131,6 +131,18 @@ def test_link_mode_notices_a_rewrite_while_hashing(local_case: StoreCase, tmp_pa
     assert os.stat(Path(local_case.uri) / blob_key(digest)).st_ino != os.stat(src).st_ino  # copied, not linked
 
 
+def test_get_file_of_a_large_blob_is_verified_whatever_the_path(local_case: StoreCase, tmp_path: Path) -> None:
+    """get_file clones large local blobs where it can (after verifying them), else copies; either way a corrupt
+    blob is refused and leaves no file behind."""
+    data = os.urandom(2 * SMALL_FILE + 1)
+    digest = local_case.store.put_bytes(data).digest
+    assert local_case.store.get_file(digest, tmp_path / "out" / "a.bin").read_bytes() == data
+    local_case.corrupt(digest)
+    with pytest.raises(IntegrityError):
+        local_case.store.get_file(digest, tmp_path / "out" / "b.bin")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.bin"]
+
+
 def test_unreadable_source_names_the_file(local_case: StoreCase, tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="ghost"):
         local_case.store.ingest().add(tmp_path / "ghost.bin")
@@ -147,7 +159,8 @@ def test_clone_on_a_reflink_file_system() -> None:
     assert REFLINK_DIR is not None
     base = Path(REFLINK_DIR) / f"mloop-ingest-{os.getpid()}"
     try:
-        store = local_store_case(base / "store").store
+        store_case = local_store_case(base / "store")
+        store = store_case.store
         data = os.urandom(4 * SMALL_FILE)
         src = _write(base / "src.bin", data)
         ingest = store.ingest()
@@ -162,5 +175,11 @@ def test_clone_on_a_reflink_file_system() -> None:
         digest2, _ = rewritten.add(src2)
         assert digest2 == hash_bytes(src2.read_bytes()) and rewritten.clones is True
         assert store.get_bytes(digest2) == src2.read_bytes()
+        out = store.get_file(digest2, base / "out.bin")  # cloned out of the store, verified first
+        assert out.read_bytes() == src2.read_bytes() and store._clones is True
+        store_case.corrupt(digest2)
+        with pytest.raises(IntegrityError):
+            store.get_file(digest2, base / "bad.bin")
+        assert not (base / "bad.bin").exists()
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)

@@ -34,7 +34,7 @@ from mloop.artifacts.digest import format_digest, new_hasher
 from mloop.artifacts.paths import TMP_DIR, blob_key
 from mloop.errors import InvalidInput, NotFound
 
-__all__ = ["SMALL_FILE", "Ingest", "LocalIngest", "PutIngest"]
+__all__ = ["CLONE_UNSUPPORTED", "SMALL_FILE", "Ingest", "LocalIngest", "PutIngest", "clone_file"]
 
 SMALL_FILE: Final = 1024 * 1024
 """Files up to this size are read whole and written only when the store lacks them."""
@@ -42,7 +42,7 @@ SMALL_FILE: Final = 1024 * 1024
 _BUFFER: Final = 1024 * 1024  # hashing only: small enough to stay in cache between the read and the hash
 _COPY_BUFFER: Final = 8 * 1024 * 1024  # copying: large writes (1 MiB writes cost ext4 3-4x the kernel time)
 _FICLONE: Final = 0x40049409  # Linux: make the destination share the source's extents (copy-on-write)
-_NO_CLONE: Final = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+CLONE_UNSUPPORTED: Final = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _READ: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
@@ -199,7 +199,7 @@ class LocalIngest:
         out = os.open(temp, _CREATE, 0o444)
         try:
             try:
-                _clone(out, fd)
+                clone_file(out, fd)
                 if self.durable:
                     os.fsync(out)
             finally:
@@ -213,7 +213,7 @@ class LocalIngest:
             self._place(temp, digest)
         except OSError as exc:
             temp.unlink(missing_ok=True)
-            if exc.errno not in _NO_CLONE:
+            if exc.errno not in CLONE_UNSUPPORTED:
                 raise
             self._clone = False  # this file system cannot clone: copy this file and every later one
             os.lseek(fd, 0, os.SEEK_SET)
@@ -330,7 +330,7 @@ def _datasync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def _clone(out: int, source: int) -> None:
+def clone_file(out: int, source: int) -> None:
     """Make ``out`` share ``source``'s extents (Linux ``FICLONE``); ``OSError`` where that is impossible."""
     try:
         import fcntl

@@ -26,7 +26,7 @@ from mloop.artifacts.digest import (
     hash_bytes,
     new_hasher,
 )
-from mloop.artifacts.ingest import Ingest, LocalIngest, PutIngest
+from mloop.artifacts.ingest import CLONE_UNSUPPORTED, SMALL_FILE, Ingest, LocalIngest, PutIngest, clone_file
 from mloop.artifacts.local import LocalBackend
 from mloop.artifacts.paths import BLOBS_DIR, TMP_DIR, blob_key, digest_from_key
 from mloop.artifacts.streams import ReadableStream, VerifyingReader, iter_chunks
@@ -72,6 +72,7 @@ class ArtifactStore:
     def __init__(self, backend: Backend, *, algorithm: str = DEFAULT_ALGORITHM) -> None:
         self._backend = backend
         self._algorithm = check_algorithm(algorithm)
+        self._clones: bool | None = None  # whether get_file can clone out of this (local) store; None: untried
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r}, algorithm={self._algorithm!r})"
@@ -214,6 +215,9 @@ class ArtifactStore:
                 f"Cannot write blob {digest} to {str(target)!r}: it is a folder. Pass the path of the file "
                 f"to create, e.g. {str(target / (name or 'artifact').rsplit('/', 1)[-1])!r}."
             )
+        root = getattr(self._backend, "root", None)
+        if root is not None and self._clones is not False and self._clone_out(Path(root), digest, target, name):
+            return target
         reader = self._open_raw(digest, name)
         with reader:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -233,6 +237,41 @@ class ArtifactStore:
                 temp.unlink(missing_ok=True)
                 raise
         return target
+
+    def _clone_out(self, root: Path, digest: str, target: Path, name: str | None) -> bool:
+        """Write a large local blob to ``target`` as a verified clone (Btrfs, XFS); False where that is impossible."""
+        try:
+            src = os.open(root / blob_key(digest), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError as exc:
+            raise self._not_found(digest, name) from exc
+        try:
+            if os.fstat(src).st_size <= SMALL_FILE:
+                return False
+            with VerifyingReader(os.fdopen(os.dup(src), "rb", buffering=0), digest, uri=self.uri, name=name) as check:
+                while check.read(CHUNK_SIZE):  # the blob is immutable: verified bytes are the bytes cloned
+                    pass
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.part"
+            out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                try:
+                    clone_file(out, src)
+                finally:
+                    os.close(out)
+                os.replace(temp, target)
+            except OSError as exc:
+                temp.unlink(missing_ok=True)
+                if exc.errno not in CLONE_UNSUPPORTED:
+                    raise
+                self._clones = False
+                return False
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            self._clones = True
+            return True
+        finally:
+            os.close(src)
 
     # -- inspecting and removing ---------------------------------------------------------------------------
 

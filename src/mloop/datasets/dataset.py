@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,12 +180,17 @@ class Dataset:
         if target.is_dir():
             return target
         staging = base / f".tmp-{uuid.uuid4().hex}"
+        artifacts = self.client.artifacts
+
+        def fetch(entry: ManifestEntry) -> None:
+            dest = staging / normalize_artifact_path(entry.path)  # a tampered manifest cannot escape
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            artifacts.get_file(entry.digest, dest, name=f"{self.ref}/{entry.path}")  # verified (or cloned)
+            dest.chmod(0o444)
+
         try:
-            for entry in self.files():
-                dest = staging / normalize_artifact_path(entry.path)  # a tampered manifest cannot escape
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self.client.artifacts.get_file(entry.digest, dest, name=f"{self.ref}/{entry.path}")
-                dest.chmod(0o444)
+            with ThreadPoolExecutor(max_workers=min(32, 2 * (os.cpu_count() or 1))) as pool:
+                list(pool.map(fetch, self.files()))
             try:
                 staging.rename(target)
             except OSError:  # another process finished first: use theirs
