@@ -84,6 +84,9 @@ def _byte_progress(
     description: str, total: int | None, *, enabled: bool
 ) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
     """A Rich progress bar over bytes on stderr; yields (advance, set_total) callbacks (thread-safe)."""
+    if not enabled:  # --json: no bar, and no Rich progress machinery to import
+        yield (lambda n: None), (lambda n: None)
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from mloop.cli.output import stderr_console
