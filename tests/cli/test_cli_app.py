@@ -37,7 +37,7 @@ def test_command_tree() -> None:
         "runs list", "runs show", "runs compare", "runs delete", "runs restore", "runs artifacts", "runs download",
         "events", "events list",
         "data", "data add", "data list", "data versions", "data show", "data diff", "data get", "data alias",
-        "data delete", "data split",
+        "data delete", "data split", "data unprotect",
         "models", "models list", "models versions", "models show", "models register", "models promote",
         "models alias", "models check", "models approve", "models rollback", "models archive", "models policy",
         "models compare",

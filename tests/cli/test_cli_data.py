@@ -241,3 +241,25 @@ def test_errors_name_the_value_and_the_fix(mloop: Invoke, docs: Path) -> None:
     assert "no such file or folder" in mloop("data", "add", "missing/", "--name", "x", code=3).stderr
     assert "Invalid reference" in mloop("data", "add", str(docs), "--name", "bad name", code=2).stderr
     assert "--name" in mloop("data", "add", str(docs), code=2).stderr
+
+
+def test_link_then_unprotect_before_editing(mloop: Invoke, docs: Path) -> None:
+    """--link shares each source with its blob (read-only); unprotect gives the files back their own writable
+    copies, so editing one in place leaves the version intact."""
+    import os
+    import stat
+
+    added = json.loads(mloop("data", "add", str(docs), "--name", "docs", "--link", "--json").stdout)
+    assert added["stored_as"] == "linked"
+    assert os.stat(docs / "a.txt").st_nlink == 2 and not os.stat(docs / "a.txt").st_mode & stat.S_IWUSR
+    out = json.loads(mloop("data", "unprotect", str(docs), "--json").stdout)
+    assert sorted(Path(p).name for p in out["copied"]) == ["a.txt", "b.txt", "c.txt"] and out["unchanged"] == 0
+    assert os.stat(docs / "a.txt").st_nlink == 1 and os.stat(docs / "a.txt").st_mode & stat.S_IWUSR
+    with open(docs / "a.txt", "a") as handle:  # an in-place edit: the stored version must not change
+        handle.write("more\n")
+    target = Path("fetched")
+    mloop("data", "get", "data:docs/1", "--dest", str(target))
+    assert (target / "a.txt").read_text() == "alpha\n"
+    again = mloop("data", "unprotect", str(docs / "b.txt")).stdout
+    assert "Unprotected 0 file(s); 1 were already private and writable." in again
+    assert "nope.txt" in mloop("data", "unprotect", str(docs / "nope.txt"), code=3).stderr

@@ -182,3 +182,28 @@ def test_adding_plain_files_imports_only_what_it_needs(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "[]"
+
+
+def test_unprotect_copies_shared_or_read_only_files_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from mloop.datasets.protect import unprotect
+    from mloop.errors import InvalidInput, NotFound
+
+    src = _folder(tmp_path / "raw", {"a.bin": b"a", "sub/b.bin": b"b", "c.bin": b"c", ".git/x": b"x"})
+    os.link(src / "a.bin", tmp_path / "elsewhere")  # shared, writable
+    (src / "sub" / "b.bin").chmod(0o444)  # private, read-only
+    mtime = os.stat(src / "sub" / "b.bin").st_mtime_ns
+    done = unprotect([src])
+    assert sorted(p.name for p in done.copied) == ["a.bin", "b.bin"]
+    assert [p.name for p in done.unchanged] == ["c.bin"]  # .git is skipped, like `data add` does
+    assert os.stat(src / "a.bin").st_nlink == 1 and (tmp_path / "elsewhere").read_bytes() == b"a"
+    assert os.stat(src / "sub" / "b.bin").st_mode & stat.S_IWUSR
+    assert os.stat(src / "sub" / "b.bin").st_mtime_ns == mtime and (src / "sub" / "b.bin").read_bytes() == b"b"
+    assert not list(src.rglob("*.unprotect"))
+    with pytest.raises(NotFound, match="nope"):
+        unprotect([src / "nope"])
+    (tmp_path / "link").symlink_to(src / "c.bin")
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        unprotect([tmp_path / "link"])

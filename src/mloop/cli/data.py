@@ -15,6 +15,7 @@ import typer
 
 from mloop.cli.context import open_client
 from mloop.cli.data_get import get
+from mloop.cli.data_unprotect import unprotect
 from mloop.cli.diff import diff
 from mloop.cli.options import DataNameArg as NameArg
 from mloop.cli.options import DataRefArg as RefArg
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Datasets: add versions, list, show, diff, get, alias, split, delete.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: add versions, list, show, diff, get, alias, split, delete, unprotect.", no_args_is_help=True
+)
 
 
 
@@ -135,7 +138,10 @@ def add(
     message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", help="What this version is.")] = "",
     link: Annotated[
         bool,
-        typer.Option("--link", help="Hard-link files into a local store instead of copying; makes them read-only."),
+        typer.Option(
+            "--link", help="Hard-link files into a local store instead of copying; makes them read-only "
+            "(`mloop data unprotect` before editing them)."
+        ),
     ] = False,
     fsync: Annotated[
         bool,
@@ -370,3 +376,4 @@ def delete(
 
 
 app.command("split")(split)
+app.command("unprotect")(unprotect)
