@@ -198,6 +198,9 @@ def add(
     )
     if info.kind == "table":
         console.print(cell(f"Table: {info.rows} rows ({info.format}). `mloop data show {info.ref}` shows its profile."))
+    if stats.stored_as == "linked":
+        note = f"Linked files are now read-only; run `mloop data unprotect {path}` before editing them."
+        console.print(cell(note, "dim"))
 
 
 @app.command("list")
