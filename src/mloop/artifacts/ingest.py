@@ -40,7 +40,7 @@ SMALL_FILE: Final = 1024 * 1024
 """Files up to this size are read whole and written only when the store lacks them."""
 
 _BUFFER: Final = 1024 * 1024  # hashing only: small enough to stay in cache between the read and the hash
-_COPY_BUFFER: Final = 8 * 1024 * 1024  # copying: large writes (1 MiB writes cost ext4 3-4x the kernel time)
+_COPY_BUFFER: Final = 8 * 1024 * 1024  # copying: large reads and writes, few system calls
 _FICLONE: Final = 0x40049409  # Linux: make the destination share the source's extents (copy-on-write)
 CLONE_UNSUPPORTED: Final = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
