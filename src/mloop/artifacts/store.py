@@ -247,17 +247,17 @@ class ArtifactStore:
         try:
             if os.fstat(src).st_size <= SMALL_FILE:
                 return False
-            with VerifyingReader(os.fdopen(os.dup(src), "rb", buffering=0), digest, uri=self.uri, name=name) as check:
-                while check.read(CHUNK_SIZE):  # the blob is immutable: verified bytes are the bytes cloned
-                    pass
             target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.part"
             out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 try:
-                    clone_file(out, src)
+                    clone_file(out, src)  # tried first: where it fails nothing was read yet
                 finally:
                     os.close(out)
+                with VerifyingReader(os.fdopen(os.dup(src), "rb", buffering=0), digest, uri=self.uri, name=name) as r:
+                    while r.read(CHUNK_SIZE):  # the blob is immutable: the bytes verified are the bytes cloned
+                        pass
                 os.replace(temp, target)
             except OSError as exc:
                 temp.unlink(missing_ok=True)
