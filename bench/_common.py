@@ -220,6 +220,25 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def paired_ratios(base: Sequence[float | None], other: Sequence[float | None]) -> dict[str, Any] | None:
+    """Per-repeat ratios other[i] / base[i] of interleaved samples: median, min, max and the values.
+
+    Each repeat runs both sides back to back, so a pair shares the machine's load at that moment; the spread
+    of the pairs is the honest error bar of the ratio (a ratio of two medians can mix a quiet and a busy run).
+    """
+    vals = [o / b for b, o in zip(base, other, strict=False) if b and o is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals), "values": vals}
+
+
+def fmt_range(pr: Mapping[str, Any] | None) -> str:
+    """'10.2x (7.5-12.0x, 7 pairs)' for a paired_ratios result."""
+    if not pr:
+        return "-"
+    return f"{pr['median']:,.1f}x ({pr['min']:,.1f}-{pr['max']:,.1f}x, {pr['n']} pairs)"
+
+
 def fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -364,20 +383,6 @@ def mloop_metric_history(run_id: str, key: str) -> tuple[list[tuple[int, float]]
             {"r": run_id, "k": key},
         ).all()
     return [(int(s), float(v)) for s, v in rows], "sql:metrics table"
-
-
-def mloop_count_metric_rows(run_ids: list[str] | None = None) -> int:
-    import sqlalchemy as sa
-
-    with _mloop_engine().connect() as conn:
-        if run_ids is None:
-            return int(conn.execute(sa.text("select count(*) from metrics")).scalar_one())
-        total = 0
-        for rid in run_ids:
-            total += int(
-                conn.execute(sa.text("select count(*) from metrics where run_id = :r"), {"r": rid}).scalar_one()
-            )
-        return total
 
 
 def mloop_run_id(run: Any) -> str:

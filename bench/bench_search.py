@@ -18,14 +18,17 @@ Each repeat is a fresh subprocess against the already populated store. In it:
             (MLflow: ``output_format="list"`` -> list[Run]; mloop: the list-like result of search_runs),
   * pandas = median of ``--queries`` further queries returning a pandas DataFrame
             (MLflow: ``output_format="pandas"``; mloop: ``search_runs(...).to_pandas()``).
-The table reports the median of those per-process numbers over repeats. Every query result is checked:
-the expected number of matching runs, all with model rf and acc > 0.9, in descending acc order.
+The table reports the median of those per-process numbers over repeats. The sides are interleaved per
+repeat (the first side rotates), and each ratio is the median (min-max) of the per-repeat ratios mlflow/mloop.
+Every query result is checked: the expected number of matching runs, all with model rf and acc > 0.9, in
+descending acc order.
 
 ``--big N`` (mloop only, 0 to skip): populate N runs and report the same query's latency; bar < 100 ms.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -239,15 +242,17 @@ def main() -> None:
         "max_results": MAX_RESULTS,
         "runs": args.runs,
         "matches": len(expected_matches(args.runs)),
+        "command": " ".join(["bench_search.py", *sys.argv[1:]]),
+        "loadavg_at_start": os.getloadavg(),
         "comparison": {},
     }
     works = {}
+    per_side: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     try:
         for side in sides:
             works[side] = c.new_workdir(f"search-{side}")
             secs = populate(side, works[side], args.runs, 1)
             c.log(f"populated {args.runs} runs for {side} in {c.fmt_s(secs)} (untimed)")
-        per_side: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
         for rep in range(args.repeat):
             for side in c.rotated(sides, rep):
                 per_side[side] += query_repeats(side, works[side], args.runs, 1, args.queries)
@@ -257,9 +262,25 @@ def main() -> None:
         for w in works.values():
             c.remove_workdir(w)
     base = out["comparison"].get(c.MLOOP_SQLITE, {})
+    keys = ("cold_s", "list_s", "pandas_s")
     for side, r in out["comparison"].items():
+        mlflow_side = c.is_mlflow(side)
+        r["ratio_of_medians"] = {k: c.ratio(r.get(k), base.get(k)) for k in keys} if mlflow_side else None
+        # per-repeat ratios: repeat i of this side ran back to back with repeat i of mloop (interleaved)
+        r["paired_ratio_vs_mloop"] = (
+            {
+                k: c.paired_ratios(
+                    [s.get(k) for s in per_side.get(c.MLOOP_SQLITE, [])], [s.get(k) for s in per_side[side]]
+                )
+                for k in keys
+            }
+            if mlflow_side and c.MLOOP_SQLITE in per_side
+            else None
+        )
         r["ratio_vs_mloop"] = (
-            {k: c.ratio(r.get(k), base.get(k)) for k in ("cold_s", "list_s", "pandas_s")} if c.is_mlflow(side) else None
+            {k: (r["paired_ratio_vs_mloop"][k] or {}).get("median") for k in keys}
+            if r["paired_ratio_vs_mloop"]
+            else r["ratio_of_medians"]
         )
     main_ratio = (out["comparison"].get(c.MLFLOW_SQLITE) or {}).get("ratio_vs_mloop") or {}
     out["bar_ratio"] = 20
@@ -285,22 +306,21 @@ def main() -> None:
         finally:
             c.remove_workdir(work)
 
+    out["loadavg_at_end"] = os.getloadavg()
     c.save_json(out, args.save)
     if args.json:
         c.emit_json(out)
         return
     rows = []
     for side, r in out["comparison"].items():
-        rat = r["ratio_vs_mloop"] or {}
+        paired = r["paired_ratio_vs_mloop"] or {}
         rows.append(
             [
                 side,
                 c.fmt_s(r["cold_s"]),
                 c.fmt_s(r["list_s"]),
                 c.fmt_s(r["pandas_s"]),
-                "base" if not c.is_mlflow(side) else c.fmt_x(rat.get("cold_s")),
-                "base" if not c.is_mlflow(side) else c.fmt_x(rat.get("list_s")),
-                "base" if not c.is_mlflow(side) else c.fmt_x(rat.get("pandas_s")),
+                *(("base" if not c.is_mlflow(side) else c.fmt_range(paired.get(k))) for k in keys),
                 f"{r['ok']}/{r['n']}",
             ]
         )
@@ -308,7 +328,8 @@ def main() -> None:
         f"search_runs over {args.runs:,} runs ({out['matches']} matches): {FILTER!r}, order by acc DESC",
         ["side", "cold", "list", "pandas", "x cold", "x list", "x pandas", "ok"],
         rows,
-        "medians over fresh processes; x = mlflow / mloop; bar: mlflow-sqlite/mloop >= 20x "
+        "medians over fresh processes, sides interleaved per repeat; x = median (min-max) of the per-repeat "
+        "ratios mlflow/mloop; bar: mlflow-sqlite/mloop >= 20x "
         f"(pandas {out['meets_bar'].get('pandas_s')}, list {out['meets_bar'].get('list_s')})",
     )
     if "big_mloop" in out:
