@@ -25,10 +25,12 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture(autouse=True)
 def _fresh_tracking_context() -> Iterator[None]:
     """Each test starts with no active run and no fluent client (the one ContextVar is reset after it)."""
+    from mloop.guard import _TAINT
     from mloop.tracking.fluent import _STATE
 
-    token = _STATE.set(None)
+    token, taint = _STATE.set(None), _TAINT.set(frozenset())
     yield
+    _TAINT.reset(taint)
     _STATE.reset(token)
 
 

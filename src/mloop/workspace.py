@@ -52,7 +52,11 @@ class Workspace:
                 f"No artifact store is configured for {self.settings.store_uri!r}. Set MLOOP_ARTIFACT_URI "
                 "(a folder or s3://bucket/prefix) or run `mloop init --store URI --artifacts URI` once."
             )
-        return open_artifact_store(uri)
+        from mloop.guard import BlobReadGuard
+
+        store = open_artifact_store(uri)
+        store.read_guard = BlobReadGuard(self.store, self.actor)  # private holdouts: see mloop.guard
+        return store
 
     def close(self) -> None:
         if "store" in self.__dict__:

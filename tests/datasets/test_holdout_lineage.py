@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 import mloop
+from mloop.datasets.access import evaluation_access
 from mloop.datasets.dataset import Dataset, get_dataset
 from mloop.datasets.lineage import delete_dataset_version, lineage_tree
 from mloop.datasets.splits import split_dataset
@@ -53,11 +55,11 @@ def test_split_and_private_holdout(client: Client, sensors: Dataset) -> None:
         with pytest.raises(AccessDenied):
             run.use_dataset(hold.ref)
         train.to_pandas()
-    with mloop.holdout_access("evaluation of model:demo/1"):
+    with evaluation_access(client, "model:demo/1"):
         assert len(hold.to_pandas()) == 50
     denied = client.events(types=["dataset.holdout_denied"])
     read = client.events(types=["dataset.holdout_read"])
-    assert len(denied) == 2 and denied[1].payload["run"] == run.ref
+    assert len(denied) == 3 and denied[1].payload["run"] == run.ref == denied[2].payload["run"]
     assert [e.payload["purpose"] for e in read] == ["evaluation of model:demo/1"]
 
     again = split_dataset(sensors.ref, holdout=0.25, seed=7, stratify="label")
@@ -66,6 +68,7 @@ def test_split_and_private_holdout(client: Client, sensors: Dataset) -> None:
 
 def test_split_by_time_holds_back_the_latest_rows(client: Client, sensors: Dataset) -> None:
     result = split_dataset(sensors.ref, holdout=0.1, seed=1, by_time="t")
+    client.workspace.settings = dataclasses.replace(client.workspace.settings, roles={client.actor: ("holdout-reader",)})
     with mloop.holdout_access("test"):
         assert result.holdout.to_pandas()["t"].min() == 180
     assert result.train.to_pandas()["t"].max() == 179

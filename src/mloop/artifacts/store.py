@@ -36,6 +36,8 @@ __all__ = ["ArtifactStore", "Blob", "BlobInfo", "Progress", "open_artifact_store
 
 Progress = Callable[[int], None]
 """Called after each chunk with the number of bytes just transferred (like ``tqdm.update``)."""
+ReadGuard = Callable[[str, str | None], None]
+"""Called with ``(digest, name)`` before a blob is served; raises to refuse it."""
 
 _READ_BUFFER = 1024 * 1024
 
@@ -66,13 +68,17 @@ class ArtifactStore:
     """Content-addressed blobs under one root; build it with :func:`open_artifact_store`.
 
     ``algorithm`` is used for new blobs; blobs of any supported algorithm can be read, since every digest
-    names its algorithm.
+    names its algorithm. ``read_guard(digest, name)``, when set, is called before any blob is served and may
+    raise (the workspace installs :class:`mloop.guard.BlobReadGuard` there to keep private holdouts private).
     """
 
-    def __init__(self, backend: Backend, *, algorithm: str = DEFAULT_ALGORITHM) -> None:
+    def __init__(
+        self, backend: Backend, *, algorithm: str = DEFAULT_ALGORITHM, read_guard: ReadGuard | None = None
+    ) -> None:
         self._backend = backend
         self._algorithm = check_algorithm(algorithm)
         self._clones: bool | None = None  # whether get_file can clone out of this (local) store; None: untried
+        self.read_guard = read_guard
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r}, algorithm={self._algorithm!r})"
@@ -187,12 +193,16 @@ class ArtifactStore:
         Reading to the end verifies the digest and raises :class:`~mloop.errors.IntegrityError` (naming the
         digest and ``name``) on mismatch; a caller that stops early has not verified what it read.
         """
+        if self.read_guard is not None:
+            self.read_guard(digest, name)
         reader = io.BufferedReader(self._open_raw(digest, name), buffer_size=_READ_BUFFER)
         with reader:
             yield reader
 
     def get_bytes(self, digest: str, *, name: str | None = None) -> bytes:
         """Return the verified content of a blob (held in memory: use :meth:`get_file` for big ones)."""
+        if self.read_guard is not None:
+            self.read_guard(digest, name)
         with self._open_raw(digest, name) as reader:
             return reader.readall()
 
@@ -209,6 +219,8 @@ class ArtifactStore:
         The bytes stream to a temporary file in ``dest``'s folder (created if missing), which replaces
         ``dest`` only once the digest matches; on a mismatch or any failure no ``dest`` file is left behind.
         """
+        if self.read_guard is not None:
+            self.read_guard(digest, name)
         target = Path(dest)
         if target.is_dir():
             raise InvalidInput(

@@ -26,16 +26,23 @@ def get(
     dest: Annotated[
         Path | None, typer.Option("--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).")
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Re-hash every file of the local copy, not only changed ones."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a version's files into a folder, verified against their digests.
 
-    Existing files are never overwritten. Private holdouts cannot be fetched (exit 8).
+    Existing files are never overwritten. Private holdouts cannot be fetched (exit 8). The local copy mloop
+    keeps is checked on every read (size and modification time, re-hashing what changed); --verify re-hashes
+    every file. An edited copy is refused with an integrity error naming the file.
 
     \b
     Examples:
       mloop data get data:sensors/3
       mloop data get data:sensors@prod --dest ./sensors
+      mloop data get data:sensors/3 --verify
     """
     from mloop.cli.output import cell, human_size, print_json, stdout_console
     from mloop.datasets.dataset import get_dataset
@@ -43,7 +50,7 @@ def get(
     with open_client(ctx) as client:
         ds = get_dataset(ref, client=client)
         target = (dest if dest is not None else Path(f"{ds.name}-v{ds.version}")).resolve()
-        local = ds.path()  # verified; refused for private holdouts
+        local = ds.path(verify=verify)  # verified; refused for private holdouts
         entries = ds.files()
     _refuse_overwrite(target, [e.path for e in entries])
     if len(entries) == 1 and local.is_file():  # path() gives the file itself for one-file versions

@@ -1,49 +1,112 @@
-"""The private-holdout guard.
+"""The private-holdout guard for dataset reads.
 
-A holdout version is readable only inside :func:`holdout_access`, which evaluation (the registry) enters with
-its purpose. Training code that reads a holdout — inside a run, a pipeline step, or anywhere else — gets
-:class:`~mloop.errors.AccessDenied` naming the holdout. Every granted read and every refused one is an event,
-with the active run when there is one. The guard protects against leaks by mistake; the audit log shows the
-rest.
+A holdout version is readable only inside a *grant* (:mod:`mloop.guard`), which two paths enter:
+
+- evaluation (:func:`evaluation_access`, used by the registry's ``evaluate``): allowed inside runs and
+  pipeline steps, since it returns metrics, not rows; each read is a ``dataset.holdout_read`` event;
+- the override :func:`holdout_access` for people who must look at a holdout: refused inside an active run,
+  refused unless the actor holds the ``holdout-reader`` role (``[roles]`` in the workspace file), audited as a
+  ``dataset.holdout_override`` event, and no run can start inside it; every run started later in the same
+  context is marked with the holdouts it read (lineage ``override-read``), so the gate refuses its models.
+
+Everything else gets :class:`~mloop.errors.AccessDenied` naming the holdout: training code inside a run, a
+pipeline step, or anywhere else. A refused read inside a run still records the attempt as lineage
+(``read-denied``), so the model version registered from that run lists it and the promotion gate refuses it.
+Whether a version is private is read from the metadata store, never from the caller's objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from mloop.entities import DatasetVersion, EventType
-from mloop.errors import AccessDenied, InvalidInput
+from mloop.errors import AccessDenied, InvalidInput, NotFound
+from mloop.guard import EVALUATION, OVERRIDE, READ_DENIED, Grant, current_grant, granted
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
 
-__all__ = ["check_read", "holdout_access"]
+__all__ = ["HOLDOUT_ROLE", "READ_DENIED", "check_read", "evaluation_access", "holdout_access", "is_private"]
 
-_PURPOSE: ContextVar[str | None] = ContextVar("mloop_holdout_purpose", default=None)
+HOLDOUT_ROLE = "holdout-reader"
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client
+    from mloop.tracking.fluent import get_client
+
+    return get_client()
+
+
+def _run_ref() -> str | None:
+    from mloop.tracking.fluent import active_run
+
+    run = active_run()
+    return None if run is None else run.ref
 
 
 @contextmanager
-def holdout_access(purpose: str) -> Iterator[None]:
-    """Allow reading private holdouts in this block, for ``purpose`` (recorded with every read)."""
+def holdout_access(purpose: str, *, client: Client | None = None) -> Iterator[Grant]:
+    """Let a person with the ``holdout-reader`` role read private holdouts in this block (audited).
+
+    Refused inside an active run or pipeline step (training code never reads a holdout); no run can be
+    started inside the block. Models are scored on holdouts by ``mloop.evaluate``, which needs no override.
+    """
     if not purpose or not purpose.strip():
-        raise InvalidInput("holdout_access needs a purpose, e.g. 'evaluation of model:churn/4'.")
-    token = _PURPOSE.set(purpose)
+        raise InvalidInput("holdout_access needs a purpose, e.g. 'audit of the October labels'.")
+    c = _client(client)
+    run_ref = _run_ref()
+    payload = {"purpose": purpose, "run": run_ref}
+    if run_ref is not None:
+        c.store.append_event(EventType.DATASET_HOLDOUT_DENIED, run_ref, actor=c.actor, payload=payload)
+        raise AccessDenied(
+            f"holdout_access({purpose!r}) is refused inside {run_ref}: training code never reads a private "
+            "holdout. Score models on it with `mloop.evaluate(MODEL, HOLDOUT)` (allowed in runs), or open the "
+            "holdout outside any run."
+        )
+    if HOLDOUT_ROLE not in c.workspace.settings.roles.get(c.actor, ()):
+        c.store.append_event(EventType.DATASET_HOLDOUT_DENIED, f"actor:{c.actor}", actor=c.actor, payload=payload)
+        raise AccessDenied(
+            f"{c.actor!r} may not open private holdouts: holdout_access needs the {HOLDOUT_ROLE!r} role. A workspace "
+            f'owner grants it under [roles] in .mloop/config.toml: {c.actor} = ["{HOLDOUT_ROLE}"]. To score a '
+            "model, use `mloop evaluate MODEL --data HOLDOUT` instead."
+        )
+    c.store.append_event(EventType.DATASET_HOLDOUT_OVERRIDE, f"actor:{c.actor}", actor=c.actor, payload=payload)
+    with granted(purpose, OVERRIDE, c.actor) as grant:
+        yield grant
+
+
+@contextmanager
+def evaluation_access(client: Client, model_ref: str) -> Iterator[Grant]:
+    """The evaluation path's grant (the registry's ``evaluate`` only): reads are audited, not lineage."""
+    with granted(f"evaluation of {model_ref}", EVALUATION, client.actor) as grant:
+        yield grant
+
+
+def is_private(client: Client, version: DatasetVersion) -> bool:
+    """Whether the store says ``version`` is private (a caller's edited ``info`` object changes nothing)."""
     try:
-        yield
-    finally:
-        _PURPOSE.reset(token)
+        return client.store.get_dataset_version(version.name, version.version).private
+    except NotFound:
+        return version.private
 
 
-def check_read(client: Client, version: DatasetVersion, *, run_ref: str | None) -> None:
-    """Raise AccessDenied for a private version read outside :func:`holdout_access`; audit every read."""
-    if not version.private:
-        return
-    purpose = _PURPOSE.get()
-    payload = {"run": run_ref, "purpose": purpose}
-    if purpose is None:
+def check_read(client: Client, version: DatasetVersion, *, run_ref: str | None) -> Grant | None:
+    """Raise AccessDenied for a private version read outside a grant; audit every read of a private one.
+
+    Returns the grant a private read happens under (``None`` for public versions).
+    """
+    if not version.private and not is_private(client, version):
+        return None
+    grant = current_grant()
+    payload = {"run": run_ref, "purpose": None if grant is None else grant.purpose,
+               "via": None if grant is None else grant.kind}  # fmt: skip
+    if grant is None:
+        if run_ref is not None:
+            client.store.add_lineage(version.ref, run_ref, READ_DENIED, actor=client.actor)
         client.store.append_event(EventType.DATASET_HOLDOUT_DENIED, version.ref, actor=client.actor, payload=payload)
         where = f" (inside {run_ref})" if run_ref else ""
         raise AccessDenied(
@@ -52,3 +115,6 @@ def check_read(client: Client, version: DatasetVersion, *, run_ref: str | None) 
             "matching train split instead."
         )
     client.store.append_event(EventType.DATASET_HOLDOUT_READ, version.ref, actor=client.actor, payload=payload)
+    if grant.kind == OVERRIDE:
+        grant.read.add(version.ref)
+    return grant

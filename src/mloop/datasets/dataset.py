@@ -8,22 +8,21 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloop.artifacts import hash_bytes, normalize_artifact_path
+from mloop.artifacts import hash_bytes
 from mloop.datasets.access import check_read
 from mloop.datasets.formats import candidate_format
+from mloop.datasets.materialise import materialise_private, materialise_shared
 from mloop.datasets.snapshot import SnapshotStats, cached_manifest, manifest_bytes, scan, snapshot_files
 from mloop.datasets.statcache import StatCache
 from mloop.entities import DatasetVersion, ManifestEntry
 from mloop.errors import InvalidInput, NotFound
+from mloop.guard import EVALUATION, Grant, remove_tree
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -160,64 +159,51 @@ class Dataset:
         text = self.client.store.get_dataset_profile(self.name, self.version)
         return None if text is None else TableProfile.from_json(text)
 
-    def _reading(self) -> None:
+    def _reading(self) -> Grant | None:
         run_ref = _run_ref()
-        check_read(self.client, self.info, run_ref=run_ref)
-        if run_ref is not None:
+        grant = check_read(self.client, self.info, run_ref=run_ref)
+        if run_ref is not None and (grant is None or grant.kind != EVALUATION):  # evaluation reads are events
             self.client.store.add_lineage(self.ref, run_ref, "input", actor=self.client.actor)
+        return grant
 
-    def path(self) -> Path:
-        """A local, verified, read-only copy of the version (the file itself for a one-file version)."""
-        self._reading()
-        root = self._materialise()
+    def path(self, *, verify: bool = False) -> Path:
+        """A local, verified, read-only copy of the version (the file itself for a one-file version).
+
+        A reused copy is checked against what was written (size and modification time, re-hashing what
+        differs; ``verify=True`` re-hashes every file). A private holdout's copy lives only until the
+        evaluation or ``holdout_access`` block that read it ends.
+        """
+        grant = self._reading()
+        root = self._materialise(grant, verify=verify)
         entries = self.files()
         return root / entries[0].path if len(entries) == 1 else root
 
-    def _materialise(self) -> Path:
-        digest = self.info.manifest_digest.split(":", 1)[-1]
-        base = self.client.workspace.settings.local_dir / "materialised"
-        target = base / digest
-        if target.is_dir():
-            return target
-        staging = base / f".tmp-{uuid.uuid4().hex}"
-        artifacts = self.client.artifacts
+    def _materialise(self, grant: Grant | None, *, verify: bool = False) -> Path:
+        local_dir = self.client.workspace.settings.local_dir
+        args = (self.client.artifacts, local_dir, self.ref, self.info.manifest_digest, self.files())
+        if grant is not None:  # private: never a copy in the shared folder
+            return materialise_private(*args, grant)
+        return materialise_shared(*args, verify=verify)
 
-        def fetch(entry: ManifestEntry) -> None:
-            dest = staging / normalize_artifact_path(entry.path)  # a tampered manifest cannot escape
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            artifacts.get_file(entry.digest, dest, name=f"{self.ref}/{entry.path}")  # verified (or cloned)
-            dest.chmod(0o444)
-
-        try:
-            with ThreadPoolExecutor(max_workers=min(32, 2 * (os.cpu_count() or 1))) as pool:
-                list(pool.map(fetch, self.files()))
-            try:
-                staging.rename(target)
-            except OSError:  # another process finished first: use theirs
-                if not target.is_dir():
-                    raise
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-        return target
-
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, *, verify: bool = False) -> pa.Table:
         """The version as one Arrow table (CSV, Parquet or JSON-lines versions)."""
         if self.info.kind != "table":
             raise InvalidInput(
                 f"{self.ref} is not a table (it holds {self.info.file_count} files of no single table format). "
                 "Use .path() to read its files."
             )
-        from mloop.datasets.tables import read_table
+        from mloop.datasets.tables import read_table, visible_files
 
-        self._reading()
-        root = self._materialise()
-        from mloop.datasets.tables import visible_files
+        grant = self._reading()
+        root = self._materialise(grant, verify=verify)
+        try:
+            return read_table(visible_files(root, [e.path for e in self.files()]), format=self.info.format)
+        finally:
+            if grant is not None:
+                remove_tree(root)  # the holdout is in memory now; its files go at once
 
-        return read_table(visible_files(root, [e.path for e in self.files()]), format=self.info.format)
-
-    def to_pandas(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+    def to_pandas(self, *, verify: bool = False) -> pd.DataFrame:
+        return self.to_arrow(verify=verify).to_pandas()
 
 
 def get_dataset(ref: str, *, client: Client | None = None) -> Dataset:

@@ -26,6 +26,7 @@ class EventType:
     DATASET_ALIAS_MOVED = "dataset.alias_moved"
     DATASET_HOLDOUT_READ = "dataset.holdout_read"
     DATASET_HOLDOUT_DENIED = "dataset.holdout_denied"
+    DATASET_HOLDOUT_OVERRIDE = "dataset.holdout_override"
     LINEAGE_RECORDED = "lineage.recorded"
     MODEL_VERSION_REGISTERED = "model.version_registered"
     MODEL_VERSION_ARCHIVED = "model.version_archived"

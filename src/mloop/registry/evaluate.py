@@ -1,8 +1,9 @@
 """Evaluating registered versions on a (private) holdout, and champion/challenger comparisons.
 
 This is the only code path that reads private holdouts: it enters
-:func:`~mloop.datasets.access.holdout_access` with the model it evaluates as the purpose, so every read is an
-audited event. An evaluation stores the task's metrics, single-row latency, permutation feature importance
+:func:`~mloop.datasets.access.evaluation_access` with the model it evaluates as the purpose, so every read is an
+audited event, and reads the holdout into memory (no copy stays on disk). An evaluation stores the task's
+metrics, single-row latency, permutation feature importance
 and an HTML report with the version.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from mloop.datasets.access import holdout_access
+from mloop.datasets.access import evaluation_access
 from mloop.datasets.dataset import get_dataset
 from mloop.entities import Evaluation
 from mloop.errors import InvalidInput
@@ -40,7 +41,7 @@ def primary_metric(task: str, n_classes: int) -> str:
 
 def _frame(client: Client, data_ref: str, model_ref: str) -> tuple[str, pd.DataFrame]:
     ds = get_dataset(data_ref, client=client)
-    with holdout_access(f"evaluation of {model_ref}"):
+    with evaluation_access(client, model_ref):
         return ds.ref, ds.to_pandas()
 
 

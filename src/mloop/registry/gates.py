@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.entities import Evaluation, ModelVersion
 from mloop.errors import InvalidInput, NotFound
+from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
@@ -35,6 +36,7 @@ __all__ = [
     "max_metric",
     "min_metric",
     "parse_policy",
+    "uncontaminated",
 ]
 
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "mae", "rmse", "mse", "mape", "median_ae", "ece"})
@@ -136,6 +138,35 @@ class evaluated(Check):
         required = "an evaluation on a private holdout" if self.private else "an evaluation"
         measured = ok[0].data_ref if ok else ("none" if not evs else "only on non-private data")
         return [CheckResult(repr(self), bool(ok), measured, required)]
+
+
+class uncontaminated(Check):
+    """The candidate's training never touched a private holdout it is evaluated on (always checked).
+
+    :func:`~mloop.registry.promote.check_policy` adds this check to every policy; a caller cannot remove it.
+    See :mod:`mloop.registry.contamination` for what counts as touching.
+    """
+
+    def run(self, ctx: GateContext) -> list[CheckResult]:
+        from mloop.registry.contamination import contamination
+
+        required = "training never read the evaluation holdout"
+        holdouts = []
+        for ev in ctx.client.store.list_evaluations(ctx.candidate.name, ctx.candidate.version):
+            r = parse_ref(ev.data_ref, default_kind="data")
+            try:
+                private = ctx.client.store.get_dataset_version(r.name, r.version, r.alias).private
+            except NotFound:
+                continue
+            if private and ev.data_ref not in holdouts:
+                holdouts.append(ev.data_ref)
+        findings = [f for h in holdouts for f in contamination(ctx.client, ctx.candidate, h)]
+        if findings:
+            more = f" (+{len(findings) - 1} more: {'; '.join(findings[1:])})" if len(findings) > 1 else ""
+            return [CheckResult(repr(self), False, f"contaminated: {findings[0]}", required,
+                                "retrain on the train split in a new run" + more)]  # fmt: skip
+        measured = "clean on " + ", ".join(holdouts) if holdouts else "no holdout evaluation to check"
+        return [CheckResult(repr(self), True, measured, required)]
 
 
 class min_metric(Check):
@@ -250,6 +281,7 @@ _CHECKS: dict[str, type[Check]] = {
     "approvals": approvals,
     "max_latency_ms": max_latency_ms,
     "evaluated": evaluated,
+    "uncontaminated": uncontaminated,
 }
 
 

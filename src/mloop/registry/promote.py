@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.entities import EventType, ModelVersion
 from mloop.errors import GateFailed, InvalidInput, NotFound
 from mloop.refs import parse_ref
-from mloop.registry.gates import Check, CheckResult, GateContext, Policy, parse_policy
+from mloop.registry.gates import Check, CheckResult, GateContext, Policy, parse_policy, uncontaminated
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
@@ -113,9 +113,26 @@ def check_policy(client: Client, version: ModelVersion, alias: str, policy: Chec
     chosen = policy_for(client, version.name, alias)
     if policy is not None:  # an explicit policy adds checks; it never removes the configured ones
         chosen = chosen & (parse_policy(policy) if isinstance(policy, str) else policy)
+    if not any(isinstance(c, uncontaminated) for c in chosen.checks):  # built in: no policy can drop it
+        chosen = Policy(uncontaminated(), *chosen.checks)
     ctx = GateContext(client, version, alias, client.workspace.settings.roles, _comparer(client))
     rows = chosen.run(ctx)
     return GateReport(version.ref, alias, repr(chosen), all(r.passed for r in rows), rows)
+
+
+def _fix_hint(report: GateReport, name: str, version: int, to: str) -> str:
+    """What to do next, for the checks that failed (approval advice only when an approval check failed)."""
+    failed = [c for c in report.checks if not c.passed]
+    steps = []
+    if any(c.check.startswith("uncontaminated") for c in failed):
+        steps.append("retrain in a new run that reads only the train split")
+    if any(c.measured in ("not evaluated", "not measured", "none", "only on non-private data") for c in failed):
+        steps.append(f"evaluate with `mloop evaluate model:{name}/{version} --data HOLDOUT`")
+    elif any(c.check.startswith(("min_metric", "max_metric", "beats", "max_latency_ms")) for c in failed):
+        steps.append("train a better model")
+    if any(c.check.startswith("approvals") for c in failed):
+        steps.append(f"approve with `mloop models approve {name} {version} --to {to}`")
+    return f"Fix what failed ({'; '.join(steps) or 'see the table'}), then retry."
 
 
 def promote(client: Client, name: str, version: int, *, to: str, policy: Check | str | None = None) -> GateReport:
@@ -134,7 +151,7 @@ def promote(client: Client, name: str, version: int, *, to: str, policy: Check |
                                   payload=report.to_dict())  # fmt: skip
         raise GateFailed(
             f"{candidate.ref} was not promoted to @{to}: the policy {report.policy} failed.\n{report.table()}\n"
-            f"Fix what failed (evaluate, approve with `mloop models approve {name} {version} --to {to}`), then retry.",
+            f"{_fix_hint(report, name, version, to)}",
             report,
         )
     if holder == version:

@@ -209,6 +209,10 @@ class DatasetStore(Protocol):
 
     def delete_dataset_version(self, name: str, version: int, *, actor: str) -> DatasetVersion: ...
 
+    def private_blob_owners(self, digest: str) -> list[str]:
+        """Refs of the private versions holding blob ``digest``; ``[]`` when anything public holds it too."""
+        ...
+
 
 class LineageStore(Protocol):
     def add_lineage(self, source: str, target: str, relation: str, *, actor: str) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, RunRecord, now_ms
-from mloop.errors import InvalidInput, NotFound
+from mloop.errors import AccessDenied, InvalidInput, NotFound
+from mloop.guard import OVERRIDE, OVERRIDE_READ, current_grant, tainted_by
 from mloop.refs import parse_ref
 from mloop.tracking.buffer import Flusher
 from mloop.tracking.environment import EnvironmentCapture
@@ -127,6 +128,12 @@ class Client:
         on_end: Callable[[Run], None] | None = None,
     ) -> Run:
         """Start a run (RUNNING) in ``experiment`` (created on first use)."""
+        grant = current_grant()
+        if grant is not None and grant.kind == OVERRIDE:
+            raise AccessDenied(
+                f"Cannot start a run inside holdout_access({grant.purpose!r}): nothing trained or logged may see a "
+                "private holdout. Leave the holdout_access block first."
+            )
         exp_id = self.experiment_id(experiment, create=True)
         env_digest = None
         if capture_environment:
@@ -143,6 +150,8 @@ class Client:
             parent_id=None if parent is None else self.resolve_run_id(parent),
             environment_digest=env_digest,
         )
+        for holdout in sorted(tainted_by()):  # an override read it earlier in this context
+            self.store.add_lineage(holdout, f"run:{record.id}", OVERRIDE_READ, actor=self.actor)
         return Run(self, record, on_end=on_end)
 
     def get_run(self, run: str | Run | RunRecord) -> RunRecord:

@@ -20,8 +20,18 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import ArtifactEntry, DatasetVersion, Metric, ModelVersion, RunRecord, RunStatus, now_ms
+from mloop.entities import (
+    ArtifactEntry,
+    DatasetVersion,
+    EventType,
+    Metric,
+    ModelVersion,
+    RunRecord,
+    RunStatus,
+    now_ms,
+)
 from mloop.errors import AccessDenied, Conflict, InvalidInput
+from mloop.guard import READ_DENIED
 from mloop.tracking.buffer import MetricBuffer
 
 if TYPE_CHECKING:
@@ -157,7 +167,11 @@ class Run:
         if r.kind != "data":
             raise InvalidInput(f"{ref!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
         version = self._client.store.get_dataset_version(r.name, r.version, r.alias)
-        if version.private:
+        if version.private:  # the attempt is recorded: the model registered from this run will show it
+            store, actor = self._client.store, self._client.actor
+            store.add_lineage(version.ref, self.ref, READ_DENIED, actor=actor)
+            store.append_event(EventType.DATASET_HOLDOUT_DENIED, version.ref, actor=actor,
+                               payload={"run": self.ref, "purpose": None, "via": None})  # fmt: skip
             raise AccessDenied(
                 f"{version.ref} is a private holdout and cannot be a training input of {self.ref}. "
                 "Use the matching train split; holdouts are read only by evaluation."

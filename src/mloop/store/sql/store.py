@@ -17,6 +17,7 @@ from mloop.store.sql.engine import make_engine, migrate, run_in_transaction
 from mloop.store.sql.evaluations import EvaluationsMixin
 from mloop.store.sql.events import EventsMixin, write_event
 from mloop.store.sql.experiments import ExperimentsMixin
+from mloop.store.sql.holdouts import HoldoutsMixin
 from mloop.store.sql.lineage import LineageMixin
 from mloop.store.sql.models import ModelsMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
@@ -26,7 +27,8 @@ __all__ = ["SqlStore"]
 
 
 class SqlStore(
-    ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, LineageMixin, ModelsMixin, EvaluationsMixin
+    ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, HoldoutsMixin, LineageMixin, ModelsMixin,
+    EvaluationsMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 

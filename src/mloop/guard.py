@@ -1,0 +1,122 @@
+"""Who may read private holdout bytes right now, and the artifact store's read check.
+
+A *grant* is entered by exactly two paths: evaluation (``kind="evaluation"``, the registry scoring a model on
+a holdout) and the audited, role-checked override :func:`mloop.holdout_access` (``kind="override"``). Both
+live in :mod:`mloop.datasets.access`; this module only holds the current grant (one ``contextvars`` variable)
+and :class:`BlobReadGuard`, which the workspace installs on its artifact store so that a blob belonging only to
+private dataset versions is refused to every reader outside a grant, whatever object or digest the caller
+holds. The check is on digest membership in the metadata store, not on what the caller says about the data.
+
+Private bytes read inside a grant are written only to private temporary folders that the grant removes
+when it ends (:meth:`Grant.temporary_folder`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mloop.entities import EventType
+from mloop.errors import AccessDenied
+
+if TYPE_CHECKING:
+    from mloop.store import Store
+
+__all__ = [
+    "EVALUATION",
+    "OVERRIDE",
+    "OVERRIDE_READ",
+    "READ_DENIED",
+    "BlobReadGuard",
+    "Grant",
+    "current_grant",
+    "granted",
+    "remove_tree",
+    "tainted_by",
+]
+
+EVALUATION = "evaluation"
+OVERRIDE = "override"
+READ_DENIED = "read-denied"  # the lineage relation recording a refused holdout read inside a run
+OVERRIDE_READ = "override-read"  # the lineage relation marking a run started after an override read a holdout
+
+_GRANT: ContextVar[Grant | None] = ContextVar("mloop_holdout_grant", default=None)
+# Holdouts read through an override in this context: every run started afterwards in it is marked with them.
+_TAINT: ContextVar[frozenset[str]] = ContextVar("mloop_holdout_taint", default=frozenset())
+
+
+@dataclass
+class Grant:
+    """A permission to read private holdouts, for ``purpose``, until the block that entered it ends."""
+
+    purpose: str
+    kind: str
+    actor: str
+    read: set[str] = field(default_factory=set)  # refs of the private versions read under this grant
+    _folders: list[Path] = field(default_factory=list, repr=False)
+
+    def temporary_folder(self, parent: Path) -> Path:
+        """A new folder only the current user can enter, removed when the grant ends."""
+        parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="holdout-", dir=parent))  # mode 0700
+        self._folders.append(folder)
+        return folder
+
+    def release(self) -> None:
+        while self._folders:
+            remove_tree(self._folders.pop())
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove a materialised folder (its files are read-only; its folders are not, so removal works)."""
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def tainted_by() -> frozenset[str]:
+    """Holdouts an override read earlier in this context (runs started now are marked with them)."""
+    return _TAINT.get()
+
+
+def current_grant() -> Grant | None:
+    """The grant active in this context, if any."""
+    return _GRANT.get()
+
+
+@contextmanager
+def granted(purpose: str, kind: str, actor: str) -> Iterator[Grant]:
+    """Enter a grant (callers: :mod:`mloop.datasets.access` only). Its temporary folders go when it ends."""
+    grant = Grant(purpose, kind, actor)
+    token = _GRANT.set(grant)
+    try:
+        yield grant
+    finally:
+        _GRANT.reset(token)
+        grant.release()
+        if kind == OVERRIDE and grant.read:  # not reset: what was read stays in this context's memory
+            _TAINT.set(_TAINT.get() | grant.read)
+
+
+class BlobReadGuard:
+    """Refuses blobs that belong only to private dataset versions, outside a grant; audits each refusal."""
+
+    def __init__(self, store: Store, actor: str) -> None:
+        self.store = store
+        self.actor = actor
+
+    def __call__(self, digest: str, name: str | None) -> None:
+        owners = self.store.private_blob_owners(digest)
+        if not owners or _GRANT.get() is not None:
+            return
+        self.store.append_event(EventType.DATASET_HOLDOUT_DENIED, owners[0], actor=self.actor,
+                                payload={"blob": digest, "name": name, "run": None, "purpose": None})  # fmt: skip
+        raise AccessDenied(
+            f"Blob {digest} belongs to the private holdout {owners[0]} and cannot be read directly. Holdouts are "
+            f"read only by evaluation (`mloop evaluate MODEL --data {owners[0]}`); train on the matching train "
+            "split instead."
+        )
