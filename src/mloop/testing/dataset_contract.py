@@ -129,3 +129,17 @@ class DatasetStoreContract:
         assert [(e.target, e.relation) for e in down] == [("model:m/1", "output")]
         assert len(store.list_lineage("run:abc")) == 2
         assert len(store.list_events(types=[EventType.LINEAGE_RECORDED]).items) == 2
+
+    def test_private_blob_owners(self, store: Store) -> None:
+        from mloop.entities import ArtifactEntry
+
+        secret = _files("s", 2)
+        shared = [ManifestEntry("public.csv", 9, _files("p", 1)[0].digest)]
+        store.create_dataset_version("hold", files=[*secret, *shared], manifest_digest="m:h", actor=ME, private=True)
+        store.create_dataset_version("pub", files=shared, manifest_digest="m:p", actor=ME)
+        assert store.private_blob_owners(secret[0].digest) == ["data:hold/1"]
+        assert store.private_blob_owners(shared[0].digest) == []  # a public version holds it too
+        assert store.private_blob_owners("blake3:" + "f" * 64) == []
+        run = store.create_run(store.get_or_create_experiment("e", actor=ME).id, name="r", actor=ME)
+        store.record_artifacts(run.id, [ArtifactEntry("copy", secret[1].digest, 11, 0)], actor=ME)
+        assert store.private_blob_owners(secret[1].digest) == []  # logged as a run's artifact: not private-only
