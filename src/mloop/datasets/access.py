@@ -33,7 +33,7 @@ __all__ = ["HOLDOUT_ROLE", "READ_DENIED", "check_read", "evaluation_access", "ho
 HOLDOUT_ROLE = "holdout-reader"
 
 
-def _client(client: Client | None) -> Client:
+def _client(client: Client | None) -> Client:  # also the default client of mloop.datasets.dataset
     if client is not None:
         return client
     from mloop.tracking.fluent import get_client

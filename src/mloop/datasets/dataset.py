@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts import hash_bytes
-from mloop.datasets.access import check_read
+from mloop.datasets.access import _client, _run_ref, check_read
 from mloop.datasets.formats import candidate_format
 from mloop.datasets.materialise import materialise_private, materialise_shared
 from mloop.datasets.snapshot import SnapshotStats, cached_manifest, manifest_bytes, scan, snapshot_files
@@ -41,21 +41,6 @@ class AddResult:
     created: bool
     stats: SnapshotStats
     seconds: float
-
-
-def _client(client: Client | None) -> Client:
-    if client is not None:
-        return client
-    from mloop.tracking.fluent import get_client
-
-    return get_client()
-
-
-def _run_ref() -> str | None:
-    from mloop.tracking.fluent import active_run
-
-    run = active_run()
-    return None if run is None else run.ref
 
 
 class Dataset:
