@@ -27,9 +27,15 @@ HEADER = """\
 
 Every command is a thin layer over the library (`mloop.Client`, `mloop.init_workspace`, ...). The global
 options `--uri` and `--artifacts` go before the command (`mloop --uri sqlite:///tmp/x.db runs list`); without
-them the store is chosen by `MLOOP_URI`, then the nearest `.mloop` workspace, then `~/.mloop`. Listings take
-`--json` for machine-readable output. Errors print `error: <message>` on stderr and exit with the code of
-their class in `mloop.errors` (a usage error, such as an unknown option, exits with 2):
+them the store is chosen by `MLOOP_URI`, then the nearest `.mloop` workspace, then `~/.mloop`. Only
+`mloop init` creates a store (and `~/.mloop` is created on first use): a `--uri` or `MLOOP_URI` naming a SQLite
+file that does not exist, or a database without mloop's tables, is an error that says to run `mloop init`
+(exit 10), and nothing is created.
+
+Listings take `--json` for machine-readable output. JSON has no spelling for NaN and infinities, so they are
+written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`; `null` always means "no value". Errors print
+`error: <message>` on stderr and exit with the code of their class in `mloop.errors` (a usage error, such as
+an unknown option, exits with 2):
 
 """
 
@@ -55,7 +61,9 @@ def exit_codes() -> str:
     """The table of exit codes, read from the error classes themselves."""
     from mloop import errors
 
-    classes = sorted((getattr(errors, n) for n in errors.__all__), key=lambda c: (c.exit_code, c.__name__))
+    found = (getattr(errors, n) for n in errors.__all__)
+    classes = sorted((c for c in found if isinstance(c, type) and issubclass(c, errors.MloopError)),
+                     key=lambda c: (c.exit_code, c.__name__))  # fmt: skip
     rows = "\n".join(f"| {c.exit_code} | `{c.__name__}` | {(c.__doc__ or '').strip()} |" for c in classes)
     return f"| exit code | error | meaning |\n|---|---|---|\n{rows}\n\n"
 

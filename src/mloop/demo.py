@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DEMO_DIRNAME", "DemoResult", "demo_root", "path_hint", "run_demo"]
+
+DEMO_DIRNAME = "mloop-demo"
+_MARKER = "made-by-mloop-demo"  # in the demo's .mloop/: running the demo again from inside reuses the folder
 
 _GRID: list[dict[str, Any]] = [
     {"model": "sgd", "alpha": 1e-4, "epochs": 30},
@@ -79,8 +82,35 @@ def _data(root: Path, client: Any) -> Any:
     return mloop.split_dataset("data:breast-cancer@latest", holdout=0.25, seed=7, stratify="label", client=client)
 
 
+def demo_root(directory: Path | None = None, *, cwd: Path | None = None) -> Path:
+    """Where the demo runs: ``directory`` if given; else the demo folder the current folder is in (so running
+    the demo again from inside it reuses it instead of nesting another); else ``./mloop-demo``."""
+    from mloop.config import find_workspace
+
+    if directory is not None:
+        return directory.expanduser().resolve()
+    here = (cwd or Path.cwd()).resolve()
+    found = find_workspace(here)
+    if found is not None and ((found / _MARKER).is_file() or found.parent.name == DEMO_DIRNAME):
+        return found.parent
+    return here / DEMO_DIRNAME
+
+
+def path_hint() -> str | None:
+    """How to put ``mloop`` on PATH when it is not (so the printed commands work as printed); else ``None``."""
+    import shutil
+    import sys
+
+    if shutil.which("mloop") is not None:
+        return None
+    activate = Path(sys.prefix) / "bin" / "activate"
+    if activate.is_file():
+        return f"`mloop` is not on your PATH: first run `source {activate}`."
+    return f"`mloop` is not on your PATH: first run `export PATH=\"{Path(sys.executable).parent}:$PATH\"`."
+
+
 def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResult:
-    """Run the demo in ``directory`` (default ``./mloop-demo``) and return what it made."""
+    """Run the demo in :func:`demo_root` of ``directory`` and return what it made."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -91,8 +121,11 @@ def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResul
 
     out = console or Console()
     started = time.perf_counter()
-    root = (directory or Path("mloop-demo")).resolve()
+    root = demo_root(directory)
     client = Client(workspace=init_workspace(root))
+    marker = root / ".mloop" / _MARKER
+    if not marker.exists():
+        marker.write_text("This workspace was made by `mloop demo`; running it again from here reuses it.\n")
     experiment = "breast-cancer"
     result = DemoResult(workspace=root, experiment=experiment)
     out.print(f"[bold]mloop demo[/] workspace: {root / '.mloop'}")
@@ -169,6 +202,9 @@ def _report(out: Any, client: Any, result: DemoResult) -> None:
     if result.chart is not None:
         out.print(f"Chart of validation accuracy per epoch: {result.chart}")
     out.print("Look around (from that folder, or pass --uri):")
+    hint = path_hint()
+    if hint is not None:
+        out.print(hint, markup=False)
     out.print(f"  cd {result.workspace}")
     out.print("  mloop runs list --experiment breast-cancer")
     out.print(f"  mloop models show {result.production}")

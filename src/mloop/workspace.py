@@ -36,10 +36,18 @@ class Workspace:
 
     @cached_property
     def store(self) -> Store:
+        """The metadata store. Only a workspace creates one: ``mloop init``, or the default ``~/.mloop`` on first
+        use. A store named by ``uri=`` / ``--uri`` / ``MLOOP_URI`` must exist already (:class:`WorkspaceError`
+        naming ``mloop init`` otherwise, and nothing is created)."""
         from mloop.store import open_store
 
-        if self.settings.workspace is not None and not (self.settings.workspace / CONFIG_NAME).exists():
-            _write_config(self.settings.workspace, None, None)  # first use of the default ~/.mloop
+        workspace = self.settings.workspace
+        if workspace is None:
+            from mloop.store.sql.engine import require_schema
+
+            require_schema(self.settings.store_uri)
+        elif not (workspace / CONFIG_NAME).exists():
+            _write_config(workspace, None, None)  # first use of the default ~/.mloop
         return open_store(self.settings.store_uri)
 
     @cached_property

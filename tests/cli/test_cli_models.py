@@ -204,3 +204,37 @@ def test_evaluate_on_private_holdout_and_compare(models: Models, mloop: Invoke) 
     assert "McNemar" in out and "The challenger is worse on roc_auc" in out
     err = mloop("evaluate", "churn/1", "--data", HOLDOUT, "--target", "nope", code=2).stderr
     assert "'nope'" in err and "--target" in err
+
+
+def test_lineage_of_a_model_shows_its_evaluation_apart(models: Models, mloop: Invoke) -> None:
+    mloop("models", "register", f"run:{models.run_id}/model", "--name", "churn")
+    mloop("evaluate", "model:churn/1", "--data", HOLDOUT)
+    trees = _json(mloop, "lineage", "model:churn@latest")
+    assert [c["ref"] for c in trees["upstream"]["children"]] == [f"run:{models.run_id}"]  # made from: the run
+    assert trees["evaluated_on"] == {
+        "ref": "model:churn/1", "children": [{"ref": HOLDOUT, "relation": "evaluated_on"}]}
+    out = mloop("lineage", "model:churn/1").stdout
+    made_from = out.split("Downstream")[0].split("Evaluated on")[0]
+    assert HOLDOUT not in made_from and f"run:{models.run_id}" in made_from
+    assert "Evaluated on: model:churn/1" in out and HOLDOUT in out.split("Evaluated on")[1]
+    # the holdout lists the model among what used it
+    down = _json(mloop, "lineage", HOLDOUT)["downstream"]
+    assert {"ref": "model:churn/1", "relation": "evaluated_on"} in down["children"]
+
+
+def test_a_refusal_prints_its_table_once(models: Models, mloop: Invoke) -> None:
+    mloop("models", "register", f"run:{models.run_id}/model", "--name", "churn")
+    refused = mloop("models", "promote", "churn", "1", "--to", "staging", "--policy", "approvals(1)", code=7)
+    assert refused.stdout.count("approvals(count=1, role=None)") >= 1 and "FAIL" in refused.stdout
+    assert "FAIL" not in refused.stderr and "PASS" not in refused.stderr
+    assert refused.stderr.startswith("error: model:churn/1 was not promoted to @staging")
+    as_json = mloop("models", "promote", "churn", "1", "--to", "staging", "--policy", "approvals(1)", "--json",
+                    code=7)  # fmt: skip
+    assert json.loads(as_json.stdout)["moved"] is False
+    assert "FAIL" not in as_json.stderr
+
+
+def test_policy_option_says_it_adds_checks(mloop: Invoke) -> None:
+    for command in ("promote", "check"):
+        text = " ".join(mloop("models", command, "--help").stdout.split())
+        assert "adds checks" in text.lower() and "instead of" not in text, command

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from cli_cases import Invoke
 
+from mloop.store import open_store
+
 
 def test_init_creates_workspace(mloop: Invoke, tmp_path: Path) -> None:
     target = tmp_path / "project"
@@ -50,6 +52,7 @@ def test_init_on_a_file_fails(mloop: Invoke, tmp_path: Path) -> None:
 
 def test_info_reports_sources(mloop: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     uri = f"sqlite:///{tmp_path / 'x.db'}"
+    open_store(uri).close()  # a store made by `mloop init` elsewhere
     monkeypatch.setenv("MLOOP_URI", uri)
     monkeypatch.setenv("MLOOP_ARTIFACT_URI", str(tmp_path / "arts"))
     monkeypatch.setenv("MLOOP_USER", "ada")

@@ -1,4 +1,4 @@
-"""``mloop lineage``: what a dataset version, run or model was made from, and what was made from it."""
+"""``mloop lineage``: what a dataset version, run or model was made from, evaluated on, and what was made from it."""
 
 from __future__ import annotations
 
@@ -39,19 +39,24 @@ def _add(tree: Tree, node: LineageNode, arrow: str) -> None:
 def lineage(
     ctx: typer.Context,
     ref: Annotated[
-        str, typer.Argument(metavar="REF", help="data:<name>/<version> or @<alias>, run:<id>, model:<name>/<version>.")
+        str,
+        typer.Argument(metavar="REF",
+                       help="data:<name>/<version> or @<alias>, run:<id>, model:<name>/<version> or @<alias>."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Show lineage: what REF was made from and what was made from it.
+    """Show what REF was made from, evaluated on, and used by.
 
-    Upstream lists the sources REF was made from (a run's input datasets, a split's source); downstream lists
-    what used REF (runs that read a dataset, splits, models a run registered), each with its relation. Aliases
-    resolve to the version they point at; runs accept the first or last 8+ characters of their id.
+    Upstream lists the sources REF was made from (a run's input datasets, a split's source, the run that
+    logged a model); a model's evaluation datasets (the holdout) are listed apart, under "evaluated on";
+    downstream lists what used REF (runs that read a dataset, splits, models a run registered, models
+    evaluated on it), each with its relation. Aliases resolve to the version they point at; runs accept the
+    first or last 8+ characters of their id. A reference that names nothing recorded is an error (exit 3).
 
     \b
     Examples:
       mloop lineage data:sensors@latest
+      mloop lineage model:churn@production
       mloop lineage run:1a2b3c4d --json
     """
     from rich.tree import Tree
@@ -65,11 +70,12 @@ def lineage(
         print_json({name: node.to_dict() for name, node in trees.items()})
         return
     console = stdout_console()
-    up, down = trees["upstream"], trees["downstream"]
-    for title, node, arrow, empty in (
-        ("Upstream (made from)", up, "←", "nothing recorded upstream"),
-        ("Downstream (used by)", down, "→", "nothing recorded downstream"),
-    ):
+    up, evaluated, down = trees["upstream"], trees["evaluated_on"], trees["downstream"]
+    sections = [("Upstream (made from)", up, "←", "nothing recorded upstream")]
+    if evaluated.children or evaluated.ref.startswith("model:"):
+        sections.append(("Evaluated on", evaluated, "←", "not evaluated yet"))
+    sections.append(("Downstream (used by)", down, "→", "nothing recorded downstream"))
+    for title, node, arrow, empty in sections:
         tree = Tree(cell(f"{title}: {node.ref}", "bold"))
         if node.children:
             _add(tree, node, arrow)

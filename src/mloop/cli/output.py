@@ -60,10 +60,16 @@ def report_error(exc: MloopError) -> int:
 
 
 # JSON ------------------------------------------------------------------------------------------------------
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def jsonable(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``null`` (standard JSON has no spelling for them)."""
+    """``value`` with NaN and infinities as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
+
+    Standard JSON has no spelling for them; ``null`` would make them look like missing values.
+    """
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return value if math.isfinite(value) else NON_FINITE[repr(float(value))]
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

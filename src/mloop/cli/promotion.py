@@ -26,7 +26,8 @@ ToOpt = Annotated[str, typer.Option("--to", metavar="ALIAS", help="The alias, e.
 PolicyOpt = Annotated[
     str | None,
     typer.Option("--policy", metavar="EXPR",
-                 help="Checks to run instead of the configured policy, e.g. \"min_metric('roc_auc', 0.85)\"."),
+                 help="Adds checks to the configured policy (never replaces it), e.g. "
+                      "\"min_metric('roc_auc', 0.85)\"."),
 ]  # fmt: skip
 
 
@@ -43,16 +44,20 @@ def print_report(report: GateReport) -> None:
 
 
 def _refused(exc: GateFailed, as_json: bool) -> NoReturn:
-    """Show a refusal: the table of checks when the error carries its report, then the error; exit 7."""
+    """Show a refusal once: the checks on stdout (a table, or JSON), then the error without them; exit 7."""
     from mloop.cli.output import print_json, report_error
+    from mloop.errors import GateFailed
 
     report: GateReport | None = getattr(exc, "report", None)
-    if report is not None:
-        if as_json:
-            print_json({**report.to_dict(), "moved": False})
-        else:
-            print_report(report)
-    raise typer.Exit(report_error(exc))
+    if report is None:
+        raise typer.Exit(report_error(exc))
+    if as_json:
+        print_json({**report.to_dict(), "moved": False})
+    else:
+        print_report(report)
+    lines = str(exc).splitlines()
+    checks = set(report.table().splitlines())  # the message repeats the checks in plain text: drop them
+    raise typer.Exit(report_error(GateFailed("\n".join(line for line in lines if line not in checks), report)))
 
 
 def _promote(ctx: typer.Context, name: str, version: int, alias: str, policy: str | None, as_json: bool) -> None:
@@ -82,10 +87,11 @@ def promote(
 ) -> None:  # fmt: skip
     """Move an alias to a version if the alias's policy passes; otherwise refuse (exit 7).
 
-    The policy is --policy if given, else the team policy set with `mloop models policy`, else the
-    workspace file's [policies.NAME], else the default (production: evaluated on a private holdout and beats
-    the current holder; staging: evaluated). Every check is printed with what was measured and required. A
-    refusal never moves the alias; two promotions racing for one alias give one winner and a conflict (exit 5).
+    The policy is the team policy set with `mloop models policy`, else the workspace file's [policies.NAME],
+    else the default (production: evaluated on a private holdout and beats the current holder; staging:
+    evaluated); --policy adds checks to it for this call and never replaces it. Every check is printed with
+    what was measured and required. A refusal never moves the alias; two promotions racing for one alias give
+    one winner and a conflict (exit 5).
 
     \b
     Examples:
@@ -116,6 +122,8 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Run the gates of a promotion without moving anything: exit 0 if they pass, 7 if not.
+
+    The checks are those `promote` would run: the alias's policy, plus --policy's checks when given.
 
     \b
     Example:

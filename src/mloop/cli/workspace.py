@@ -71,7 +71,9 @@ def info(
     """Show which stores are in use and why.
 
     Prints the metadata store, artifact store, workspace and actor, and where each value came from (an
-    option, an environment variable, the workspace file or the default).
+    option, an environment variable, the workspace file or the default). The metadata store is opened to
+    check it: when it does not exist (see `mloop init`) or cannot be reached, the settings are still printed
+    (with --json, the message is in "error"), then the error, and the exit code is non-zero.
     """
     from mloop import __version__
     from mloop.cli.output import print_json, table
@@ -80,26 +82,32 @@ def info(
 
     g = globals_of(ctx)
     ws = open_workspace(g.uri, g.artifact_uri)
+    failure: MloopError | None = None
     try:
         s = ws.settings
         artifact_uri, artifact_source = s.artifact_uri, s.sources.get("artifact_uri", "")
+        try:
+            recorded = ws.store.get_setting(ARTIFACT_SETTING)
+        except MloopError as exc:
+            failure = exc
+            recorded = None
         if artifact_uri is None:
-            try:
-                artifact_uri = ws.store.get_setting(ARTIFACT_SETTING)
-            except MloopError as exc:
-                artifact_source = f"metadata store (unreadable: {exc})"
+            artifact_uri = recorded
         sources = {**s.sources, "artifact_uri": artifact_source}
         workspace = None if s.workspace is None else str(s.workspace)
     finally:
         ws.close()
     if as_json:
         print_json({"version": __version__, "store_uri": s.store_uri, "artifact_uri": artifact_uri,
-                    "workspace": workspace, "actor": s.actor, "sources": sources})
-        return
-    table(["setting", "value", "from"], [
-        ["metadata store", s.store_uri, sources.get("store_uri", "")],
-        ["artifacts", artifact_uri or "(not configured)", artifact_source],
-        ["workspace", workspace or "-", ""],
-        ["actor", s.actor, sources.get("actor", "MLOOP_USER / workspace [user] / login")],
-        ["version", __version__, ""],
-    ], no_wrap=["setting"])
+                    "workspace": workspace, "actor": s.actor, "sources": sources,
+                    "error": None if failure is None else str(failure)})
+    else:
+        table(["setting", "value", "from"], [
+            ["metadata store", s.store_uri, sources.get("store_uri", "")],
+            ["artifacts", artifact_uri or "(not configured)", artifact_source],
+            ["workspace", workspace or "-", ""],
+            ["actor", s.actor, sources.get("actor", "MLOOP_USER / workspace [user] / login")],
+            ["version", __version__, ""],
+        ], no_wrap=["setting"])
+    if failure is not None:
+        raise failure

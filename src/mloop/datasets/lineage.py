@@ -1,8 +1,8 @@
 """Lineage graphs: what a reference was made from (upstream) and what was made from it (downstream).
 
 Edges are recorded by dataset readers inside runs (``data:x/1`` → ``run:…``, ``input``), by
-``Run.use_dataset``, by splits (``data:x/1`` → ``data:x-train/1``) and, later, by the registry
-(``run:…`` → ``model:…``).
+``Run.use_dataset``, by splits (``data:x/1`` → ``data:x-train/1``) and by the registry (``run:…`` → ``model:…``
+``output``; ``data:…`` → ``model:…`` ``evaluated_on``, shown apart from what the model was made from).
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import Conflict, InvalidInput
+from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
 
-__all__ = ["LineageNode", "canonical_ref", "delete_dataset_version", "lineage_tree"]
+__all__ = ["EVALUATION_RELATIONS", "LineageNode", "canonical_ref", "delete_dataset_version", "lineage_tree"]
 
 _MAX_DEPTH = 25
+EVALUATION_RELATIONS = frozenset({"evaluated_on"})  # model ← data it was scored on: not "made from"
 
 
 @dataclass
@@ -40,21 +41,38 @@ class LineageNode:
 
 
 def canonical_ref(client: Client, text: str) -> str:
-    """Resolve aliases and id prefixes: ``data:x@latest`` → ``data:x/4``, ``run:01ab…`` → full id."""
+    """The canonical form of an existing reference: ``data:x@latest`` → ``data:x/4``, ``run:01ab…`` → full id.
+
+    Raises :class:`NotFound` when the reference names nothing recorded (pipelines and deployments have no
+    records yet, so they are never found).
+    """
     ref = parse_ref(text)
-    if ref.kind == "data" and ref.version is None:
-        return client.store.get_dataset_version(ref.name, None, ref.alias).ref
+    if ref.kind == "data":
+        return client.store.get_dataset_version(ref.name, ref.version, ref.alias).ref
     if ref.kind == "run":
-        return f"run:{client.resolve_run_id(ref.name)}"
-    if ref.kind == "model" and ref.version is None:
-        raise InvalidInput(f"Give a model version ({text} has none yet): model:<name>/<version>.")
-    return str(ref)
+        run_id = client.resolve_run_id(ref.name)
+        if len(ref.name) == len(run_id):  # a full id is taken as it is: look it up
+            client.store.get_run(run_id)
+        return f"run:{run_id}"
+    if ref.kind == "model":
+        if ref.version is None and ref.alias is None:
+            raise InvalidInput(f"Give a model version or alias ({text} has neither): model:<name>/<version>.")
+        return client.store.get_model_version(ref.name, ref.version, ref.alias).ref
+    if ref.kind == "experiment":
+        return f"experiment:{client.store.get_experiment_by_name(ref.name).name}"
+    raise NotFound(
+        f"Nothing is recorded for {text!r}: this store has no {ref.kind}s yet. Lineage covers data:, run:, "
+        "model: and experiment: references (list them with `mloop data list`, `mloop runs list`, "
+        "`mloop models list`)."
+    )
 
 
 def _grow(client: Client, node: LineageNode, direction: str, seen: set[str], depth: int) -> None:
     if depth >= _MAX_DEPTH:
         return
     for edge in client.store.list_lineage(node.ref, direction=direction):
+        if direction == "up" and edge.relation in EVALUATION_RELATIONS:
+            continue  # a model is not made from the data it was evaluated on
         other = edge.source if direction == "up" else edge.target
         child = LineageNode(other, edge.relation)
         node.children.append(child)
@@ -66,13 +84,22 @@ def _grow(client: Client, node: LineageNode, direction: str, seen: set[str], dep
 
 
 def lineage_tree(client: Client, text: str) -> dict[str, LineageNode]:
-    """``{"upstream": …, "downstream": …}`` trees rooted at the (canonical) reference."""
+    """``{"upstream": …, "downstream": …, "evaluated_on": …}`` trees rooted at the (canonical) reference.
+
+    Upstream is what the reference was made from; evaluations (``evaluated_on`` edges) are not derivations,
+    so they are listed apart, one level deep. Raises :class:`NotFound` for a reference that names nothing.
+    """
     ref = canonical_ref(client, text)
     trees = {}
     for name, direction in (("upstream", "up"), ("downstream", "down")):
         root = LineageNode(ref)
         _grow(client, root, direction, {ref}, 0)
         trees[name] = root
+    evaluated = LineageNode(ref)
+    for edge in client.store.list_lineage(ref, direction="up"):
+        if edge.relation in EVALUATION_RELATIONS:
+            evaluated.children.append(LineageNode(edge.source, edge.relation))
+    trees["evaluated_on"] = evaluated
     return trees
 
 

@@ -56,6 +56,12 @@ class SnapshotStats:
 
 
 def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Regular files under ``root``, and symlinks to files inside it (read as those files).
+
+    Linked folders are not followed; a link to a file outside ``root`` (or to nothing) is refused, so a
+    version never holds bytes from outside the folder that was added.
+    """
+    real_root = root.resolve()
     stack = [("", root)]
     while stack:
         prefix, folder = stack.pop()
@@ -65,8 +71,27 @@ def _walk(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in SKIPPED_DIRS:
                         stack.append((rel + "/", Path(entry.path)))
+                elif entry.is_symlink():
+                    if not entry.is_dir():  # linked folders are not followed
+                        _check_link(Path(entry.path), root, real_root)
+                        yield rel, entry
                 elif entry.is_file():
                     yield rel, entry
+
+
+def _check_link(link: Path, root: Path, real_root: Path) -> None:
+    target = Path(os.path.realpath(link))
+    if not target.is_file():
+        raise InvalidInput(
+            f"Cannot add {str(root)!r}: the symbolic link {str(link)!r} points to {os.readlink(link)!r}, which is "
+            "not a file. Remove the link or make it point to a file inside the folder."
+        )
+    if not target.is_relative_to(real_root):
+        raise InvalidInput(
+            f"Cannot add {str(root)!r}: the symbolic link {str(link)!r} points outside the folder, to "
+            f"{str(target)!r}. A version holds only what is inside the folder: copy the file in instead of "
+            f"linking it (cp --remove-destination {str(target)!r} {str(link)!r}), or remove the link."
+        )
 
 
 def scan(path: str | os.PathLike[str]) -> tuple[Path, list[ScannedFile]]:

@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from mloop.errors import InvalidInput, StoreUnavailable
+from mloop.errors import InvalidInput, StoreUnavailable, WorkspaceError
 
-__all__ = ["HEAD_REVISION", "is_sqlite", "make_engine", "migrate", "normalise_uri", "run_in_transaction"]
+__all__ = [
+    "HEAD_REVISION",
+    "is_sqlite",
+    "make_engine",
+    "migrate",
+    "normalise_uri",
+    "require_schema",
+    "run_in_transaction",
+]
 
 HEAD_REVISION = "0003"
 T = TypeVar("T")
@@ -34,15 +42,24 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(uri: str) -> Engine:
-    """Create an engine; SQLite gets WAL, synchronous=NORMAL, foreign keys and a 30 s busy timeout."""
+def _url(uri: str) -> URL:
     uri = normalise_uri(uri)
     try:
-        url = make_url(uri)
+        return make_url(uri)
     except ArgumentError as exc:
         raise InvalidInput(
             f"Cannot read the store URI {uri!r}. Use sqlite:///path/to/mloop.db or postgresql://user@host:5432/dbname."
         ) from exc
+
+
+def make_engine(uri: str) -> Engine:
+    """Create an engine; SQLite gets WAL, synchronous=NORMAL, foreign keys and a 30 s busy timeout.
+
+    A SQLite file (and its folder) that does not exist yet is created on first use: only callers that may
+    create a store (``mloop init``) get here without :func:`require_schema` first.
+    """
+    uri = normalise_uri(uri)
+    url = _url(uri)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +133,47 @@ def _read_revision(conn: Connection) -> str | None:
         return None
     row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     return None if row is None else str(row[0])
+
+
+def _not_a_store(uri: str, what: str) -> WorkspaceError:
+    return WorkspaceError(
+        f"There is no mloop store at {uri!r}: {what}. Create one with `mloop init --store {uri}` "
+        "(or `mloop init DIR` for a workspace folder), or point --uri / MLOOP_URI at an existing store."
+    )
+
+
+def require_schema(uri: str) -> None:
+    """Raise :class:`WorkspaceError` naming `mloop init` unless ``uri`` holds mloop's schema. Creates nothing.
+
+    A missing SQLite file and a database without mloop's tables (an empty PostgreSQL database, an unrelated
+    SQLite file) are refused; a schema of an older revision is fine (opening it migrates it). An unreachable
+    server raises :class:`StoreUnavailable`.
+    """
+    url = _url(uri)
+    shown = make_url(uri).render_as_string(hide_password=True)  # as the user wrote it, without a password
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return
+        if not Path(url.database).is_file():
+            raise _not_a_store(shown, f"the file {url.database} does not exist")
+    elif backend != "postgresql":
+        return  # make_engine names the supported kinds
+    engine: Engine | None = None
+    try:
+        engine = create_engine(url, poolclass=NullPool)
+        revision = run_in_transaction(engine, _read_revision, write=False)
+    except ModuleNotFoundError as exc:
+        raise StoreUnavailable(
+            f"PostgreSQL support needs psycopg: pip install 'mloop[postgres]' (for {shown!r})."
+        ) from exc
+    except DBAPIError as exc:  # e.g. "file is not a database"
+        raise _not_a_store(shown, f"it cannot be read as a database ({exc.orig})") from exc
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if revision is None:
+        raise _not_a_store(shown, "the database holds no mloop tables")
 
 
 def current_revision(engine: Engine) -> str | None:
