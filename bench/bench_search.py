@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,22 +140,28 @@ def w_query(spec: dict[str, Any]) -> dict[str, Any]:
                 f"{side}: {len(got)} rows, expected {len(expected)}; first {got[:3]} vs {expected[:3]}"
             )
 
-    t0 = c.now()
+    t0, cpu0 = c.now(), time.process_time()
     got = _query(side, "list")
-    cold = c.now() - t0
+    cold, cold_cpu = c.now() - t0, time.process_time() - cpu0
     check(got)
     times: dict[str, list[float]] = {"list": [], "pandas": []}
+    cpu: dict[str, list[float]] = {"list": [], "pandas": []}
     for i in range(k):
         for form in ("list", "pandas") if i % 2 == 0 else ("pandas", "list"):
-            t0 = c.now()
+            t0, cpu0 = c.now(), time.process_time()
             got = _query(side, form)
             times[form].append(c.now() - t0)
+            cpu[form].append(time.process_time() - cpu0)
             check(got)
     return {
         "seconds": c.median(times["pandas"]),
         "cold_s": cold,
         "list_s": c.median(times["list"]),
         "pandas_s": c.median(times["pandas"]),
+        # CPU time of the process over the same calls: much less sensitive to other jobs on the machine
+        "cold_cpu_s": cold_cpu,
+        "list_cpu_s": c.median(cpu["list"]),
+        "pandas_cpu_s": c.median(cpu["pandas"]),
         "matches": len(expected),
     }
 
@@ -218,7 +225,8 @@ def query_repeats(side: str, work: Path, n: int, repeat: int, queries: int) -> l
 
 
 def summarise_side(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: c.median(s.get(key) for s in samples if key in s) for key in ("cold_s", "list_s", "pandas_s")} | {
+    keys = ("cold_s", "list_s", "pandas_s", "cold_cpu_s", "list_cpu_s", "pandas_cpu_s")
+    return {key: c.median(s.get(key) for s in samples if key in s) for key in keys} | {
         "ok": sum(1 for s in samples if "error" not in s),
         "n": len(samples),
         "errors": [s["error"] for s in samples if "error" in s],
@@ -263,6 +271,7 @@ def main() -> None:
             c.remove_workdir(w)
     base = out["comparison"].get(c.MLOOP_SQLITE, {})
     keys = ("cold_s", "list_s", "pandas_s")
+    cpu_keys = ("cold_cpu_s", "list_cpu_s", "pandas_cpu_s")
     for side, r in out["comparison"].items():
         mlflow_side = c.is_mlflow(side)
         r["ratio_of_medians"] = {k: c.ratio(r.get(k), base.get(k)) for k in keys} if mlflow_side else None
@@ -272,7 +281,7 @@ def main() -> None:
                 k: c.paired_ratios(
                     [s.get(k) for s in per_side.get(c.MLOOP_SQLITE, [])], [s.get(k) for s in per_side[side]]
                 )
-                for k in keys
+                for k in keys + cpu_keys
             }
             if mlflow_side and c.MLOOP_SQLITE in per_side
             else None
@@ -331,6 +340,22 @@ def main() -> None:
         "medians over fresh processes, sides interleaved per repeat; x = median (min-max) of the per-repeat "
         "ratios mlflow/mloop; bar: mlflow-sqlite/mloop >= 20x "
         f"(pandas {out['meets_bar'].get('pandas_s')}, list {out['meets_bar'].get('list_s')})",
+    )
+    cpu_rows = [
+        [
+            side,
+            *(c.fmt_s(r.get(k)) for k in cpu_keys),
+            *(
+                c.fmt_range((r["paired_ratio_vs_mloop"] or {}).get(k)) if c.is_mlflow(side) else "base"
+                for k in cpu_keys
+            ),
+        ]
+        for side, r in out["comparison"].items()
+    ]
+    c.print_table(
+        "the same queries in CPU time of the worker process (less sensitive to other jobs on the machine)",
+        ["side", "cold CPU", "list CPU", "pandas CPU", "x cold CPU", "x list CPU", "x pandas CPU"],
+        cpu_rows,
     )
     if "big_mloop" in out:
         b = out["big_mloop"]

@@ -3,6 +3,7 @@
     python bench/bench_tracking.py metric-loop [--steps 10000] [--repeat 5] [--json]
     python bench/bench_tracking.py runs [--runs 1000] [--repeat 5] [--json]
     python bench/bench_tracking.py            # both
+    python bench/bench_tracking.py profile-runs [--runs 1000] [--repeat 3]   # mloop only: where a run's time goes
 
 metric-loop
     One run; a per-call loop of N ``log_metric(key, value, step=i)`` calls (``mlflow.log_metric`` vs
@@ -17,6 +18,9 @@ runs
 Untimed set-up on each side, in the worker before the clock starts: import, open the store and make sure
 the experiment exists (MLflow: ``mlflow.set_experiment``; mloop: a first ``start_run`` in a *separate*
 experiment, which opens/migrates the store), so neither side is charged for creating a database.
+profile-runs
+    mloop-sqlite only, never part of the comparison: the ``runs`` work under phase timers, the same SQL replayed
+    with plain sqlite3, and ``py-spy`` (see ``bench/_tracking/__init__.py``).
 
 Repeats interleave the sides (mloop, MLflow, MLflow, mloop, ...: the first side rotates per repeat), and the
 headline ratio is the median of the per-repeat ratios mlflow/mloop with their min-max range: the two sides of
@@ -31,12 +35,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
+from _tracking.phases import w_profile_phases
+from _tracking.report import profile_runs, show_profile
 
 SCRIPT = Path(__file__).resolve()
 N_PARAMS = 10
@@ -72,23 +79,23 @@ def w_metric_loop(spec: dict[str, Any]) -> dict[str, Any]:
     side = spec["side"]
     if c.is_mlflow(side):
         mlflow = _mlflow_prepare()
-        t0 = c.now()
+        t0, cpu0 = c.now(), time.process_time()
         mlflow.start_run(run_name="r1")
         for i in range(n):
             mlflow.log_metric("loss", value_at(i), step=i)
         run_id = mlflow.active_run().info.run_id
         mlflow.end_run()
-        elapsed = c.now() - t0
+        elapsed, cpu = c.now() - t0, time.process_time() - cpu0
         points = mlflow.MlflowClient().get_metric_history(run_id, "loss")
         pairs = sorted((int(p.step), float(p.value)) for p in points)
         how = "api:MlflowClient.get_metric_history"
     else:
         mloop = _mloop_prepare()
-        t0 = c.now()
+        t0, cpu0 = c.now(), time.process_time()
         with mloop.start_run(experiment="bench", name="r1") as run:
             for i in range(n):
                 run.log_metric("loss", value_at(i), step=i)
-        elapsed = c.now() - t0
+        elapsed, cpu = c.now() - t0, time.process_time() - cpu0
         run_id = c.mloop_run_id(run)
         pairs, how = c.mloop_metric_history(run_id, "loss")
     expected = [(i, value_at(i)) for i in range(n)]
@@ -96,7 +103,7 @@ def w_metric_loop(spec: dict[str, Any]) -> dict[str, Any]:
     if not ok:
         missing = len(set(expected) - set(pairs))
         raise AssertionError(f"{side}: stored {len(pairs)} points, {missing} of {n} expected points missing/wrong")
-    return {"seconds": elapsed, "stored": len(pairs), "verified": ok, "readback": how}
+    return {"seconds": elapsed, "cpu_seconds": cpu, "stored": len(pairs), "verified": ok, "readback": how}
 
 
 def _params(i: int) -> dict[str, str]:
@@ -113,25 +120,25 @@ def w_runs(spec: dict[str, Any]) -> dict[str, Any]:
     if c.is_mlflow(side):
         mlflow = _mlflow_prepare()
         exp_id = mlflow.get_experiment_by_name("bench").experiment_id
-        t0 = c.now()
+        t0, cpu0 = c.now(), time.process_time()
         for i in range(n):
             mlflow.start_run(run_name=f"r{i}")
             mlflow.log_params(_params(i))
             mlflow.log_metrics(_metrics(i))
             mlflow.end_run()
-        elapsed = c.now() - t0
+        elapsed, cpu = c.now() - t0, time.process_time() - cpu0
         found = mlflow.search_runs(experiment_ids=[exp_id], max_results=n + 10, output_format="list")
         stored = len(found)
         sample = next(r for r in found if r.info.run_name == "r7")
         params, metrics = dict(sample.data.params), dict(sample.data.metrics)
     else:
         mloop = _mloop_prepare()
-        t0 = c.now()
+        t0, cpu0 = c.now(), time.process_time()
         for i in range(n):
             with mloop.start_run(experiment="bench", name=f"r{i}") as run:
                 run.log_params(_params(i))
                 run.log_metrics(_metrics(i))
-        elapsed = c.now() - t0
+        elapsed, cpu = c.now() - t0, time.process_time() - cpu0
         found = mloop.search_runs(experiment="bench", max_results=n + 10)
         stored = len(found)
         sample = next(r for r in found if r.name == "r7")
@@ -140,7 +147,7 @@ def w_runs(spec: dict[str, Any]) -> dict[str, Any]:
         raise AssertionError(f"{side}: {stored} runs stored, expected {n}")
     if params != _params(7) or metrics != _metrics(7):
         raise AssertionError(f"{side}: run r7 stored params={params} metrics={metrics}")
-    return {"seconds": elapsed, "stored": stored, "per_run_ms": elapsed / n * 1e3}
+    return {"seconds": elapsed, "cpu_seconds": cpu, "stored": stored, "per_run_ms": elapsed / n * 1e3}
 
 
 # ============================================================================================ driver
@@ -173,6 +180,8 @@ def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, b
             "median_s": med,
             "per_op_s": None if med is None else med / count,
             "samples_s": [r.get("seconds") for r in samples[side]],
+            "cpu_samples_s": [r.get("cpu_seconds") for r in samples[side]],
+            "cpu_median_s": c.median(r.get("cpu_seconds") for r in samples[side]),
             "ratio_vs_mloop": None if c.is_mlflow(side) is False else c.ratio(med, base),
             "errors": [r["error"] for r in samples[side] if "error" in r],
             "details": {k: v for k, v in samples[side][0].items() if k not in ("seconds", "error")}
@@ -180,8 +189,12 @@ def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, b
             else {},
         }
     base_samples = rows[c.MLOOP_SQLITE]["samples_s"] if c.MLOOP_SQLITE in rows else []
+    # CPU time of the worker over the timed region: much less sensitive to other jobs on the machine
+    base_cpu = rows[c.MLOOP_SQLITE]["cpu_samples_s"] if c.MLOOP_SQLITE in rows else []
     for side, row in rows.items():
-        row["paired_ratio_vs_mloop"] = c.paired_ratios(base_samples, row["samples_s"]) if c.is_mlflow(side) else None
+        mlflow_side = c.is_mlflow(side)
+        row["paired_ratio_vs_mloop"] = c.paired_ratios(base_samples, row["samples_s"]) if mlflow_side else None
+        row["paired_cpu_ratio_vs_mloop"] = c.paired_ratios(base_cpu, row["cpu_samples_s"]) if mlflow_side else None
     paired_main = (rows.get(c.MLFLOW_SQLITE) or {}).get("paired_ratio_vs_mloop")
     ratio_main = paired_main["median"] if paired_main else None
     return {
@@ -192,6 +205,7 @@ def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, b
         "ratio_mlflow_sqlite_over_mloop": ratio_main,
         "ratio_range": None if not paired_main else [paired_main["min"], paired_main["max"]],
         "ratio_of_medians": c.ratio(meds.get(c.MLFLOW_SQLITE), base),
+        "cpu_ratio": (rows.get(c.MLFLOW_SQLITE) or {}).get("paired_cpu_ratio_vs_mloop"),
         "meets_bar": None if ratio_main is None else ratio_main >= bar,
         "sides": rows,
     }
@@ -207,6 +221,8 @@ def show(summary: dict[str, Any], title: str, unit: str) -> None:
                 c.fmt_s(r["per_op_s"]),
                 c.fmt_x(r["ratio_vs_mloop"]) if c.is_mlflow(side) else "1.0x (base)",
                 c.fmt_range(r["paired_ratio_vs_mloop"]) if c.is_mlflow(side) else "base",
+                c.fmt_s(r["cpu_median_s"]),
+                c.fmt_range(r["paired_cpu_ratio_vs_mloop"]) if c.is_mlflow(side) else "base",
                 f"{sum(1 for s in r['samples_s'] if s is not None)}/{len(r['samples_s'])}",
             ]
         )
@@ -217,16 +233,25 @@ def show(summary: dict[str, Any], title: str, unit: str) -> None:
         f"ratios mlflow/mloop; bar: paired mlflow-sqlite/mloop >= {bar:g}x -> "
         f"{'MET' if met else 'NOT MET' if met is not None else 'n/a'}"
     )
-    columns = ["side", "median", f"per {unit}", "ratio of medians", "paired ratio (range)", "ok runs"]
+    columns = ["side", "median", f"per {unit}", "ratio of medians", "paired ratio (range)", "CPU", "paired CPU ratio"]
+    columns.append("ok runs")
     c.print_table(title, columns, rows, note)
 
 
 def main() -> None:
     parser = c.base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="?", choices=["metric-loop", "runs", "all"], default="all")
+    parser.add_argument("which", nargs="?", choices=["metric-loop", "runs", "all", "profile-runs"], default="all")
     parser.add_argument("--steps", type=int, default=10_000, help="metric-loop: log_metric calls (10000)")
     parser.add_argument("--runs", type=int, default=1_000, help="runs: number of runs (1000)")
+    parser.add_argument("--pyspy-rate", type=int, default=250, help="profile-runs: py-spy samples per second (250)")
     args = parser.parse_args()
+    if args.which == "profile-runs":
+        c.log(f"profile-runs: mloop-sqlite, {args.runs} runs x ({N_PARAMS} params + {N_METRICS} metrics)")
+        doc = profile_runs(SCRIPT, args.runs, args.repeat, args.pyspy_rate)
+        doc |= {"versions": c.versions(), "command": " ".join(["bench_tracking.py", *sys.argv[1:]])}
+        c.save_json(doc, args.save)
+        c.emit_json(doc) if args.json else show_profile(doc)
+        return
     out: dict[str, Any] = {
         "versions": c.versions(),
         "repeat": args.repeat,
@@ -258,6 +283,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     if c.is_worker():
-        c.worker_main({"metric_loop": w_metric_loop, "runs": w_runs})
+        body = lambda i: (_params(i), _metrics(i))  # noqa: E731
+        c.worker_main(
+            {"metric_loop": w_metric_loop, "runs": w_runs, "profile_phases": lambda s: w_profile_phases(s, body)}
+        )
     else:
         main()

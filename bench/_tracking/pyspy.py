@@ -1,0 +1,104 @@
+"""profile-runs, py-spy view: a sampled wall-clock profile of an unmodified runs worker, by operation and layer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+# ---------------------------------------------------------------------------------------------- py-spy
+
+# py-spy names frames by qualified name ("RunsMixin.end_run.<locals>.end"): matching uses the last part
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
+# (function, path fragment) -> operation; the deepest match in a stack wins
+OPERATIONS: list[tuple[str, str, str]] = [
+    ("w_runs", "bench_tracking", "bench loop (building the params/metrics dicts)"),
+    ("start_run", "tracking/fluent", "start_run: fluent layer (context state)"),
+    ("start_run", "tracking/client", "start_run: client (names, ids)"),
+    ("experiment_id", "tracking/client", "start_run: experiment lookup"),
+    ("capture_with_digest", "tracking/environment", "start_run: environment capture"),
+    ("__init__", "tracking/run", "start_run: Run() (buffer, atexit, SIGTERM)"),
+    ("create_run", "store/sql/runs", "create_run: Python around the transaction"),
+    ("create", "store/sql/runs", "create_run: INSERT run"),
+    ("log_params", "tracking/run", "log_params (buffer)"),
+    ("log_metrics", "tracking/run", "log_metrics (buffer)"),
+    ("__exit__", "tracking/run", "end: Run.end Python"),
+    ("end", "tracking/run", "end: Run.end Python"),
+    ("_pop", "tracking/fluent", "end: fluent layer"),
+    ("end_run", "store/sql/runs", "end_run: Python around the transaction"),
+    ("end", "store/sql/runs", "end_run: UPDATE run"),
+    ("_write_params", "store/sql/runs", "end_run: params (SELECT existing + INSERT)"),
+    ("_write_tags", "store/sql/runs", "end_run: tags"),
+    ("_write_metrics", "store/sql/runs", "end_run: metrics + latest_metrics"),
+    ("run_in_transaction", "store/sql/engine", "transaction: checkout, BEGIN, COMMIT, return"),
+    ("write_event", "store/sql/events", "write_event (both transactions)"),
+]
+SKIP = ("search_runs", "_mloop_prepare", "mloop_run_id")  # untimed parts of the worker
+
+
+def _layer(frames: list[tuple[str, str]]) -> str:
+    funcs = {f for f, _ in frames}
+    if funcs & {"do_execute", "do_executemany", "do_execute_no_params"}:
+        return "sqlite3 C: execute (incl. BEGIN)"
+    if "do_commit" in funcs:
+        return "sqlite3 C: COMMIT"
+    if any("sqlalchemy/sql/compiler" in p or "sqlalchemy/sql/cache_key" in p for _, p in frames):
+        return "SQLAlchemy: compile + cache key"
+    for func, path in reversed(frames):  # leaf first
+        if "sqlalchemy/" in path:
+            if "sqlalchemy/pool" in path:
+                return "SQLAlchemy: pool"
+            if "sqlalchemy/sql/" in path:
+                return "SQLAlchemy: statement objects"
+            return "SQLAlchemy: execution, results, events"
+        if "mloop/" in path or "bench_tracking" in path:
+            return "mloop / bench Python"
+        if func.startswith("<") or "threading" in path or "atexit" in path:
+            continue
+    return "other Python (stdlib)"
+
+
+def pyspy_exe() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def pyspy_runs(script: Path, n: int, rate: int) -> dict[str, Any]:
+    """One unmodified ``runs`` worker (mloop-sqlite) under ``py-spy record --idle``: samples by operation x layer."""
+    exe = pyspy_exe()
+    work = c.new_workdir("profile-pyspy")
+    try:
+        out = work / "pyspy.txt"
+        spec = {"task": "runs", "side": c.MLOOP_SQLITE, "runs": n}
+        cmd = [exe or "py-spy", "record", "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--"]
+        proc = subprocess.run(
+            cmd + c.worker_command(script, spec),
+            env=c.side_env(c.MLOOP_SQLITE, work), cwd=work, capture_output=True, text=True, timeout=3600, check=False,
+        )  # fmt: skip
+        res = c.parse_result(proc.returncode, proc.stdout, proc.stderr, spec)
+        cells: Counter[tuple[str, str]] = Counter()
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [(m["func"].rsplit(".", 1)[-1], m["file"]) for f in stack.split(";") if (m := FRAME.match(f))]
+            funcs = [f for f, _ in frames]
+            if "w_runs" not in funcs or any(s in funcs for s in SKIP):  # other threads, untimed parts
+                continue
+            op = "other"
+            for func, path in frames:  # root first: the deepest match wins
+                for name, frag, label in OPERATIONS:
+                    if func == name and frag in path:
+                        op = label
+            cells[(op, _layer(frames))] += int(count)
+        return {"seconds": res["seconds"], "runs": n, "samples": dict(_flat(cells)), "rate": rate}
+    finally:
+        c.remove_workdir(work)
+
+
+def _flat(cells: Counter[tuple[str, str]]) -> dict[str, int]:
+    return {f"{op} | {layer}": v for (op, layer), v in cells.items()}
