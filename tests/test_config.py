@@ -8,6 +8,7 @@ import pytest
 
 from mloop.config import find_workspace, resolve_settings
 from mloop.errors import WorkspaceError
+from mloop.store import open_store
 from mloop.workspace import init_workspace, open_workspace
 
 
@@ -73,7 +74,9 @@ def test_init_records_artifact_root_in_the_store(tmp_path: Path) -> None:
 
 
 def test_missing_artifact_root_is_a_clear_error(tmp_path: Path) -> None:
-    ws = open_workspace(f"sqlite:///{tmp_path / 'bare.db'}", cwd=tmp_path)
+    uri = f"sqlite:///{tmp_path / 'bare.db'}"
+    open_store(uri).close()  # a bare store (an explicit URI must name an existing store)
+    ws = open_workspace(uri, cwd=tmp_path)
     with pytest.raises(WorkspaceError, match="MLOOP_ARTIFACT_URI"):
         _ = ws.artifacts
     ws.close()

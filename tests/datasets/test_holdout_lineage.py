@@ -68,7 +68,8 @@ def test_split_and_private_holdout(client: Client, sensors: Dataset) -> None:
 
 def test_split_by_time_holds_back_the_latest_rows(client: Client, sensors: Dataset) -> None:
     result = split_dataset(sensors.ref, holdout=0.1, seed=1, by_time="t")
-    client.workspace.settings = dataclasses.replace(client.workspace.settings, roles={client.actor: ("holdout-reader",)})
+    settings = client.workspace.settings
+    client.workspace.settings = dataclasses.replace(settings, roles={client.actor: ("holdout-reader",)})
     with mloop.holdout_access("test"):
         assert result.holdout.to_pandas()["t"].min() == 180
     assert result.train.to_pandas()["t"].max() == 179

@@ -63,7 +63,7 @@ def test_a_same_size_same_mtime_edit_is_caught_by_verify(table: Dataset) -> None
     original = file.read_bytes()
     _edit(file, original.replace(b"0,20", b"0,21", 1), keep_stat=True)
     assert table.to_pandas()["temp"].iloc[0] == 21  # the cheap check cannot see it (documented)
-    with pytest.raises(IntegrityError, match="readings.csv"):
+    with pytest.raises(IntegrityError, match=r"readings\.csv"):
         table.to_pandas(verify=True)
 
 
@@ -80,7 +80,7 @@ def test_a_missing_file_or_stamp_is_handled(table: Dataset) -> None:
 
 def test_untouched_copies_are_reused_without_rehashing(table: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     _local_copy(table)
-    import mloop.datasets.materialise as materialise
+    from mloop.datasets import materialise
 
     def boom(*args: object, **kwargs: object) -> str:
         raise AssertionError("an unchanged copy must not be re-hashed")

@@ -6,6 +6,7 @@ read, an edited ``info`` object, a model trained on the holdout passing its gate
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ def _fit(frame: pd.DataFrame) -> Any:
 
 
 def _grant_role(client: Client) -> None:
-    client.workspace.settings = dataclasses.replace(client.workspace.settings, roles={client.actor: ("holdout-reader",)})
+    settings = client.workspace.settings
+    client.workspace.settings = dataclasses.replace(settings, roles={client.actor: ("holdout-reader",)})
 
 
 def _train_and_promote(client: Client, split: Any, frame_reader: Any) -> Any:
@@ -55,9 +57,9 @@ def test_holdout_access_is_refused_inside_a_run_and_without_the_role(client: Cli
     with pytest.raises(AccessDenied, match="holdout-reader"), mloop.holdout_access("anything"):
         pass  # not even outside a run, without the role
     _grant_role(client)
-    with mloop.start_run("train") as run, pytest.raises(AccessDenied, match=run.ref):
-        with mloop.holdout_access("anything"):
-            pass
+    run = mloop.start_run("train")
+    with run, pytest.raises(AccessDenied, match=run.ref), mloop.holdout_access("anything"):
+        pass
     with mloop.holdout_access("audit of the labels"):
         assert len(split.holdout.to_pandas()) == split.holdout.info.rows
         with pytest.raises(AccessDenied, match="Cannot start a run inside holdout_access"):
@@ -115,10 +117,8 @@ def test_clean_model_passes_the_built_in_check(client: Client, split: Any) -> No
 
 def test_refused_attempt_is_recorded_and_blocks_promotion(client: Client, split: Any) -> None:
     def sneaky(run: Any) -> pd.DataFrame:
-        try:
+        with contextlib.suppress(AccessDenied):
             split.holdout.to_pandas()
-        except AccessDenied:
-            pass
         return split.train.to_pandas()
 
     version, promote = _train_and_promote(client, split, sneaky)

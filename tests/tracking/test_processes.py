@@ -18,6 +18,7 @@ from mloop.tracking.client import Client
 
 
 def _env(uri: str, artifacts: Path) -> dict[str, str]:
+    open_store(uri).close()  # create the store up front, as `mloop init` would: MLOOP_URI must name one
     return {**os.environ, "MLOOP_URI": uri, "MLOOP_ARTIFACT_URI": str(artifacts)}
 
 
