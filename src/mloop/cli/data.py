@@ -77,8 +77,8 @@ def _kind(v: DatasetVersion) -> str:
 
 def private_note(v: DatasetVersion) -> str:
     return (
-        f"{v.ref} is a private holdout: training code cannot read it; only evaluation can "
-        "(inside `mloop.holdout_access(purpose)`), and every read is audited."
+        f"{v.ref} is a private holdout: training code cannot read it (nor its files); only evaluation can, "
+        "every read is audited, and a model whose training touched it is never promoted."
     )
 
 
