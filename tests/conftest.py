@@ -25,8 +25,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture(autouse=True)
 def _fresh_tracking_context() -> Iterator[None]:
     """Each test starts with no active run and no fluent client (the one ContextVar is reset after it)."""
+    from mloop.context import _STATE
     from mloop.guard import _TAINT
-    from mloop.tracking.fluent import _STATE
 
     token, taint = _STATE.set(None), _TAINT.set(frozenset())
     yield

@@ -253,7 +253,7 @@ def register(
       mloop models register model.pkl --name churn --json
     """
     from mloop.cli.output import cell, human_size, print_json, stdout_console
-    from mloop.registry.api import register_model
+    from mloop.tracking.registering import register_model
 
     model = model_name(name)
     with open_client(ctx) as client:

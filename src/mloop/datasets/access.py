@@ -21,35 +21,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from mloop.context import active_run_ref, current_context
 from mloop.entities import DatasetVersion, EventType
 from mloop.errors import AccessDenied, InvalidInput, NotFound
 from mloop.guard import EVALUATION, OVERRIDE, READ_DENIED, Grant, current_grant, granted
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = ["HOLDOUT_ROLE", "READ_DENIED", "check_read", "evaluation_access", "holdout_access", "is_private"]
 
 HOLDOUT_ROLE = "holdout-reader"
 
 
-def _client(client: Client | None) -> Client:  # also the default client of mloop.datasets.dataset
-    if client is not None:
-        return client
-    from mloop.tracking.fluent import get_client
-
-    return get_client()
-
-
-def _run_ref() -> str | None:
-    from mloop.tracking.fluent import active_run
-
-    run = active_run()
-    return None if run is None else run.ref
-
-
 @contextmanager
-def holdout_access(purpose: str, *, client: Client | None = None) -> Iterator[Grant]:
+def holdout_access(purpose: str, *, client: Context | None = None) -> Iterator[Grant]:
     """Let a person with the ``holdout-reader`` role read private holdouts in this block (audited).
 
     Refused inside an active run or pipeline step (training code never reads a holdout); no run can be
@@ -57,8 +43,8 @@ def holdout_access(purpose: str, *, client: Client | None = None) -> Iterator[Gr
     """
     if not purpose or not purpose.strip():
         raise InvalidInput("holdout_access needs a purpose, e.g. 'audit of the October labels'.")
-    c = _client(client)
-    run_ref = _run_ref()
+    c = client or current_context()
+    run_ref = active_run_ref()
     payload = {"purpose": purpose, "run": run_ref}
     if run_ref is not None:
         c.store.append_event(EventType.DATASET_HOLDOUT_DENIED, run_ref, actor=c.actor, payload=payload)
@@ -80,13 +66,13 @@ def holdout_access(purpose: str, *, client: Client | None = None) -> Iterator[Gr
 
 
 @contextmanager
-def evaluation_access(client: Client, model_ref: str) -> Iterator[Grant]:
+def evaluation_access(client: Context, model_ref: str) -> Iterator[Grant]:
     """The evaluation path's grant (the registry's ``evaluate`` only): reads are audited, not lineage."""
     with granted(f"evaluation of {model_ref}", EVALUATION, client.actor) as grant:
         yield grant
 
 
-def is_private(client: Client, version: DatasetVersion) -> bool:
+def is_private(client: Context, version: DatasetVersion) -> bool:
     """Whether the store says ``version`` is private (a caller's edited ``info`` object changes nothing)."""
     try:
         return client.store.get_dataset_version(version.name, version.version).private
@@ -94,7 +80,7 @@ def is_private(client: Client, version: DatasetVersion) -> bool:
         return version.private
 
 
-def check_read(client: Client, version: DatasetVersion, *, run_ref: str | None) -> Grant | None:
+def check_read(client: Context, version: DatasetVersion, *, run_ref: str | None) -> Grant | None:
     """Raise AccessDenied for a private version read outside a grant; audit every read of a private one.
 
     Returns the grant a private read happens under (``None`` for public versions).

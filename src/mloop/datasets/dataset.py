@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts import hash_bytes
-from mloop.datasets.access import _client, _run_ref, check_read
+from mloop.context import active_run_ref, current_context
+from mloop.datasets.access import check_read
 from mloop.datasets.formats import candidate_format
 from mloop.datasets.materialise import materialise_private, materialise_shared
 from mloop.datasets.snapshot import SnapshotStats, cached_manifest, manifest_bytes, scan, snapshot_files
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from mloop.context import Context
     from mloop.entities.profile import TableProfile
-    from mloop.tracking.client import Client
 
 __all__ = ["AddResult", "Dataset", "get_dataset"]
 
@@ -46,7 +47,7 @@ class AddResult:
 class Dataset:
     """One immutable dataset version and the ways to read it."""
 
-    def __init__(self, client: Client, info: DatasetVersion) -> None:
+    def __init__(self, client: Context, info: DatasetVersion) -> None:
         self.client = client
         self.info = info
 
@@ -73,7 +74,7 @@ class Dataset:
         name: str,
         *,
         message: str = "",
-        client: Client | None = None,
+        client: Context | None = None,
         progress: Callable[[int], None] | None = None,
         on_start: Callable[[int], None] | None = None,
         link: bool = False,
@@ -91,7 +92,7 @@ class Dataset:
         :meth:`~mloop.artifacts.ArtifactStore.ingest`. ``fsync=True`` (default: ``MLOOP_FSYNC``) flushes every new
         blob to disk before the version is recorded, so the version survives a power cut, at the disk's speed.
         """
-        c = _client(client)
+        c = client or current_context()
         parse_ref(f"data:{name}")
         started = time.perf_counter()
         root, files = scan(path)
@@ -145,7 +146,7 @@ class Dataset:
         return None if text is None else TableProfile.from_json(text)
 
     def _reading(self) -> Grant | None:
-        run_ref = _run_ref()
+        run_ref = active_run_ref()
         grant = check_read(self.client, self.info, run_ref=run_ref)
         if run_ref is not None and (grant is None or grant.kind != EVALUATION):  # evaluation reads are events
             self.client.store.add_lineage(self.ref, run_ref, "input", actor=self.client.actor)
@@ -191,10 +192,10 @@ class Dataset:
         return self.to_arrow(verify=verify).to_pandas()
 
 
-def get_dataset(ref: str, *, client: Client | None = None) -> Dataset:
+def get_dataset(ref: str, *, client: Context | None = None) -> Dataset:
     """A version from ``data:<name>/<version>``, ``data:<name>@<alias>`` (``@latest``) or ``data:<name>``."""
     r = parse_ref(ref, default_kind="data")
     if r.kind != "data":
         raise InvalidInput(f"{ref!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
-    c = _client(client)
+    c = client or current_context()
     return Dataset(c, c.store.get_dataset_version(r.name, r.version, r.alias))

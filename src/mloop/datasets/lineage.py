@@ -14,7 +14,7 @@ from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = ["EVALUATION_RELATIONS", "LineageNode", "canonical_ref", "delete_dataset_version", "lineage_tree"]
 
@@ -40,7 +40,7 @@ class LineageNode:
         return out
 
 
-def canonical_ref(client: Client, text: str) -> str:
+def canonical_ref(client: Context, text: str) -> str:
     """The canonical form of an existing reference: ``data:x@latest`` → ``data:x/4``, ``run:01ab…`` → full id.
 
     Raises :class:`NotFound` when the reference names nothing recorded (pipelines and deployments have no
@@ -67,7 +67,7 @@ def canonical_ref(client: Client, text: str) -> str:
     )
 
 
-def _grow(client: Client, node: LineageNode, direction: str, seen: set[str], depth: int) -> None:
+def _grow(client: Context, node: LineageNode, direction: str, seen: set[str], depth: int) -> None:
     if depth >= _MAX_DEPTH:
         return
     for edge in client.store.list_lineage(node.ref, direction=direction):
@@ -83,7 +83,7 @@ def _grow(client: Client, node: LineageNode, direction: str, seen: set[str], dep
         _grow(client, child, direction, seen, depth + 1)
 
 
-def lineage_tree(client: Client, text: str) -> dict[str, LineageNode]:
+def lineage_tree(client: Context, text: str) -> dict[str, LineageNode]:
     """``{"upstream": …, "downstream": …, "evaluated_on": …}`` trees rooted at the (canonical) reference.
 
     Upstream is what the reference was made from; evaluations (``evaluated_on`` edges) are not derivations,
@@ -103,7 +103,7 @@ def lineage_tree(client: Client, text: str) -> dict[str, LineageNode]:
     return trees
 
 
-def _models_downstream(client: Client, ref: str) -> list[str]:
+def _models_downstream(client: Context, ref: str) -> list[str]:
     tree = lineage_tree(client, ref)["downstream"]
     found: list[str] = []
     stack = [tree]
@@ -115,7 +115,7 @@ def _models_downstream(client: Client, ref: str) -> list[str]:
     return sorted(found)
 
 
-def delete_dataset_version(client: Client, text: str, *, force: bool = False) -> str:
+def delete_dataset_version(client: Context, text: str, *, force: bool = False) -> str:
     """Delete a version unless a registered model depends on it (``force`` overrides). Returns its ref.
 
     The bytes stay until ``mloop gc`` finds nothing else references them.

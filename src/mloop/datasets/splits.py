@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = ["SplitResult", "split_dataset", "split_indices"]
 
@@ -89,7 +89,7 @@ def split_dataset(
     seed: int = 0,
     stratify: str | None = None,
     by_time: str | None = None,
-    client: Client | None = None,
+    client: Context | None = None,
 ) -> SplitResult:
     """Split a table version into ``<name>-train`` and a private ``<name>-holdout``."""
     import pyarrow.parquet as pq

@@ -28,7 +28,7 @@ from mloop.guard import EVALUATION, OVERRIDE_READ, READ_DENIED
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = ["contamination"]
 
@@ -39,7 +39,7 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _holdout_reads(client: Client, holdout: str) -> Iterator[Event]:
+def _holdout_reads(client: Context, holdout: str) -> Iterator[Event]:
     cursor = None
     while True:
         page = client.store.list_events(types=[EventType.DATASET_HOLDOUT_READ], subject=holdout, cursor=cursor,
@@ -50,7 +50,7 @@ def _holdout_reads(client: Client, holdout: str) -> Iterator[Event]:
         cursor = page.next_cursor
 
 
-def _runs(client: Client, run_id: str | None) -> Iterator[str]:
+def _runs(client: Context, run_id: str | None) -> Iterator[str]:
     seen: set[str] = set()
     while run_id is not None and run_id not in seen and len(seen) < _MAX_DEPTH:
         seen.add(run_id)
@@ -61,7 +61,7 @@ def _runs(client: Client, run_id: str | None) -> Iterator[str]:
             return
 
 
-def _lineage_closure(client: Client, ref: str, direction: str) -> set[str]:
+def _lineage_closure(client: Context, ref: str, direction: str) -> set[str]:
     """Every data ref reachable from ``ref`` upstream or downstream (datasets only, bounded)."""
     found: set[str] = set()
     frontier = [ref]
@@ -75,7 +75,7 @@ def _lineage_closure(client: Client, ref: str, direction: str) -> set[str]:
     return found
 
 
-def _digests(client: Client, data_ref: str) -> set[str]:
+def _digests(client: Context, data_ref: str) -> set[str]:
     r = parse_ref(data_ref, default_kind="data")
     try:
         version = client.store.get_dataset_version(r.name, r.version, r.alias)
@@ -84,7 +84,7 @@ def _digests(client: Client, data_ref: str) -> set[str]:
         return set()
 
 
-def contamination(client: Client, version: ModelVersion, holdout: str) -> list[str]:
+def contamination(client: Context, version: ModelVersion, holdout: str) -> list[str]:
     """Findings (empty when clean) that ``version``'s training touched ``holdout`` (``data:<name>/<n>``)."""
     runs = list(_runs(client, version.run_id))
     if not runs:

@@ -21,8 +21,8 @@ from mloop.registry.loader import load_model, resolve_model
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mloop.context import Context
     from mloop.flavors import LoadedModel
-    from mloop.tracking.client import Client
 
 __all__ = ["compare_versions", "evaluate", "primary_metric"]
 
@@ -39,7 +39,7 @@ def primary_metric(task: str, n_classes: int) -> str:
     return "f1"
 
 
-def _frame(client: Client, data_ref: str, model_ref: str) -> tuple[str, pd.DataFrame]:
+def _frame(client: Context, data_ref: str, model_ref: str) -> tuple[str, pd.DataFrame]:
     ds = get_dataset(data_ref, client=client)
     with evaluation_access(client, model_ref):
         return ds.ref, ds.to_pandas()
@@ -111,7 +111,7 @@ def _importance(model: LoadedModel, x: Any, y: Any, task: str) -> list[tuple[str
 
 
 def evaluate(
-    client: Client,
+    client: Context,
     model_ref: str,
     data_ref: str,
     *,
@@ -151,7 +151,7 @@ def evaluate(
     return evaluation
 
 
-def _report(client: Client, ref: str, data: str, task: str, metrics: dict[str, Any], y: Any, score: Any,
+def _report(client: Context, ref: str, data: str, task: str, metrics: dict[str, Any], y: Any, score: Any,
             imp: list[tuple[str, float, float]]) -> str:  # fmt: skip
     from mloop.evaluation import evaluation_report_html, roc_curve_points
 
@@ -166,7 +166,7 @@ def _report(client: Client, ref: str, data: str, task: str, metrics: dict[str, A
 
 
 def compare_versions(
-    client: Client,
+    client: Context,
     challenger_ref: str,
     champion_ref: str,
     data_ref: str,

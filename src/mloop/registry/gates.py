@@ -22,7 +22,7 @@ from mloop.errors import InvalidInput, NotFound
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = [
     "Check",
@@ -55,7 +55,7 @@ class CheckResult:
 class GateContext:
     """What checks look at. ``compare`` runs a champion/challenger comparison (provided by the registry)."""
 
-    client: Client
+    client: Context
     candidate: ModelVersion
     alias: str
     roles: Mapping[str, Sequence[str]] = field(default_factory=dict)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts import hash_file, normalize_artifact_path, parse_digest
+from mloop.context import current_context
 from mloop.entities import ModelVersion
 from mloop.errors import EnvironmentMismatch, IntegrityError, InvalidInput
 from mloop.flavors import LoadedModel, load_model_dir
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = ["EnvironmentMismatchWarning", "environment_differences", "load_model", "resolve_model"]
 
@@ -30,7 +31,7 @@ class EnvironmentMismatchWarning(UserWarning):
     """The running Python or key packages differ from the versions a model was registered with."""
 
 
-def resolve_model(client: Client, ref: str) -> ModelVersion:
+def resolve_model(client: Context, ref: str) -> ModelVersion:
     """``model:<name>/<version>``, ``model:<name>@<alias>`` or ``model:<name>`` (the newest version)."""
     r = parse_ref(ref, default_kind="model")
     if r.kind != "model":
@@ -52,8 +53,8 @@ def environment_differences(version: ModelVersion, installed: dict[str, str]) ->
     return out
 
 
-def _check_environment(client: Client, version: ModelVersion, strict: bool) -> None:
-    diffs = environment_differences(version, client.environment_capture.packages())
+def _check_environment(client: Context, version: ModelVersion, strict: bool) -> None:
+    diffs = environment_differences(version, client.packages())
     if not diffs:
         return
     listing = "; ".join(f"{name} {want} (registered) vs {have} (running)" for name, want, have in diffs)
@@ -66,7 +67,7 @@ def _check_environment(client: Client, version: ModelVersion, strict: bool) -> N
     warnings.warn(message + " (set MLOOP_STRICT=1 to refuse instead).", EnvironmentMismatchWarning, stacklevel=3)
 
 
-def _verified_folder(client: Client, version: ModelVersion) -> Path:
+def _verified_folder(client: Context, version: ModelVersion) -> Path:
     folder = client.workspace.settings.local_dir / "models" / version.id
     if not folder.is_dir():
         staging = folder.parent / f".tmp-{uuid.uuid4().hex}"
@@ -96,12 +97,10 @@ def _verified_folder(client: Client, version: ModelVersion) -> Path:
     return folder
 
 
-def load_model(ref: str, *, client: Client | None = None, strict: bool | None = None) -> LoadedModel:
+def load_model(ref: str, *, client: Context | None = None, strict: bool | None = None) -> LoadedModel:
     """Load a registered model version behind a uniform ``predict`` / ``predict_proba`` interface."""
     if client is None:
-        from mloop.tracking.fluent import get_client
-
-        client = get_client()
+        client = current_context()
     version = resolve_model(client, ref)
     folder = _verified_folder(client, version)
     _check_environment(client, version, client.workspace.settings.strict if strict is None else strict)
@@ -110,7 +109,7 @@ def load_model(ref: str, *, client: Client | None = None, strict: bool | None = 
     return model
 
 
-def example_input(client: Client, version: ModelVersion) -> Any:
+def example_input(client: Context, version: ModelVersion) -> Any:
     """The stored input example as a DataFrame (``None`` when none was logged)."""
     if version.input_example is None:
         return None

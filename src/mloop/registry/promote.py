@@ -18,7 +18,7 @@ from mloop.refs import parse_ref
 from mloop.registry.gates import Check, CheckResult, GateContext, Policy, parse_policy, uncontaminated
 
 if TYPE_CHECKING:
-    from mloop.tracking.client import Client
+    from mloop.context import Context
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -64,7 +64,7 @@ def _policy_key(name: str, alias: str) -> str:
     return f"policy:{name}:{alias}"
 
 
-def policy_source(client: Client, name: str, alias: str) -> tuple[str, str]:
+def policy_source(client: Context, name: str, alias: str) -> tuple[str, str]:
     """The policy text for ``name@alias`` and where it comes from: store, workspace file, default or none."""
     stored = client.store.get_setting(_policy_key(name, alias))
     if stored is not None:
@@ -77,12 +77,12 @@ def policy_source(client: Client, name: str, alias: str) -> tuple[str, str]:
     return "", "none"
 
 
-def policy_for(client: Client, name: str, alias: str) -> Policy:
+def policy_for(client: Context, name: str, alias: str) -> Policy:
     text, _ = policy_source(client, name, alias)
     return parse_policy(text) if text else Policy()
 
 
-def set_policy(client: Client, name: str, alias: str, text: str) -> Policy:
+def set_policy(client: Context, name: str, alias: str, text: str) -> Policy:
     """Store a team-wide policy for ``name@alias`` in the metadata store (validated first)."""
     parse_ref(f"model:{name}@{alias}")
     policy = parse_policy(text)
@@ -91,13 +91,13 @@ def set_policy(client: Client, name: str, alias: str, text: str) -> Policy:
     return policy
 
 
-def approve(client: Client, name: str, version: int, *, to: str, comment: str = "") -> Any:
+def approve(client: Context, name: str, version: int, *, to: str, comment: str = "") -> Any:
     """Record the current actor's approval of ``name/version`` for alias ``to`` (with their configured roles)."""
     roles = client.workspace.settings.roles.get(client.actor, ())
     return client.store.add_approval(name, version, alias=to, actor=client.actor, roles=roles, comment=comment)
 
 
-def _comparer(client: Client) -> Any:
+def _comparer(client: Context) -> Any:
     def compare(candidate: ModelVersion, champion: ModelVersion, data_ref: str, metric: str) -> Mapping[str, Any]:
         from mloop.registry.evaluate import compare_versions
 
@@ -106,7 +106,7 @@ def _comparer(client: Client) -> Any:
     return compare
 
 
-def check_policy(client: Client, version: ModelVersion, alias: str, policy: Check | str | None = None) -> GateReport:
+def check_policy(client: Context, version: ModelVersion, alias: str, policy: Check | str | None = None) -> GateReport:
     """Run the policy for promoting ``version`` to ``alias`` without moving anything."""
     if alias == "latest":
         raise InvalidInput("'latest' always means the newest version; it has no promotion policy.")
@@ -135,7 +135,7 @@ def _fix_hint(report: GateReport, name: str, version: int, to: str) -> str:
     return f"Fix what failed ({'; '.join(steps) or 'see the table'}), then retry."
 
 
-def promote(client: Client, name: str, version: int, *, to: str, policy: Check | str | None = None) -> GateReport:
+def promote(client: Context, name: str, version: int, *, to: str, policy: Check | str | None = None) -> GateReport:
     """Move ``name@to`` to ``version`` if the policy passes; raise :class:`GateFailed` (with the table) if not."""
     if to == "latest":
         raise InvalidInput("'latest' always means the newest version; promote to another alias.")
@@ -161,7 +161,7 @@ def promote(client: Client, name: str, version: int, *, to: str, policy: Check |
     return report
 
 
-def rollback(client: Client, name: str, *, alias: str = "production") -> ModelVersion:
+def rollback(client: Context, name: str, *, alias: str = "production") -> ModelVersion:
     """Point ``alias`` back at the version it held before its last move (an event records it)."""
     history = client.store.model_alias_history(name, alias)
     if not history:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop.context import Context, RunHandle
 from mloop.entities import ArtifactEntry, Event, Experiment, Metric, Page, RunRecord, now_ms
 from mloop.errors import AccessDenied, InvalidInput, NotFound
 from mloop.guard import OVERRIDE, OVERRIDE_READ, current_grant, tainted_by
@@ -16,13 +17,11 @@ from mloop.tracking.environment import EnvironmentCapture
 from mloop.tracking.names import random_run_name
 from mloop.tracking.run import Run, _text
 from mloop.tracking.search import RunTable
-from mloop.workspace import Workspace, open_workspace
+from mloop.workspace import Workspace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from mloop.artifacts import ArtifactStore
-    from mloop.store import Store
 
 __all__ = ["DEFAULT_EXPERIMENT", "Client", "run_id_of"]
 
@@ -37,40 +36,34 @@ def run_id_of(run: str | Run | RunRecord) -> str:
     return parse_ref(run, default_kind="run").name
 
 
-class Client:
-    """Tracking over one workspace. ``Client()`` resolves it like the CLI does (see :mod:`mloop.config`)."""
+class Client(Context):
+    """Tracking over one workspace: a :class:`~mloop.context.Context` with experiments and runs.
+
+    ``Client()`` resolves the workspace like the CLI does (see :mod:`mloop.config`).
+    """
 
     def __init__(
         self, uri: str | None = None, artifact_uri: str | None = None, *, workspace: Workspace | None = None
     ) -> None:
-        self.workspace = workspace or open_workspace(uri, artifact_uri)
+        super().__init__(uri, artifact_uri, workspace=workspace)
         self._env = EnvironmentCapture()
         self.flusher = Flusher()
         self._stored_envs: set[str] = set()
         self._experiments: dict[str, str] = {}
 
-    def __repr__(self) -> str:
-        return f"Client({self.workspace!r})"
-
     @property
     def environment_capture(self) -> EnvironmentCapture:
         return self._env
 
-    @property
-    def store(self) -> Store:
-        return self.workspace.store
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        return self.workspace.artifacts
-
-    @property
-    def actor(self) -> str:
-        return self.workspace.actor
+    def packages(self) -> dict[str, str]:
+        return self._env.packages()  # one cache for environment capture and model loading
 
     def close(self) -> None:
         self.flusher.stop()
-        self.workspace.close()
+        super().close()
+
+    def __enter__(self) -> Client:
+        return self
 
     # experiments ----------------------------------------------------------------------------------------
     def experiment_id(self, experiment: str | None, *, create: bool = False) -> str:
@@ -92,29 +85,9 @@ class Client:
         return list(self._all(lambda cursor: self.store.list_experiments(cursor=cursor, limit=_PAGE)))
 
     # runs -----------------------------------------------------------------------------------------------
-    def resolve_run_id(self, run: str | Run | RunRecord) -> str:
-        """A full run id from a handle, ``run:<id>``, an id, or a unique start or end (8+ hex) of an id.
-
-        Ids begin with their creation time, so runs started in the same minute share their first characters;
-        tables therefore show the last 8 characters, and both ends are accepted here.
-        """
-        run_id = run_id_of(run)
-        if len(run_id) == 32:
-            return run_id
-        matches = self.store.search_runs(
-            filter=f"run_id like '{run_id}%' or run_id like '%{run_id}'", include_deleted=True, max_results=10
-        ).items
-        if not matches:
-            raise NotFound(
-                f"No run id starts or ends with {run_id!r}. List runs with `mloop runs list` "
-                "(add --all to include deleted runs)."
-            )
-        if len(matches) > 1:
-            shown = ", ".join(m.id for m in matches[:5])
-            raise InvalidInput(
-                f"{run_id!r} matches {len(matches)} runs ({shown}); give more characters or the full id."
-            )
-        return matches[0].id
+    def resolve_run_id(self, run: str | RunHandle | RunRecord) -> str:
+        """A full run id from a handle, a stored run, ``run:<id>``, an id, or a unique start or end of an id."""
+        return run.id if isinstance(run, (Run, RunRecord)) else super().resolve_run_id(run)
 
     def start_run(
         self,

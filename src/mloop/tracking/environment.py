@@ -16,21 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EnvironmentCapture", "environment_digest", "git_state", "installed_packages"]
+__all__ = ["EnvironmentCapture", "environment_digest", "git_state"]
 
 _GIT_TTL_S = 5.0
-
-
-def installed_packages() -> dict[str, str]:
-    """Name -> version of every installed distribution (normalised lower-case names)."""
-    from importlib import metadata  # ~20 ms to import: only runs that capture their environment pay for it
-
-    out: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            out[name.lower().replace("_", "-")] = dist.version
-    return dict(sorted(out.items()))
 
 
 def _git(args: list[str], cwd: Path) -> bytes | None:
@@ -76,6 +64,8 @@ class EnvironmentCapture:
 
     def packages(self) -> dict[str, str]:
         if self._packages is None:
+            from mloop.flavors.lock import installed_packages  # not at import: the flavors package is heavy
+
             self._packages = installed_packages()
         return self._packages
 

@@ -1,15 +1,14 @@
 """The fluent API: ``mloop.start_run()``, ``mloop.active_run()``, ``mloop.search_runs()``…
 
-The only state is one ``contextvars`` variable holding the client in use and the stack of active runs, so
-threads and asyncio tasks each see their own active run.
+The only state is the one ``contextvars`` variable of :mod:`mloop.context`, holding the client in use and the
+stack of active runs, so threads and asyncio tasks each see their own active run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass
 
+from mloop.context import current_state, set_current
 from mloop.entities import ArtifactEntry, RunRecord, RunStatus
 from mloop.errors import MloopError
 from mloop.tracking.client import Client
@@ -33,38 +32,35 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class _State:
-    client: Client
-    runs: tuple[Run, ...] = ()
-
-
-_STATE: ContextVar[_State | None] = ContextVar("mloop_tracking_state", default=None)
-
-
 def get_client() -> Client:
     """The client of this context; created from the resolved settings on first use."""
-    state = _STATE.get()
-    if state is None:
-        state = _State(Client())
-        _STATE.set(state)
-    return state.client
+    state = current_state()
+    if state is None or not isinstance(state.context, Client):
+        client = Client(workspace=None if state is None else state.context.workspace)
+        set_current(client, () if state is None else state.runs)
+        return client
+    return state.context
 
 
 def use_client(client: Client | None = None, *, uri: str | None = None, artifact_uri: str | None = None) -> Client:
-    """Make the fluent API use ``client`` (or a new one for ``uri``) in this context."""
-    state = _STATE.get()
+    """Make the fluent API (and every SDK function called without ``client=``) use ``client`` in this context."""
+    state = current_state()
     if state is not None and state.runs:
         raise MloopError("Cannot switch workspaces while a run is active; end it first.")
     chosen = client or Client(uri, artifact_uri)
-    _STATE.set(_State(chosen))
+    set_current(chosen)
     return chosen
 
 
+def _runs() -> tuple[Run, ...]:
+    state = current_state()
+    return () if state is None else tuple(r for r in state.runs if isinstance(r, Run))
+
+
 def _pop(run: Run) -> None:
-    state = _STATE.get()
+    state = current_state()
     if state is not None and run in state.runs:
-        _STATE.set(_State(state.client, tuple(r for r in state.runs if r is not run)))
+        set_current(state.context, tuple(r for r in state.runs if r is not run))
 
 
 def start_run(
@@ -83,19 +79,18 @@ def start_run(
     if uri is not None:
         use_client(uri=uri)
     client = get_client()
-    state = _STATE.get()
-    assert state is not None
-    if parent is None and state.runs:
-        parent = state.runs[-1]
+    runs = _runs()
+    if parent is None and runs:
+        parent = runs[-1]
     run = client.start_run(experiment, name, params=params, tags=tags, parent=parent, on_end=_pop)
-    _STATE.set(_State(client, (*state.runs, run)))
+    set_current(client, (*runs, run))
     return run
 
 
 def active_run() -> Run | None:
     """The innermost active run of this context, or ``None``."""
-    state = _STATE.get()
-    return state.runs[-1] if state is not None and state.runs else None
+    runs = _runs()
+    return runs[-1] if runs else None
 
 
 def _require_run() -> Run:

@@ -9,32 +9,23 @@ from __future__ import annotations
 
 import json
 import pickle
-import platform
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import ModelFile, ModelVersion
+from mloop.entities import ModelVersion
 from mloop.errors import InvalidInput, NotFound
 from mloop.flavors import META_FILE, infer_signature, save_model
+from mloop.flavors.lock import environment_lock
+from mloop.registry.register import register_from_run
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
     from mloop.tracking.run import Run
 
-__all__ = ["KEY_PACKAGES", "environment_lock", "log_model", "register_from_run", "register_local"]
+__all__ = ["log_model", "register_local"]
 
-# The packages whose versions decide whether a pickled model behaves the same (checked at load time).
-KEY_PACKAGES = ("scikit-learn", "numpy", "scipy", "pandas", "joblib", "xgboost", "lightgbm", "pyarrow")
 EXAMPLE_FILE = "input_example.json"
-
-
-def environment_lock(packages: dict[str, str]) -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "packages": {name: packages[name] for name in KEY_PACKAGES if name in packages},
-        "all_packages": packages,
-    }
 
 
 def _example_frame(example: Any) -> Any:
@@ -88,46 +79,6 @@ def log_model(
         return None
     run.flush()  # the version records the run's metrics as they are now
     return register_from_run(client, run.id, name, path=path, description=description)
-
-
-def _lineage_inputs(client: Client, run_id: str) -> list[str]:
-    return sorted({e.source for e in client.store.list_lineage(f"run:{run_id}", direction="up")
-                   if e.source.startswith("data:")})  # fmt: skip
-
-
-def register_from_run(
-    client: Client, run: str, name: str, *, path: str = "model", description: str = ""
-) -> ModelVersion:
-    """Register the model a run logged under ``path`` (``run:<id>/model`` on the command line)."""
-    from mloop.artifacts import normalize_artifact_path
-
-    run_id = client.resolve_run_id(run)
-    prefix = normalize_artifact_path(path)
-    entries = [e for e in client.list_artifacts(run_id) if e.path.startswith(prefix + "/")]
-    meta_entry = next((e for e in entries if e.path == f"{prefix}/{META_FILE}"), None)
-    if meta_entry is None:
-        raise NotFound(
-            f"Run {run_id} has no model at {path!r} (no {prefix}/{META_FILE}). Log one with run.log_model(model), "
-            "or pass the artifact folder that holds it."
-        )
-    meta = json.loads(client.artifacts.get_bytes(meta_entry.digest, name=f"run:{run_id}/{meta_entry.path}"))
-    files = tuple(ModelFile(e.path[len(prefix) + 1 :], e.size, e.digest) for e in entries)
-    record = client.get_run(run_id)
-    env_digest = record.environment_digest
-    commit = None
-    if env_digest is not None:
-        git = client.store.get_environment(env_digest).get("git") or {}
-        commit = git.get("commit")
-    example = next((f.digest for f in files if f.path == meta.get("input_example")), None)
-    version = client.store.create_model_version(
-        name, flavor=meta["flavor"], files=files, actor=client.actor, run_id=run_id, source=f"run:{run_id}/{prefix}",
-        signature=meta.get("signature"), input_example=example, environment=meta.get("environment") or {},
-        params=meta.get("params") or dict(record.params), metrics=dict(record.metrics),
-        datasets=_lineage_inputs(client, run_id), code_commit=commit, target=meta.get("target"),
-        description=description,
-    )  # fmt: skip
-    client.store.add_lineage(f"run:{run_id}", version.ref, "output", actor=client.actor)
-    return version
 
 
 def register_local(
