@@ -224,3 +224,16 @@ def _read_in_pieces(case: StoreCase, digest: str) -> int:
 def _key(digest: str) -> str:
     algorithm, hexdigest = parse_digest(digest)
     return f"blobs/{algorithm}/{hexdigest[:2]}/{hexdigest[2:]}"
+
+
+def test_a_finished_upload_refuses_more_writes(case: StoreCase) -> None:
+    from mloop.errors import Conflict
+
+    backend = case.store._backend
+    upload = backend.new_upload()
+    upload.write(b"bytes")
+    upload.abort()
+    with pytest.raises(Conflict, match="already finished"):
+        upload.write(b"more")
+    with pytest.raises(Conflict, match="already finished"):
+        upload.publish("blobs/blake3/aa/" + "a" * 64)

@@ -18,6 +18,7 @@ from typing import IO
 
 from mloop.artifacts.backend import StoredObject
 from mloop.artifacts.paths import TMP_DIR
+from mloop.errors import Conflict
 
 __all__ = ["LocalBackend", "LocalUpload"]
 
@@ -52,7 +53,7 @@ class LocalUpload:
 
     def _require_fd(self) -> int:
         if self._fd is None:
-            raise ValueError(f"Upload {self.path} is already finished.")
+            raise Conflict(f"Upload {self.path} is already finished (published or aborted); start a new upload.")
         return self._fd
 
     def write(self, data: bytes | bytearray | memoryview) -> None:

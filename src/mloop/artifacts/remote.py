@@ -20,7 +20,7 @@ from fsspec.spec import AbstractBufferedFile
 
 from mloop.artifacts.backend import StoredObject
 from mloop.artifacts.paths import TMP_DIR
-from mloop.errors import AccessDenied, StoreUnavailable
+from mloop.errors import AccessDenied, Conflict, StoreUnavailable
 
 __all__ = ["FsspecBackend", "FsspecUpload", "backend_errors"]
 
@@ -76,14 +76,14 @@ class FsspecUpload:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._file is None:
-            raise ValueError(f"Upload {self.path} is already finished.")
+            raise Conflict(f"Upload {self.path} is already finished (published or aborted); start a new upload.")
         with backend_errors(self._backend.uri):
             # a copy: the caller reuses its buffer, and some file systems keep what they are given
             self._file.write(bytes(data))
 
     def publish(self, key: str) -> bool:
         if self._file is None:
-            raise ValueError(f"Upload {self.path} is already finished.")
+            raise Conflict(f"Upload {self.path} is already finished (published or aborted); start a new upload.")
         fs = self._backend.fs
         final = self._backend.path(key)
         with backend_errors(self._backend.uri):
