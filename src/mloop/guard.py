@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -103,16 +104,42 @@ def granted(purpose: str, kind: str, actor: str) -> Iterator[Grant]:
 
 
 class BlobReadGuard:
-    """Refuses blobs that belong only to private dataset versions, outside a grant; audits each refusal."""
+    """Refuses blobs that belong only to private dataset versions, outside a grant; audits each refusal.
 
-    def __init__(self, store: Store, actor: str) -> None:
+    Digests the store has confirmed public are remembered for ``ttl_s`` seconds, so reading the many files of
+    a version costs one query per chunk of digests (:meth:`check_many`, called before a batch of reads) rather
+    than one per file. A digest whose last public holder is deleted stays readable for at most ``ttl_s``.
+    """
+
+    def __init__(self, store: Store, actor: str, *, ttl_s: float = 30.0, max_cached: int = 200_000) -> None:
         self.store = store
         self.actor = actor
+        self.ttl_s = ttl_s
+        self.max_cached = max_cached
+        self._public: dict[str, float] = {}
 
     def __call__(self, digest: str, name: str | None) -> None:
-        owners = self.store.private_blob_owners(digest)
-        if not owners or _GRANT.get() is not None:
+        if _GRANT.get() is None and self._public.get(digest, 0.0) < time.monotonic():
+            self.check_many([digest], name=name)
+
+    def check_many(self, digests: Sequence[str], *, name: str | None = None) -> None:
+        """Raise AccessDenied if any of ``digests`` is private-only (outside a grant); remember the rest."""
+        if _GRANT.get() is not None:
             return
+        now = time.monotonic()
+        todo = [d for d in digests if self._public.get(d, 0.0) < now]
+        if not todo:
+            return
+        private = self.store.private_blobs(todo)
+        if len(self._public) + len(todo) > self.max_cached:
+            self._public.clear()
+        expiry = now + self.ttl_s
+        for digest in todo:
+            if digest not in private:
+                self._public[digest] = expiry
+        if not private:
+            return
+        digest, owners = next(iter(private.items()))
         self.store.append_event(EventType.DATASET_HOLDOUT_DENIED, owners[0], actor=self.actor,
                                 payload={"blob": digest, "name": name, "run": None, "purpose": None})  # fmt: skip
         raise AccessDenied(

@@ -118,10 +118,16 @@ def hash_file(path: str | os.PathLike[str], algorithm: str = DEFAULT_ALGORITHM) 
     """Return the digest string of the file at ``path``, read in fixed-size chunks (constant memory)."""
     file_path = Path(path)
     check_algorithm(algorithm)
-    buffer = bytearray(CHUNK_SIZE)
-    view = memoryview(buffer)
     with file_path.open("rb", buffering=0) as handle:
-        hasher = new_hasher(algorithm, size_hint=os.fstat(handle.fileno()).st_size)
+        size = os.fstat(handle.fileno()).st_size
+        hasher = new_hasher(algorithm, size_hint=size)
+        if size < CHUNK_SIZE:  # small files: one read, no chunk buffer to allocate and zero
+            hasher.update(handle.read())
+            while extra := handle.read(CHUNK_SIZE):  # the file grew since fstat
+                hasher.update(extra)
+            return format_digest(algorithm, hasher.hexdigest())
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
         while True:
             count = handle.readinto(buffer)
             if not count:

@@ -12,10 +12,10 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from mloop.artifacts.backend import Backend
 from mloop.artifacts.digest import (
@@ -36,8 +36,16 @@ __all__ = ["ArtifactStore", "Blob", "BlobInfo", "Progress", "open_artifact_store
 
 Progress = Callable[[int], None]
 """Called after each chunk with the number of bytes just transferred (like ``tqdm.update``)."""
-ReadGuard = Callable[[str, str | None], None]
-"""Called with ``(digest, name)`` before a blob is served; raises to refuse it."""
+
+
+class ReadGuard(Protocol):
+    """Asked before blobs are served; raises to refuse one."""
+
+    def __call__(self, digest: str, name: str | None) -> None: ...
+
+    def check_many(self, digests: Sequence[str], *, name: str | None = None) -> None:
+        """Check a batch at once (before reading many blobs); raise if any is refused."""
+        ...
 
 _READ_BUFFER = 1024 * 1024
 
@@ -170,6 +178,11 @@ class ArtifactStore:
         return Blob(digest, total)
 
     # -- reading -------------------------------------------------------------------------------------------
+
+    def check_reads(self, digests: Sequence[str]) -> None:
+        """Ask the read guard about a batch of blobs at once (before reading them one by one)."""
+        if self.read_guard is not None:
+            self.read_guard.check_many(digests)
 
     def _not_found(self, digest: str, name: str | None) -> NotFound:
         what = f"Artifact {name!r} (blob {digest})" if name else f"Blob {digest}"

@@ -72,6 +72,7 @@ def _verified_folder(client: Context, version: ModelVersion) -> Path:
     if not folder.is_dir():
         staging = folder.parent / f".tmp-{uuid.uuid4().hex}"
         try:
+            client.artifacts.check_reads([f.digest for f in version.files])  # one guard query for all files
             for f in version.files:
                 dest = staging / normalize_artifact_path(f.path)
                 dest.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,13 @@ Every implementation (SQLite and PostgreSQL through :mod:`mloop.store.sql`, late
 contract suite in ``tests/contract/``. Every method that changes state writes its event in the same
 transaction, so the event log is the audit trail. Listings return a :class:`~mloop.entities.Page` with an
 opaque cursor.
+
+Every implementation refuses the same inputs with :class:`~mloop.errors.InvalidInput` (naming the argument, the
+value truncated, and the fix) before touching its database: text holding a NUL byte or that is not UTF-8,
+integers outside the signed 64-bit range, versions outside ``1 .. 2**63-1``, page sizes outside
+``1 .. 2**31-1``, and text wider than its column (see :mod:`mloop.store.sql.inputs`). A version number no
+version column can hold simply does not exist (:class:`~mloop.errors.NotFound`). Search filters follow the limits
+of :mod:`mloop.store.query`.
 """
 
 from __future__ import annotations
@@ -209,8 +216,8 @@ class DatasetStore(Protocol):
 
     def delete_dataset_version(self, name: str, version: int, *, actor: str) -> DatasetVersion: ...
 
-    def private_blob_owners(self, digest: str) -> list[str]:
-        """Refs of the private versions holding blob ``digest``; ``[]`` when anything public holds it too."""
+    def private_blobs(self, digests: Sequence[str]) -> dict[str, list[str]]:
+        """For each digest held only by private versions, their refs (public digests are left out)."""
         ...
 
 

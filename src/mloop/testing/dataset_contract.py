@@ -137,9 +137,11 @@ class DatasetStoreContract:
         shared = [ManifestEntry("public.csv", 9, _files("p", 1)[0].digest)]
         store.create_dataset_version("hold", files=[*secret, *shared], manifest_digest="m:h", actor=ME, private=True)
         store.create_dataset_version("pub", files=shared, manifest_digest="m:p", actor=ME)
-        assert store.private_blob_owners(secret[0].digest) == ["data:hold/1"]
-        assert store.private_blob_owners(shared[0].digest) == []  # a public version holds it too
-        assert store.private_blob_owners("blake3:" + "f" * 64) == []
+        other = "blake3:" + "f" * 64
+        assert store.private_blobs([secret[0].digest, shared[0].digest, other]) == {secret[0].digest: ["data:hold/1"]}
+        assert store.private_blobs([]) == {}
         run = store.create_run(store.get_or_create_experiment("e", actor=ME).id, name="r", actor=ME)
         store.record_artifacts(run.id, [ArtifactEntry("copy", secret[1].digest, 11, 0)], actor=ME)
-        assert store.private_blob_owners(secret[1].digest) == []  # logged as a run's artifact: not private-only
+        assert store.private_blobs([secret[1].digest]) == {}  # logged as a run's artifact: not private-only
+        many = [f"blake3:{i:064x}" for i in range(1200)]  # more than one IN-list chunk
+        assert store.private_blobs([*many, secret[0].digest]) == {secret[0].digest: ["data:hold/1"]}
