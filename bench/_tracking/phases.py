@@ -140,30 +140,43 @@ def _backup(src: str, dest: Path) -> None:
     b.close()
 
 
-def _replay(snapshot: Path, log: list[tuple[int, str, Any, bool]], mode: str) -> float:
-    """Replay the recorded statements with plain sqlite3 on a copy of ``snapshot``; seconds for all of them."""
-    work = snapshot.with_name(f"replay-{mode}.db")
+# replay mode -> (one transaction per run, keep the event rows, PRAGMA wal_autocheckpoint); mloop uses SQLite's
+# default 1000: a COMMIT that takes the WAL past 1000 pages runs a checkpoint (two fsyncs) before it returns
+REPLAY_MODES: dict[str, tuple[bool, bool, int]] = {
+    "as sent (mloop's transactions)": (False, True, 1000),
+    "one transaction per run": (True, True, 1000),
+    "one transaction per run, no event rows": (True, False, 1000),
+    "as sent, no auto-checkpoint": (False, True, 0),
+    "one transaction per run, no auto-checkpoint": (True, True, 0),
+}
+
+
+def _replay(snapshot: Path, log: list[tuple[int, str, Any, bool]], mode: str) -> dict[str, float]:
+    """Replay the recorded statements with plain sqlite3 on a copy of ``snapshot``: wall and CPU seconds, and the
+    WAL frames (pages) left at the end (all that were written, when nothing checkpoints)."""
+    merge, events, autocheckpoint = REPLAY_MODES[mode]
+    work = snapshot.with_name(f"replay-{len(mode)}-{merge}-{events}-{autocheckpoint}.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{work}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(snapshot, work)
-    if mode == "as sent":
-        seq = log
-    else:
+    seq = log
+    if merge:
         by_run: dict[int, list[tuple[int, str, Any, bool]]] = defaultdict(list)
         for item in log:
             if item[1] == "COMMIT" or item[1].startswith("BEGIN"):
                 continue
-            if mode == "one transaction, no events" and item[1].startswith("INSERT INTO events"):
+            if not events and item[1].startswith("INSERT INTO events"):
                 continue
             by_run[item[0]].append(item)
         seq = []
         for run, items in by_run.items():
             seq += [(run, "BEGIN IMMEDIATE", None, False), *items, (run, "COMMIT", None, False)]
     conn = sqlite3.connect(work, isolation_level=None, check_same_thread=False)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+    pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000")
+    for pragma in (*pragmas, f"wal_autocheckpoint={autocheckpoint}"):
         conn.execute(f"PRAGMA {pragma}")
     cur = conn.cursor()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for _run, statement, params, many in seq:
         if many:
             cur.executemany(statement, params)
@@ -173,12 +186,10 @@ def _replay(snapshot: Path, log: list[tuple[int, str, Any, bool]], mode: str) ->
             cur.execute(statement, params)
             if statement.startswith("SELECT"):
                 cur.fetchall()
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    frames = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     conn.close()
-    return elapsed
-
-
-REPLAY_MODES = ("as sent", "one transaction per run", "one transaction, no events")
+    return {"wall": elapsed, "cpu": cpu, "wal_frames": frames}
 
 
 def w_profile_phases(spec: dict[str, Any], body: Body) -> dict[str, Any]:
@@ -188,7 +199,9 @@ def w_profile_phases(spec: dict[str, Any], body: Body) -> dict[str, Any]:
     with mloop.start_run(experiment="bench-warmup", name="warmup"):
         pass
     current = [0]
+    cpu0 = time.process_time()
     plain = _loop(mloop, "bench-plain", n, body, None, current)
+    plain_cpu = time.process_time() - cpu0
     db = c.mloop_store_uri().removeprefix("sqlite:///")
     snapshot = Path(db).with_name("before-loop.db")
     _backup(db, snapshot)
@@ -200,7 +213,7 @@ def w_profile_phases(spec: dict[str, Any], body: Body) -> dict[str, Any]:
     tables = Counter(
         m.group(1) for _r, s, _p, _m in log if (m := re.match(r"(?:INSERT INTO|UPDATE|SELECT .*? FROM) (\w+)", s))
     )
-    replay: dict[str, list[float]] = {m: [] for m in REPLAY_MODES}
+    replay: dict[str, list[dict[str, float]]] = {m: [] for m in REPLAY_MODES}
     for rep in range(3):
         for mode in c.rotated(list(REPLAY_MODES), rep):
             replay[mode].append(_replay(snapshot, log, mode))
@@ -208,11 +221,16 @@ def w_profile_phases(spec: dict[str, Any], body: Body) -> dict[str, Any]:
         "seconds": plain,
         "runs": n,
         "plain_per_run_s": plain / n,
+        "plain_cpu_per_run_s": plain_cpu / n,
         "instrumented_per_run_s": instrumented / n,
         "phases_per_run_s": {k: v / n for k, v in timers.t.items()},
         "calls_per_run": {k: v / n for k, v in timers.n.items()},
         "not_timed": missing,
         "statements_per_run": {k: v / n for k, v in sorted(verbs.items())},
         "statements_by_table_per_run": {k: v / n for k, v in sorted(tables.items())},
-        "sql_replay_per_run_s": {m: statistics.median(v) / n for m, v in replay.items()},
+        "sql_replay_per_run_s": {m: statistics.median(r["wall"] for r in v) / n for m, v in replay.items()},
+        "sql_replay_cpu_per_run_s": {m: statistics.median(r["cpu"] for r in v) / n for m, v in replay.items()},
+        "sql_replay_wal_frames_per_run": {
+            m: v[-1]["wal_frames"] / n for m, v in replay.items() if not REPLAY_MODES[m][2]
+        },
     }

@@ -48,12 +48,15 @@ def profile_runs(script: Path, n: int, repeat: int, rate: int) -> dict[str, Any]
         "repeat": repeat,
         "plain_per_run_s": statistics.median(p["plain_per_run_s"] for p in phases),
         "plain_per_run_samples_s": [p["plain_per_run_s"] for p in phases],
+        "plain_cpu_per_run_s": statistics.median(p["plain_cpu_per_run_s"] for p in phases),
         "instrumented_per_run_s": statistics.median(p["instrumented_per_run_s"] for p in phases),
         "phases_per_run_s": med("phases_per_run_s"),
         "calls_per_run": med("calls_per_run"),
         "statements_per_run": med("statements_per_run"),
         "statements_by_table_per_run": med("statements_by_table_per_run"),
         "sql_replay_per_run_s": med("sql_replay_per_run_s"),
+        "sql_replay_cpu_per_run_s": med("sql_replay_cpu_per_run_s"),
+        "sql_replay_wal_frames_per_run": med("sql_replay_wal_frames_per_run"),
         "not_timed": phases[0]["not_timed"] if phases else [],
     }
     if spies:
@@ -78,6 +81,7 @@ def show_profile(doc: dict[str, Any]) -> None:
     us = lambda s: "-" if s is None else f"{s * 1e6:,.0f} µs"  # noqa: E731
     ph, calls = doc["phases_per_run_s"], doc["calls_per_run"]
     rows = [["plain loop (no timers)", us(doc["plain_per_run_s"]), ""]]
+    rows.append(["  of which CPU time of the process", us(doc.get("plain_cpu_per_run_s")), ""])
     rows.append(["with the timers below", us(doc["instrumented_per_run_s"]), ""])
     for top in ("mloop.start_run", "log_params + log_metrics (buffer)", "end of the with block (Run.__exit__)"):
         rows.append([top, us(ph.get(top)), "1"])
@@ -97,8 +101,20 @@ def show_profile(doc: dict[str, Any]) -> None:
     print(f"statements per run (driver calls, executemany = 1): {st}\nby table: {tb}")
     c.print_table(
         "the same statements replayed with plain sqlite3 (no SQLAlchemy, no mloop Python), per run",
-        ["replay", "per run"],
-        [[k, us(v)] for k, v in doc["sql_replay_per_run_s"].items()],
+        ["replay", "per run", "CPU per run", "WAL pages per run"],
+        [
+            [
+                k,
+                us(v),
+                us(doc["sql_replay_cpu_per_run_s"].get(k)),
+                f"{doc['sql_replay_wal_frames_per_run'].get(k, 0):.1f}"
+                if k in doc["sql_replay_wal_frames_per_run"]
+                else "-",
+            ]
+            for k, v in doc["sql_replay_per_run_s"].items()
+        ],
+        "WAL pages are counted where nothing checkpoints (all pages the commits wrote); wall - CPU = waiting, mostly "
+        "the fsyncs of the automatic checkpoints",
     )
     spy = doc["pyspy"]
     if "skipped" in spy:
