@@ -50,6 +50,7 @@ class Dataset:
     def __init__(self, client: Context, info: DatasetVersion) -> None:
         self.client = client
         self.info = info
+        self._files: list[ManifestEntry] | None = None
 
     def __repr__(self) -> str:
         return f"<Dataset {self.ref} {self.info.file_count} files, {self.info.total_size} bytes>"
@@ -136,7 +137,10 @@ class Dataset:
 
     # -- reading -------------------------------------------------------------------------------------------
     def files(self) -> list[ManifestEntry]:
-        return self.client.store.list_dataset_files(self.name, self.version)
+        """Path, size and digest of every file (a version never changes, so this is read once)."""
+        if self._files is None:
+            self._files = self.client.store.list_dataset_files(self.name, self.version)
+        return list(self._files)
 
     def profile(self) -> TableProfile | None:
         """The column profile of a table version (``None`` for plain files)."""

@@ -75,27 +75,37 @@ def _stat(file: Path) -> list[int]:
 
 def _verify(target: Path, ref: str, entries: Sequence[ManifestEntry], *, full: bool) -> None:
     stamp = _read_stamp(target)
+    fix = (
+        f"mloop will not serve it. Delete {target} (the next read writes a fresh, verified copy from the store); "
+        "for a copy you may edit, use `mloop data get`."
+    )
     fresh: _Stamp = {}
-    changed = False
+    suspects: list[tuple[ManifestEntry, Path]] = []
     for entry in entries:
         file = target / normalize_artifact_path(entry.path)
-        fix = (
-            f"mloop will not serve it. Delete {target} (the next read writes a fresh, verified copy from the "
-            "store); for a copy you may edit, use `mloop data get`."
-        )
         try:
-            seen = _stat(file)
+            fresh[entry.path] = seen = _stat(file)
         except OSError:
             raise IntegrityError(f"The local copy of {ref}/{entry.path} is missing ({file}); {fix}") from None
         if full or stamp.get(entry.path) != seen:
-            if seen[0] != entry.size or hash_file(file, parse_digest(entry.digest)[0]) != entry.digest:
-                raise IntegrityError(
-                    f"The local copy {file} of {ref}/{entry.path} was changed after mloop wrote it: its bytes no "
-                    f"longer match {entry.digest}. {fix}"
-                )
-            changed = True
-        fresh[entry.path] = seen
-    if changed or len(stamp) != len(fresh):
+            suspects.append((entry, file))
+
+    def intact(item: tuple[ManifestEntry, Path]) -> bool:
+        entry, file = item
+        return fresh[entry.path][0] == entry.size and hash_file(file, parse_digest(entry.digest)[0]) == entry.digest
+
+    if len(suspects) > 4:  # hash in parallel: BLAKE3 and file reads release the GIL
+        with ThreadPoolExecutor(max_workers=min(16, 2 * (os.cpu_count() or 1))) as pool:
+            results = list(pool.map(intact, suspects))
+    else:
+        results = [intact(item) for item in suspects]
+    for (entry, file), ok in zip(suspects, results, strict=True):
+        if not ok:
+            raise IntegrityError(
+                f"The local copy {file} of {ref}/{entry.path} was changed after mloop wrote it: its bytes no longer "
+                f"match {entry.digest}. {fix}"
+            )
+    if suspects or len(stamp) != len(fresh):
         _write_stamp(target, fresh)
 
 
