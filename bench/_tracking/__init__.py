@@ -18,5 +18,6 @@ sql      The recorded statements replayed with plain ``sqlite3`` (same PRAGMAs) 
 py-spy   ``py-spy record --idle`` (wall clock, sampled) of an unmodified ``runs`` worker; each sample of the timed
          loop is put in one mloop operation (the deepest of start_run / create_run / write_event / end_run /
          ... in its stack) and one layer (sqlite3 C code, SQLAlchemy compile, SQLAlchemy execution, mloop,
-         other Python). Skipped with a note if py-spy is not installed (``pip install py-spy``).
+         other Python; stdlib frames count for the library that called them). Skipped with a note if py-spy
+         is not installed (``pip install py-spy``).
 """

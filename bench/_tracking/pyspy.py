@@ -58,7 +58,7 @@ def _layer(frames: list[tuple[str, str]]) -> str:
                 return "SQLAlchemy: statement objects"
             return "SQLAlchemy: execution, results, events"
         if "mloop/" in path or "bench_tracking" in path:
-            return "mloop / bench Python"
+            return "mloop Python (and the stdlib it calls)"
         if func.startswith("<") or "threading" in path or "atexit" in path:
             continue
     return "other Python (stdlib)"
