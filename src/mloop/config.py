@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mloop.errors import WorkspaceError
+from mloop.errors import InvalidInput, WorkspaceError, shown
 
 __all__ = [
     "CONFIG_NAME",
@@ -95,8 +95,19 @@ def _read_workspace_file(ws: Path) -> dict[str, object]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
+    except UnicodeDecodeError as exc:
+        raise WorkspaceError(
+            f"Workspace file {path} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}). Save it as UTF-8, or delete it and run `mloop init` again."
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"Workspace file {path} is not valid TOML ({exc}). Fix or delete it.") from exc
+        raise WorkspaceError(
+            f"Workspace file {path} is not valid TOML ({exc}). Fix it, or delete it and run `mloop init` again."
+        ) from exc
+    except OSError as exc:
+        raise WorkspaceError(
+            f"Workspace file {path} cannot be read ({exc.strerror or exc}). Check its permissions."
+        ) from exc
 
 
 def _section_value(doc: Mapping[str, object], section: str, key: str) -> str | None:
@@ -166,6 +177,7 @@ def resolve_settings(
         if nearest is not None:
             doc = _read_workspace_file(nearest)
 
+    _check_text("store URI", store_uri, sources["store_uri"])
     if store_uri.startswith("sqlite:///") and workspace is None:
         store_uri = _absolutise(store_uri, (cwd or Path.cwd()))
 
@@ -180,6 +192,8 @@ def resolve_settings(
     else:
         art = None  # taken from the metadata store (recorded by `mloop init`)
         sources["artifact_uri"] = "metadata store"
+    if art is not None:
+        _check_text("artifact URI", art, sources["artifact_uri"])
     if art is not None and "://" not in art:
         art = _absolutise(art, cwd or Path.cwd())
 
@@ -194,6 +208,21 @@ def resolve_settings(
     return Settings(
         store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync
     )
+
+
+def _check_text(what: str, value: str, source: str) -> None:
+    """A NUL byte or text that is not UTF-8 (bytes decoded with surrogateescape) can name no file or database."""
+    try:
+        value.encode()
+        ok = "\x00" not in value
+    except UnicodeEncodeError:
+        ok = False
+    if not ok:
+        error = WorkspaceError if source.startswith("workspace") else InvalidInput
+        raise error(
+            f"The {what} {shown(value)} (from {source}) holds a NUL byte or text that is not UTF-8. "
+            "Give a path or URI of plain text."
+        )
 
 
 def _roles(doc: Mapping[str, object]) -> dict[str, tuple[str, ...]]:

@@ -32,7 +32,18 @@ __all__ = [
     "NotFound",
     "StoreUnavailable",
     "WorkspaceError",
+    "shown",
 ]
+
+SHOWN_LENGTH = 80  # messages show at most this many characters of a bad value
+
+
+def shown(value: object, limit: int = SHOWN_LENGTH) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters (a 5,000-digit number stays readable)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 3]}... ({len(value) if isinstance(value, str) else len(text)} characters)"
 
 
 class MloopError(Exception):

@@ -13,17 +13,28 @@ Grammar (keywords case-insensitive)::
 Keys with spaces or symbols are written in backticks: ``metrics.`val acc` > 0.5``. Attributes are
 ``run_id``, ``name``, ``status``, ``start_time``, ``end_time``, ``experiment_id``, ``actor`` and
 ``parent_id``. ``order_by`` items are ``field [ASC|DESC]``.
+
+Limits (refused with :class:`~mloop.errors.FilterSyntaxError`, the same on every store): parentheses nest at most
+:data:`MAX_FILTER_DEPTH` deep; a filter has at most :data:`MAX_FILTER_COMPARISONS` comparisons and
+:data:`MAX_FILTER_VALUES` literal values; numbers are finite, and ``start_time`` / ``end_time`` compare with
+signed 64-bit integers; text holds no NUL byte and is valid UTF-8; ``order_by`` has at most
+:data:`MAX_ORDER_BY` items.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
-from mloop.errors import FilterSyntaxError
+from mloop.errors import FilterSyntaxError, shown
 
 __all__ = [
     "ATTRIBUTES",
+    "MAX_FILTER_COMPARISONS",
+    "MAX_FILTER_DEPTH",
+    "MAX_FILTER_VALUES",
+    "MAX_ORDER_BY",
     "And",
     "Comparison",
     "Field",
@@ -36,6 +47,11 @@ __all__ = [
 
 ATTRIBUTES = ("run_id", "name", "status", "start_time", "end_time", "experiment_id", "actor", "parent_id")
 NUMERIC_ATTRIBUTES = ("start_time", "end_time")
+MAX_FILTER_DEPTH = 32  # nested parentheses
+MAX_FILTER_COMPARISONS = 200  # SQLite refuses expression trees deeper than 1,000
+MAX_FILTER_VALUES = 10_000  # literals in all IN lists together (PostgreSQL binds at most 65,535 parameters)
+MAX_ORDER_BY = 20  # each item may join a table; SQLite joins at most 64
+_INT64 = (-(2**63), 2**63 - 1)  # start_time and end_time are BIGINT columns
 _ENTITY_ALIASES = {
     "metrics": "metrics",
     "metric": "metrics",
@@ -53,7 +69,7 @@ _ATTR_ALIASES = {"id": "run_id", "run_name": "name", "user": "actor"}
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _TOKEN = re.compile(
     r"""\s*(?:
-      (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+      (?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
     | (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
     | (?P<op><=|>=|!=|<>|==|=|<|>)
     | (?P<punct>[(),])
@@ -106,7 +122,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise FilterSyntaxError(
-                f"Cannot read the filter {text!r} at position {pos} ({text[pos : pos + 20]!r}). "
+                f"Cannot read the filter {shown(text)} at position {pos} ({shown(text[pos : pos + 20])}). "
                 "Write comparisons like metrics.acc > 0.9 and params.model = 'rf'."
             )
         kind = m.lastgroup or ""
@@ -127,7 +143,7 @@ def parse_field(text: str, *, source: str | None = None) -> Field:
         key = _ATTR_ALIASES.get(text.lower(), text.lower())
         if key not in ATTRIBUTES:
             raise FilterSyntaxError(
-                f"Unknown field {text!r} in {source or text!r}. Use metrics.<key>, params.<key>, tags.<key> "
+                f"Unknown field {shown(text)} in {shown(source or text)}. Use metrics.<key>, params.<key>, tags.<key> "
                 f"or one of the attributes {', '.join(ATTRIBUTES)}."
             )
         return Field("attributes", key)
@@ -136,10 +152,10 @@ def parse_field(text: str, *, source: str | None = None) -> Field:
         key = _ATTR_ALIASES.get(key.lower(), key.lower())
         if key not in ATTRIBUTES:
             raise FilterSyntaxError(
-                f"Unknown attribute {rest!r} in {source or text!r}. Attributes are {', '.join(ATTRIBUTES)}."
+                f"Unknown attribute {shown(rest)} in {shown(source or text)}. Attributes are {', '.join(ATTRIBUTES)}."
             )
     if not key:
-        raise FilterSyntaxError(f"Field {text!r} has no key. Write e.g. metrics.accuracy.")
+        raise FilterSyntaxError(f"Field {shown(text)} has no key. Write e.g. metrics.accuracy.")
     return Field(entity, key)
 
 
@@ -148,11 +164,14 @@ class _Parser:
         self.text = text
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0  # open parentheses
+        self.comparisons = 0
+        self.values = 0
 
     def error(self, what: str) -> FilterSyntaxError:
         pos = self.toks[self.i][2] if self.i < len(self.toks) else len(self.text)
         return FilterSyntaxError(
-            f"Invalid filter {self.text!r} at position {pos}: {what}. "
+            f"Invalid filter {shown(self.text)} at position {pos}: {what}. "
             "Example: metrics.acc > 0.9 and params.model = 'rf'."
         )
 
@@ -166,7 +185,7 @@ class _Parser:
             raise self.error(f"expected {value or kind} but the filter ended")
         k, v, _ = self.toks[self.i]
         if k != kind or (value is not None and v.lower() != value):
-            raise self.error(f"expected {value or kind}, found {v!r}")
+            raise self.error(f"expected {value or kind}, found {shown(v)}")
         self.i += 1
         return v
 
@@ -186,22 +205,38 @@ class _Parser:
 
     def atom(self) -> Node:
         if self.i < len(self.toks) and self.toks[self.i][:2] == ("punct", "("):
+            self.depth += 1
+            if self.depth > MAX_FILTER_DEPTH:
+                raise self.error(f"parentheses nest more than {MAX_FILTER_DEPTH} deep; flatten the expression")
             self.i += 1
             node = self.expr()
             self.take("punct", ")")
+            self.depth -= 1
             return node
+        self.comparisons += 1
+        if self.comparisons > MAX_FILTER_COMPARISONS:
+            raise self.error(
+                f"more than {MAX_FILTER_COMPARISONS} comparisons; use IN (...) lists or search in several steps"
+            )
         return self.comparison()
 
     def literal(self) -> float | str:
         if self.i >= len(self.toks):
             raise self.error("expected a value but the filter ended")
         kind, value, _ = self.toks[self.i]
-        self.i += 1
+        self.values += 1
+        if self.values > MAX_FILTER_VALUES:
+            raise self.error(f"more than {MAX_FILTER_VALUES} values; search in several steps")
         if kind == "num":
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise self.error(f"the number {shown(value)} is out of range; use a finite number (at most 1.8e308)")
+            self.i += 1
+            return number
+        self.i += 1
         if kind == "str":
             return re.sub(r"\\(.)", r"\1", value[1:-1])
-        raise self.error(f"expected a number or a quoted string, found {value!r}")
+        raise self.error(f"expected a number or a quoted string, found {shown(value)}")
 
     def comparison(self) -> Comparison:
         field = parse_field(self.take("name"), source=self.text)
@@ -231,7 +266,7 @@ class _Parser:
             return None
         node = self.expr()
         if self.i != len(self.toks):
-            raise self.error(f"unexpected {self.toks[self.i][1]!r} (join comparisons with 'and' / 'or')")
+            raise self.error(f"unexpected {shown(self.toks[self.i][1])} (join comparisons with 'and' / 'or')")
         return node
 
 
@@ -241,20 +276,43 @@ def _checked(cmp: Comparison, text: str) -> Comparison:
     if numeric:
         if cmp.op in {"like", "ilike"} or not all(isinstance(v, float) for v in values):
             raise FilterSyntaxError(
-                f"{cmp.field} is numeric: compare it with a number using = != < <= > >= or IN (in {text!r})."
+                f"{cmp.field} is numeric: compare it with a number using = != < <= > >= or IN (in {shown(text)})."
+            )
+        if cmp.field.key in NUMERIC_ATTRIBUTES and not all(_INT64[0] <= int(v) <= _INT64[1] for v in values):
+            bad = next(v for v in values if not _INT64[0] <= int(v) <= _INT64[1])
+            raise FilterSyntaxError(
+                f"{cmp.field} {cmp.op} {bad:g} is out of range in {shown(text)}: {cmp.field} is a time in "
+                f"milliseconds; compare it with a whole number between {_INT64[0]} and {_INT64[1]}."
             )
     elif not all(isinstance(v, str) for v in values) or cmp.op in {"<", "<=", ">", ">="}:
         raise FilterSyntaxError(
             f"{cmp.field} holds text: compare it with a quoted string using = != LIKE ILIKE or IN "
-            f"(in {text!r}). Log numbers you want to compare as metrics."
+            f"(in {shown(text)}). Log numbers you want to compare as metrics."
         )
     return cmp
+
+
+def _check_text(text: str, what: str) -> None:
+    """NUL bytes and text that is not UTF-8 (lone surrogates) are refused: no store can hold or compare them."""
+    if "\x00" in text:
+        raise FilterSyntaxError(
+            f"The {what} {shown(text)} holds a NUL byte (\\x00) at position {text.index(chr(0))}; "
+            "no name or value can contain one. Remove it."
+        )
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise FilterSyntaxError(
+            f"The {what} {shown(text)} is not valid UTF-8 text (position {exc.start}). "
+            "Decode the bytes with the right encoding first."
+        ) from None
 
 
 def parse_filter(text: str | None) -> Node | None:
     """Parse a filter string; ``None``/empty means no filter."""
     if text is None or not text.strip():
         return None
+    _check_text(text, "filter")
     return _Parser(text).parse()
 
 
@@ -264,8 +322,11 @@ def parse_order_by(items: str | list[str] | tuple[str, ...] | None) -> list[Orde
         return []
     if isinstance(items, str):
         items = [items]
+    if len(items) > MAX_ORDER_BY:
+        raise FilterSyntaxError(f"order_by has {len(items)} items; at most {MAX_ORDER_BY} are allowed.")
     out: list[OrderBy] = []
     for item in items:
+        _check_text(item, "order_by item")
         parts = item.strip().rsplit(None, 1)
         descending = False
         if len(parts) == 2 and parts[1].lower() in {"asc", "desc"}:
@@ -274,6 +335,6 @@ def parse_order_by(items: str | list[str] | tuple[str, ...] | None) -> list[Orde
         else:
             name = item.strip()
         if not name:
-            raise FilterSyntaxError(f"Empty order_by item {item!r}. Write e.g. 'metrics.acc DESC'.")
+            raise FilterSyntaxError(f"Empty order_by item {shown(item)}. Write e.g. 'metrics.acc DESC'.")
         out.append(OrderBy(parse_field(name, source=item), descending))
     return out

@@ -15,7 +15,6 @@ from mloop.entities import (
     EventType,
     ManifestEntry,
     Page,
-    decode_cursor,
     encode_cursor,
     new_id,
     now_ms,
@@ -26,6 +25,7 @@ from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_stmt
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
+from mloop.store.sql.inputs import VERSION_COLUMN_MAX, check_path, checked, cursor_field
 
 __all__ = ["DatasetsMixin"]
 
@@ -62,8 +62,8 @@ def _aliases(conn: Connection, version_ids: Sequence[str]) -> dict[str, list[str
 def _resolve(conn: Connection, name: str, version: int | None, alias: str | None) -> DatasetVersion:
     ds = _dataset_row(conn, name)
     q = select(_V).where(_V.c.dataset_id == ds.id)
-    if version is not None:
-        row = conn.execute(q.where(_V.c.version == version)).first()
+    if version is not None:  # a number no version column can hold does not exist
+        row = conn.execute(q.where(_V.c.version == version)).first() if version <= VERSION_COLUMN_MAX else None
     elif alias is not None and alias not in RESERVED_ALIASES:
         a = t.dataset_aliases
         vid = conn.execute(select(a.c.version_id).where(a.c.dataset_id == ds.id, a.c.alias == alias)).scalar()
@@ -88,6 +88,7 @@ def _resolve(conn: Connection, name: str, version: int | None, alias: str | None
 class DatasetsMixin:
     engine: Engine
 
+    @checked("name", "manifest_digest", "actor", "message", "kind", "format", "rows", "source", "role")
     def create_dataset_version(
         self,
         name: str,
@@ -106,6 +107,8 @@ class DatasetsMixin:
         profile: str | None = None,
     ) -> tuple[DatasetVersion, bool]:
         parse_ref(f"data:{name}")  # validates the name
+        for f in files:
+            check_path("file path", f.path)
         for _ in range(20):
             try:
                 return run_in_transaction(
@@ -162,9 +165,11 @@ class DatasetsMixin:
         )  # fmt: skip
         return created, True
 
+    @checked("name", "version", "alias")
     def get_dataset_version(self, name: str, version: int | None = None, alias: str | None = None) -> DatasetVersion:
         return run_in_transaction(self.engine, lambda c: _resolve(c, name, version, alias), write=False)
 
+    @checked("name", "version")
     def get_dataset_profile(self, name: str, version: int) -> str | None:
         def read(conn: Connection) -> str | None:
             v = _resolve(conn, name, version, None)
@@ -172,6 +177,7 @@ class DatasetsMixin:
 
         return run_in_transaction(self.engine, read, write=False)
 
+    @checked("limit")
     def list_datasets(self, *, cursor: str | None = None, limit: int = 100) -> Page[Dataset]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
@@ -188,7 +194,7 @@ class DatasetsMixin:
             .limit(limit + 1)
         )
         if cursor is not None:
-            q = q.where(d.c.name > decode_cursor(cursor)["name"])
+            q = q.where(d.c.name > cursor_field(cursor, "name", str))
         rows = run_in_transaction(self.engine, lambda c: c.execute(q).all(), write=False)
         items = [
             Dataset(r.id, r.name, int(r.created_at), None if r.latest is None else int(r.latest), int(r.n or 0))
@@ -197,6 +203,7 @@ class DatasetsMixin:
         more = len(rows) > limit
         return Page(items, encode_cursor({"name": items[-1].name}) if more else None)
 
+    @checked("name", "limit")
     def list_dataset_versions(self, name: str, *, cursor: str | None = None, limit: int = 100) -> Page[DatasetVersion]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
@@ -205,7 +212,7 @@ class DatasetsMixin:
             ds = _dataset_row(conn, name)
             q = select(_V).where(_V.c.dataset_id == ds.id).order_by(_V.c.version.desc()).limit(limit + 1)
             if cursor is not None:
-                q = q.where(_V.c.version < int(decode_cursor(cursor)["before"]))
+                q = q.where(_V.c.version < cursor_field(cursor, "before", int))
             rows = conn.execute(q).all()
             aliases = _aliases(conn, [r.id for r in rows])
             return [_version(r, name, aliases.get(r.id, [])) for r in rows]
@@ -214,6 +221,7 @@ class DatasetsMixin:
         items, more = versions[:limit], len(versions) > limit
         return Page(items, encode_cursor({"before": items[-1].version}) if more else None)
 
+    @checked("name", "version")
     def list_dataset_files(self, name: str, version: int) -> list[ManifestEntry]:
         def read(conn: Connection) -> list[ManifestEntry]:
             v = _resolve(conn, name, version, None)
@@ -223,6 +231,7 @@ class DatasetsMixin:
 
         return run_in_transaction(self.engine, read, write=False)
 
+    @checked("name", "alias", "version", "actor")
     def set_dataset_alias(self, name: str, alias: str, version: int, *, actor: str) -> DatasetVersion:
         parse_ref(f"data:{name}@{alias}")
         if alias in RESERVED_ALIASES:
@@ -243,6 +252,7 @@ class DatasetsMixin:
 
         return run_in_transaction(self.engine, move)
 
+    @checked("name", "version", "actor")
     def delete_dataset_version(self, name: str, version: int, *, actor: str) -> DatasetVersion:
         def remove(conn: Connection) -> DatasetVersion:
             v = _resolve(conn, name, version, None)

@@ -12,6 +12,7 @@ from mloop.entities import Approval, Evaluation, EventType, new_id, now_ms
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
+from mloop.store.sql.inputs import checked
 from mloop.store.sql.models import resolve_model_version
 
 __all__ = ["EvaluationsMixin"]
@@ -30,6 +31,7 @@ def _evaluation(row: Any, model_ref: str) -> Evaluation:
 class EvaluationsMixin:
     engine: Engine
 
+    @checked("name", "version", "data_ref", "task", "actor", "rows", "report_digest")
     def add_evaluation(
         self,
         name: str,
@@ -64,6 +66,7 @@ class EvaluationsMixin:
 
         return run_in_transaction(self.engine, add)
 
+    @checked("name", "version", "data_ref")
     def list_evaluations(self, name: str, version: int, *, data_ref: str | None = None) -> list[Evaluation]:
         """Evaluations of a version, newest first."""
         e = t.evaluations
@@ -78,6 +81,7 @@ class EvaluationsMixin:
 
         return run_in_transaction(self.engine, read, write=False)
 
+    @checked("name", "version", "alias", "actor", "roles", "comment")
     def add_approval(
         self, name: str, version: int, *, alias: str, actor: str, roles: Sequence[str] = (), comment: str = ""
     ) -> Approval:
@@ -96,6 +100,7 @@ class EvaluationsMixin:
 
         return run_in_transaction(self.engine, add)
 
+    @checked("name", "version", "alias")
     def list_approvals(self, name: str, version: int, *, alias: str | None = None) -> list[Approval]:
         a = t.approvals
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from mloop.entities import Event, Page, decode_cursor, encode_cursor, now_ms
+from mloop.entities import Event, Page, encode_cursor, now_ms
 from mloop.errors import InvalidInput
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.inputs import checked, cursor_field
 
 __all__ = ["EventsMixin", "write_event"]
 
@@ -37,11 +38,13 @@ def _event(row: Any) -> Event:
 class EventsMixin:
     engine: Engine
 
+    @checked("type", "subject", "actor")
     def append_event(self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None) -> Event:
         return run_in_transaction(
             self.engine, lambda conn: write_event(conn, type, subject, actor=actor, payload=payload)
         )
 
+    @checked("types", "subject", "after_id", "limit")
     def list_events(
         self,
         *,
@@ -55,7 +58,7 @@ class EventsMixin:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
         start = after_id
         if cursor is not None:
-            start = int(decode_cursor(cursor)["after"])
+            start = cursor_field(cursor, "after", int)
         q = select(t.events).order_by(t.events.c.id).limit(limit + 1)
         if start is not None:
             q = q.where(t.events.c.id > start)

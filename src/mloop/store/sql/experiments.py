@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mloop.entities import EventType, Experiment, Page, decode_cursor, encode_cursor, new_id, now_ms
+from mloop.entities import EventType, Experiment, Page, encode_cursor, new_id, now_ms
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
+from mloop.store.sql.inputs import checked, cursor_field
 
 __all__ = ["ExperimentsMixin", "validate_name"]
 
@@ -31,6 +32,7 @@ def _experiment(row: Any) -> Experiment:
 class ExperimentsMixin:
     engine: Engine
 
+    @checked("name", "actor")
     def create_experiment(self, name: str, *, actor: str) -> Experiment:
         name = validate_name("experiment", name)
 
@@ -47,6 +49,7 @@ class ExperimentsMixin:
                 f"Experiment {name!r} already exists. Use it (start_run(experiment={name!r})) or pick another name."
             ) from exc
 
+    @checked("experiment_id")
     def get_experiment(self, experiment_id: str) -> Experiment:
         row = run_in_transaction(
             self.engine,
@@ -57,6 +60,7 @@ class ExperimentsMixin:
             raise NotFound(f"No experiment with id {experiment_id!r}. List them with `mloop experiments list`.")
         return _experiment(row)
 
+    @checked("name")
     def get_experiment_by_name(self, name: str) -> Experiment:
         row = run_in_transaction(
             self.engine,
@@ -67,6 +71,7 @@ class ExperimentsMixin:
             raise NotFound(f"No experiment named {name!r}. List them with `mloop experiments list`.")
         return _experiment(row)
 
+    @checked("name", "actor")
     def get_or_create_experiment(self, name: str, *, actor: str) -> Experiment:
         try:
             return self.get_experiment_by_name(name)
@@ -77,12 +82,13 @@ class ExperimentsMixin:
         except AlreadyExists:  # created by a concurrent caller
             return self.get_experiment_by_name(name)
 
+    @checked("limit")
     def list_experiments(self, *, cursor: str | None = None, limit: int = 100) -> Page[Experiment]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
         q = select(t.experiments).order_by(t.experiments.c.name).limit(limit + 1)
         if cursor is not None:
-            q = q.where(t.experiments.c.name > decode_cursor(cursor)["name"])
+            q = q.where(t.experiments.c.name > cursor_field(cursor, "name", str))
         rows = run_in_transaction(self.engine, lambda c: c.execute(q).all(), write=False)
         items = [_experiment(r) for r in rows[:limit]]
         more = len(rows) > limit

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mloop.entities import EventType, Model, ModelFile, ModelVersion, Page, decode_cursor, encode_cursor, new_id, now_ms
+from mloop.entities import EventType, Model, ModelFile, ModelVersion, Page, encode_cursor, new_id, now_ms
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.refs import parse_ref
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
+from mloop.store.sql.inputs import VERSION_COLUMN_MAX, check_path, checked, cursor_field
 
 __all__ = ["ANY", "ModelsMixin"]
 
@@ -78,8 +79,8 @@ def _versions(conn: Connection, rows: Sequence[Any], name: str) -> list[ModelVer
 def resolve_model_version(conn: Connection, name: str, version: int | None, alias: str | None) -> ModelVersion:
     model = _model_row(conn, name)
     q = select(_V).where(_V.c.model_id == model.id)
-    if version is not None:
-        row = conn.execute(q.where(_V.c.version == version)).first()
+    if version is not None:  # a number no version column can hold does not exist
+        row = conn.execute(q.where(_V.c.version == version)).first() if version <= VERSION_COLUMN_MAX else None
         if row is None:
             latest = conn.execute(select(func.max(_V.c.version)).where(_V.c.model_id == model.id)).scalar()
             raise NotFound(
@@ -104,6 +105,7 @@ def resolve_model_version(conn: Connection, name: str, version: int | None, alia
 class ModelsMixin:
     engine: Engine
 
+    @checked("name", "flavor", "actor", "run_id", "source", "input_example", "code_commit", "target", "description")
     def create_model_version(
         self,
         name: str,
@@ -126,6 +128,8 @@ class ModelsMixin:
         parse_ref(f"model:{name}")
         if not files:
             raise InvalidInput(f"A model version needs at least one file; got none for {name!r}.")
+        for f in files:
+            check_path("file path", f.path)
 
         def create(conn: Connection) -> ModelVersion:
             model = conn.execute(select(t.models).where(t.models.c.name == name)).first()
@@ -161,9 +165,11 @@ class ModelsMixin:
                 continue
         raise Conflict(f"Could not register a version of {name!r} under heavy contention; try again.")
 
+    @checked("name", "version", "alias")
     def get_model_version(self, name: str, version: int | None = None, alias: str | None = None) -> ModelVersion:
         return run_in_transaction(self.engine, lambda c: resolve_model_version(c, name, version, alias), write=False)
 
+    @checked("limit")
     def list_models(self, *, cursor: str | None = None, limit: int = 100) -> Page[Model]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
@@ -173,7 +179,7 @@ class ModelsMixin:
         q = select(m, sub.c.latest, sub.c.n).outerjoin(sub, sub.c.model_id == m.c.id).order_by(m.c.name)
         q = q.limit(limit + 1)
         if cursor is not None:
-            q = q.where(m.c.name > decode_cursor(cursor)["name"])
+            q = q.where(m.c.name > cursor_field(cursor, "name", str))
 
         def read(conn: Connection) -> list[Model]:
             rows = conn.execute(q).all()
@@ -193,6 +199,7 @@ class ModelsMixin:
         items = items[:limit]
         return Page(items, encode_cursor({"name": items[-1].name}) if more else None)
 
+    @checked("name", "limit")
     def list_model_versions(self, name: str, *, cursor: str | None = None, limit: int = 100) -> Page[ModelVersion]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
@@ -201,13 +208,14 @@ class ModelsMixin:
             model = _model_row(conn, name)
             q = select(_V).where(_V.c.model_id == model.id).order_by(_V.c.version.desc()).limit(limit + 1)
             if cursor is not None:
-                q = q.where(_V.c.version < int(decode_cursor(cursor)["before"]))
+                q = q.where(_V.c.version < cursor_field(cursor, "before", int))
             return _versions(conn, conn.execute(q).all(), name)
 
         versions = run_in_transaction(self.engine, read, write=False)
         items, more = versions[:limit], len(versions) > limit
         return Page(items, encode_cursor({"before": items[-1].version}) if more else None)
 
+    @checked("name", "alias", "version", "expected", "actor", "reason")
     def move_model_alias(
         self, name: str, alias: str, version: int | None, *, expected: int | str | None = ANY, actor: str,
         reason: str = "promote",
@@ -266,6 +274,7 @@ class ModelsMixin:
                 f"Alias {name}@{alias} was set by a concurrent promotion; check `mloop models show {name}` and retry."
             ) from exc
 
+    @checked("name", "alias")
     def model_alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
         """Moves of an alias, oldest first: version, previous version, actor, time, reason."""
         h = t.model_alias_history
@@ -281,6 +290,7 @@ class ModelsMixin:
 
         return run_in_transaction(self.engine, read, write=False)
 
+    @checked("name", "version", "status", "actor")
     def set_model_version_status(self, name: str, version: int, status: str, *, actor: str) -> ModelVersion:
         if status not in {"active", "archived"}:
             raise InvalidInput(f"Model version status must be 'active' or 'archived', got {status!r}.")

@@ -26,12 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import EventType, Metric, RunRecord, RunStatus, new_id, now_ms
-from mloop.errors import Conflict, InvalidInput, NotFound
+from mloop.errors import Conflict, InvalidInput, NotFound, shown
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_ignore, insert_stmt
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
 from mloop.store.sql.experiments import validate_name
+from mloop.store.sql.inputs import check_text, checked
 
 __all__ = ["RunsMixin", "hydrate_runs"]
 
@@ -40,7 +41,8 @@ _MAX_KEY = 250
 
 def _check_key(kind: str, key: str) -> None:
     if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
-        raise InvalidInput(f"Invalid {kind} key {key!r}: use 1 to {_MAX_KEY} characters.")
+        raise InvalidInput(f"Invalid {kind} key {shown(key)}: use 1 to {_MAX_KEY} characters.")
+    check_text(f"{kind} key", key)
 
 
 def _not_found(run_id: str) -> NotFound:
@@ -188,6 +190,7 @@ def _write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
 class RunsMixin:
     engine: Engine
 
+    @checked("experiment_id", "name", "actor", "params", "tags", "parent_id", "environment_digest", "start_time")
     def create_run(
         self,
         experiment_id: str,
@@ -250,6 +253,7 @@ class RunsMixin:
         except SAIntegrityError as exc:  # the foreign key on experiment_id
             raise NotFound(f"No experiment with id {experiment_id!r}. Create it first or pass its name.") from exc
 
+    @checked("run_id", "params", "tags")
     def log_batch(
         self,
         run_id: str,
@@ -268,6 +272,7 @@ class RunsMixin:
 
         run_in_transaction(self.engine, write)
 
+    @checked("run_id", "actor", "end_time", "params", "tags")
     def end_run(
         self,
         run_id: str,
@@ -295,11 +300,13 @@ class RunsMixin:
 
         run_in_transaction(self.engine, end)
 
+    @checked("run_id")
     def get_run(self, run_id: str) -> RunRecord:
         return run_in_transaction(
             self.engine, lambda conn: hydrate_runs(conn, [_run_row(conn, run_id)])[0], write=False
         )
 
+    @checked("run_id", "key")
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         m = t.metrics
         q = select(m.c.key, m.c.value, m.c.step, m.c.timestamp).where(m.c.run_id == run_id, m.c.key == key)
@@ -327,12 +334,15 @@ class RunsMixin:
 
         run_in_transaction(self.engine, change)
 
+    @checked("run_id", "actor")
     def delete_run(self, run_id: str, *, actor: str) -> None:
         self._set_deleted(run_id, True, actor)
 
+    @checked("run_id", "actor")
     def restore_run(self, run_id: str, *, actor: str) -> None:
         self._set_deleted(run_id, False, actor)
 
+    @checked("actor", "older_than_ms")
     def purge_deleted_runs(self, *, actor: str, older_than_ms: int = 0) -> list[str]:
         cutoff = now_ms() - older_than_ms
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, true
 
-from mloop.entities import Page, RunRecord, decode_cursor, encode_cursor
+from mloop.entities import Page, RunRecord, encode_cursor
 from mloop.errors import InvalidInput
 from mloop.store.query import And, Comparison, Field, Node, Or, parse_filter, parse_order_by
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.inputs import checked, cursor_field
 from mloop.store.sql.runs import RunRow, hydrate_runs
 
 __all__ = ["SearchMixin", "compile_filter"]
@@ -91,6 +92,7 @@ class SearchMixin:
     engine: Engine
     _statements: dict[tuple[Any, ...], tuple[Any, int, bool, tuple[str, tuple[Any, ...]] | None]]
 
+    @checked("experiment_ids", "max_results")
     def search_runs(
         self,
         *,
@@ -154,7 +156,6 @@ class SearchMixin:
             where.append(t.runs.c.deleted.is_(False))
         joins: list[Any] = []
         orders = parse_order_by(list(order_by))
-        position = decode_cursor(cursor) if cursor else {}
         q = select(t.runs)
         order_cols: list[Any] = []
         for ob in orders:
@@ -164,9 +165,9 @@ class SearchMixin:
             q = q.outerjoin(table, on)
         offset = 0
         if orders:
-            offset = int(position.get("offset", 0))
-        elif "before" in position:  # keyset paging on the time-ordered id
-            where.append(t.runs.c.id < position["before"])
+            offset = cursor_field(cursor, "offset", int) if cursor else 0
+        elif cursor:  # keyset paging on the time-ordered id
+            where.append(t.runs.c.id < cursor_field(cursor, "before", str))
         q = q.where(and_(*where)).order_by(*order_cols, t.runs.c.id.desc())
         q = q.limit(max_results + 1).offset(offset)
         raw_sql = None

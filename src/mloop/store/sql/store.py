@@ -18,6 +18,7 @@ from mloop.store.sql.evaluations import EvaluationsMixin
 from mloop.store.sql.events import EventsMixin, write_event
 from mloop.store.sql.experiments import ExperimentsMixin
 from mloop.store.sql.holdouts import HoldoutsMixin
+from mloop.store.sql.inputs import check_length, check_path, checked
 from mloop.store.sql.lineage import LineageMixin
 from mloop.store.sql.models import ModelsMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
@@ -54,6 +55,7 @@ class SqlStore(
         return f"SqlStore({self.engine.url.render_as_string(hide_password=True)!r})"
 
     # settings -----------------------------------------------------------------------------------
+    @checked("key")
     def get_setting(self, key: str) -> str | None:
         row = run_in_transaction(
             self.engine,
@@ -62,7 +64,10 @@ class SqlStore(
         )
         return None if row is None else str(row[0])
 
+    @checked("key", "value")
     def set_setting(self, key: str, value: str) -> None:
+        check_length("setting key", key, 100)
+
         def write(conn: Connection) -> None:
             stmt = insert_stmt(conn, t.settings).values(key=key, value=value)
             conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
@@ -70,10 +75,12 @@ class SqlStore(
         run_in_transaction(self.engine, write)
 
     # environments -------------------------------------------------------------------------------
+    @checked("digest")
     def put_environment(self, digest: str, body: Mapping[str, Any]) -> None:
         row = {"digest": digest, "body": json.dumps(body, sort_keys=True)}
         run_in_transaction(self.engine, lambda c: insert_ignore(c, t.environments, [row], ("digest",)))
 
+    @checked("digest")
     def get_environment(self, digest: str) -> dict[str, Any]:
         row = run_in_transaction(
             self.engine,
@@ -86,9 +93,12 @@ class SqlStore(
         return body
 
     # artifact references ------------------------------------------------------------------------
+    @checked("run_id", "actor")
     def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str) -> None:
         if not entries:
             return
+        for e in entries:
+            check_path("artifact path", e.path)
 
         def write(conn: Connection) -> None:
             _run_row(conn, run_id)
@@ -124,6 +134,7 @@ class SqlStore(
 
         run_in_transaction(self.engine, write)
 
+    @checked("run_id")
     def list_artifacts(self, run_id: str) -> list[ArtifactEntry]:
         a = t.artifacts
 
