@@ -4,7 +4,7 @@ from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, Manife
 from mloop.entities.events import Event, EventType
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
-from mloop.entities.page import Page, decode_cursor, encode_cursor
+from mloop.entities.page import Page, decode_cursor, encode_cursor, iter_pages
 from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "RunStatus",
     "decode_cursor",
     "encode_cursor",
+    "iter_pages",
     "new_id",
     "now_ms",
 ]

@@ -1,4 +1,8 @@
-"""Datasets, their immutable versions, manifest entries and lineage edges. Frozen values, no I/O."""
+"""Datasets, their immutable versions, manifest entries and lineage edges. Frozen values, no I/O.
+
+``to_dict()`` gives each value's JSON shape (plain dicts, lists and scalars, keys in a fixed order): the CLI's
+``--json`` prints it and the REST server will return it, so both stay the same.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ class ManifestEntry:
     size: int
     digest: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "digest": self.digest}
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -25,6 +32,12 @@ class Dataset:
     created_at: int
     latest_version: int | None = None
     version_count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "latest_version": self.latest_version, "version_count": self.version_count,
+            "created_at": self.created_at, "id": self.id,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,16 @@ class DatasetVersion:
     def ref(self) -> str:
         return f"data:{self.name}/{self.version}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref, "name": self.name, "version": self.version, "id": self.id,
+            "dataset_id": self.dataset_id, "created_at": self.created_at, "actor": self.actor,
+            "message": self.message, "kind": self.kind, "format": self.format, "rows": self.rows,
+            "file_count": self.file_count, "total_size": self.total_size, "private": self.private,
+            "aliases": list(self.aliases), "source": self.source, "role": self.role, "meta": dict(self.meta),
+            "manifest_digest": self.manifest_digest,
+        }  # fmt: skip
+
 
 @dataclass(frozen=True)
 class LineageEdge:
@@ -64,3 +87,7 @@ class LineageEdge:
     relation: str
     actor: str
     created_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "relation": self.relation, "actor": self.actor,
+                "created_at": self.created_at}  # fmt: skip

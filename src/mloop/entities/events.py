@@ -47,3 +47,8 @@ class Event:
     actor: str
     time: int
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape (the CLI's ``--json``, the REST server)."""
+        return {"id": self.id, "type": self.type, "subject": self.subject, "actor": self.actor, "time": self.time,
+                "payload": dict(self.payload)}  # fmt: skip

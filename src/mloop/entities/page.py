@@ -1,16 +1,16 @@
-"""A page of a listing with an opaque cursor for the next one."""
+"""A page of a listing with an opaque cursor for the next one, and :func:`iter_pages` to walk them all."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from mloop.errors import InvalidInput
 
-__all__ = ["Page", "decode_cursor", "encode_cursor"]
+__all__ = ["Page", "decode_cursor", "encode_cursor", "iter_pages"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,20 @@ class Page(Generic[T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def iter_pages(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing, page after page: ``fetch(cursor)`` returns one page (``None``: the first).
+
+    ``iter_pages(lambda cursor: store.list_datasets(cursor=cursor))``. Pages are fetched as the items are
+    consumed; a listing that changes meanwhile is read as its cursors see it.
+    """
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if (cursor := page.next_cursor) is None:
+            return
 
 
 def encode_cursor(value: Any) -> str:

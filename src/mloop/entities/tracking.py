@@ -1,4 +1,8 @@
-"""Experiments, runs and what is logged to them. Frozen values, no I/O."""
+"""Experiments, runs and what is logged to them. Frozen values, no I/O.
+
+``to_dict()`` gives each value's JSON shape (plain dicts, lists and scalars, keys in a fixed order): the CLI's
+``--json`` prints it and the REST server will return it, so both stay the same.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = ["ArtifactEntry", "Experiment", "Metric", "RunRecord", "RunStatus"]
 
@@ -27,6 +32,9 @@ class Experiment:
     name: str
     created_at: int
     deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"experiment_id": self.id, "name": self.name, "created_at": self.created_at, "deleted": self.deleted}
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class Metric:
     def __hash__(self) -> int:
         return hash((self.key, self.step, self.timestamp))
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "step": self.step, "timestamp": self.timestamp}
+
 
 @dataclass(frozen=True)
 class ArtifactEntry:
@@ -60,6 +71,9 @@ class ArtifactEntry:
     digest: str
     size: int
     created_at: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "digest": self.digest, "created_at": self.created_at}
 
 
 @dataclass(frozen=True)
@@ -87,3 +101,14 @@ class RunRecord:
     @property
     def duration_ms(self) -> int | None:
         return None if self.end_time is None else self.end_time - self.start_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """Attributes, then params, the latest metrics and tags (``mloop runs show --json`` adds the
+        experiment's name after ``name``, the artifacts and an environment summary)."""
+        return {
+            "run_id": self.id, "name": self.name, "experiment_id": self.experiment_id, "status": self.status.value,
+            "start_time": self.start_time, "end_time": self.end_time, "duration_ms": self.duration_ms,
+            "actor": self.actor, "parent_id": self.parent_id, "deleted": self.deleted,
+            "environment_digest": self.environment_digest, "params": dict(self.params),
+            "metrics": dict(self.metrics), "tags": dict(self.tags),
+        }  # fmt: skip
