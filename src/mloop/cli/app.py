@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mloop.cli import data, demo, evaluate, events, experiments, gc, lineage, models, runs, workspace
-from mloop.cli.context import Globals
+from mloop.cli.common import Globals
 
 __all__ = ["app", "main"]
 

@@ -13,17 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_client
+from mloop.cli.common import DataNameArg as NameArg
+from mloop.cli.common import DataRefArg as RefArg
+from mloop.cli.common import JsonOpt, data_ref, dataset_name, open_client, private_note
 from mloop.cli.data_get import get
 from mloop.cli.data_unprotect import unprotect
 from mloop.cli.diff import diff
-from mloop.cli.options import DataNameArg as NameArg
-from mloop.cli.options import DataRefArg as RefArg
-from mloop.cli.options import JsonOpt
 from mloop.cli.splits import split
 
 if TYPE_CHECKING:
-    from mloop.entities import Dataset, DatasetVersion, ManifestEntry
+    from mloop.entities import DatasetVersion
     from mloop.entities.profile import TableProfile
 
 __all__ = ["app"]
@@ -35,51 +34,8 @@ app = typer.Typer(
 
 
 # helpers ---------------------------------------------------------------------------------------------------
-def _name(text: str) -> str:
-    """The dataset name in ``NAME`` or ``data:NAME`` (a version or alias is a mistake here)."""
-    from mloop.errors import InvalidInput
-    from mloop.refs import parse_ref
-
-    ref = parse_ref(text, default_kind="data")
-    if ref.kind != "data" or ref.version is not None or ref.alias is not None:
-        raise InvalidInput(f"{text!r} is not a dataset name; give the name alone, e.g. `sensors` or `data:sensors`.")
-    return ref.name
-
-
-def _data_ref(text: str) -> str:
-    """``text`` with the ``data:`` prefix it may lack (``sensors/3`` -> ``data:sensors/3``)."""
-    from mloop.errors import InvalidInput
-    from mloop.refs import parse_ref
-
-    ref = parse_ref(text, default_kind="data")
-    if ref.kind != "data":
-        raise InvalidInput(f"{text!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
-    return str(ref)
-
-
-def version_dict(v: DatasetVersion) -> dict[str, Any]:
-    return {
-        "ref": v.ref, "name": v.name, "version": v.version, "id": v.id, "dataset_id": v.dataset_id,
-        "created_at": v.created_at, "actor": v.actor, "message": v.message, "kind": v.kind, "format": v.format,
-        "rows": v.rows, "file_count": v.file_count, "total_size": v.total_size, "private": v.private,
-        "aliases": list(v.aliases), "source": v.source, "role": v.role, "meta": dict(v.meta),
-        "manifest_digest": v.manifest_digest,
-    }  # fmt: skip
-
-
-def _entry_dict(e: ManifestEntry) -> dict[str, Any]:
-    return {"path": e.path, "size": e.size, "digest": e.digest}
-
-
 def _kind(v: DatasetVersion) -> str:
     return f"table ({v.format})" if v.kind == "table" and v.format else v.kind
-
-
-def private_note(v: DatasetVersion) -> str:
-    return (
-        f"{v.ref} is a private holdout: training code cannot read it (nor its files); only evaluation can, "
-        "every read is audited, and a model whose training touched it is never promoted."
-    )
 
 
 @contextmanager
@@ -174,7 +130,7 @@ def add(
     if as_json:
         print_json(
             {
-                **version_dict(info),
+                **info.to_dict(),
                 "created": result.created,
                 "seconds": result.seconds,
                 "hashed_files": stats.hashed_files,
@@ -207,28 +163,12 @@ def add(
 def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List datasets: name, latest version, number of versions."""
     from mloop.cli.output import cell, format_time, print_json, table
+    from mloop.datasets.versions import list_datasets as all_datasets
 
-    found: list[Dataset] = []
-    cursor: str | None = None
     with open_client(ctx) as client:
-        while True:
-            page = client.store.list_datasets(cursor=cursor)
-            found.extend(page.items)
-            if (cursor := page.next_cursor) is None:
-                break
+        found = all_datasets(client)
     if as_json:
-        print_json(
-            [
-                {
-                    "name": d.name,
-                    "latest_version": d.latest_version,
-                    "version_count": d.version_count,
-                    "created_at": d.created_at,
-                    "id": d.id,
-                }
-                for d in found
-            ]
-        )
+        print_json([d.to_dict() for d in found])
         return
     table(
         ["name", "latest", "versions", "created"],
@@ -241,18 +181,13 @@ def list_datasets(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def versions(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """List the versions of a dataset, newest first."""
     from mloop.cli.output import cell, format_time, human_size, print_json, table
+    from mloop.datasets.versions import list_dataset_versions
 
-    dataset = _name(name)
+    dataset = dataset_name(name)
     with open_client(ctx) as client:
-        found: list[DatasetVersion] = []
-        cursor: str | None = None
-        while True:
-            page = client.store.list_dataset_versions(dataset, cursor=cursor)
-            found.extend(page.items)
-            if (cursor := page.next_cursor) is None:
-                break
+        found = list_dataset_versions(client, dataset)
     if as_json:
-        print_json([version_dict(v) for v in found])
+        print_json([v.to_dict() for v in found])
         return
     table(["version", "created", "files", "size", "kind", "rows", "aliases", "private", "message"],
           [[cell(v.version, "cyan"), format_time(v.created_at), v.file_count, human_size(v.total_size), _kind(v),
@@ -289,8 +224,8 @@ def show(
     if as_json:
         print_json(
             {
-                **version_dict(v),
-                "files": [_entry_dict(e) for e in shown],
+                **v.to_dict(),
+                "files": [e.to_dict() for e in shown],
                 "files_shown": len(shown),
                 "profile": None if profile is None else profile.to_dict(),
             }
@@ -350,10 +285,11 @@ def alias(
       mloop data alias sensors 3 prod
     """
     from mloop.cli.output import cell, stdout_console
+    from mloop.datasets.versions import set_dataset_alias
 
-    dataset = _name(name)
+    dataset = dataset_name(name)
     with open_client(ctx) as client:
-        v = client.store.set_dataset_alias(dataset, alias_, version, actor=client.actor)
+        v = set_dataset_alias(client, dataset, version, alias_)
     stdout_console().print(cell(f"data:{dataset}@{alias_} → {v.ref}", "green"))
 
 
@@ -372,7 +308,7 @@ def delete(
     from mloop.datasets.lineage import delete_dataset_version
 
     with open_client(ctx) as client:
-        deleted = delete_dataset_version(client, _data_ref(ref), force=force)
+        deleted = delete_dataset_version(client, data_ref(ref), force=force)
     console = stdout_console()
     console.print(cell(f"Deleted {deleted}.", "green"))
     console.print("Its bytes stay until `mloop gc` frees what nothing else references.")

@@ -12,9 +12,8 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.options import DataRefArg as RefArg
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import DataRefArg as RefArg
+from mloop.cli.common import JsonOpt, open_client
 
 __all__ = ["get"]
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import JsonOpt
 
 __all__ = ["unprotect"]
 

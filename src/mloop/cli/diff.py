@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import JsonOpt, open_client
 
 __all__ = ["diff"]
 

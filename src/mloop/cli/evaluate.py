@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import JsonOpt, open_client
 
 if TYPE_CHECKING:
     from mloop.entities import Evaluation
 
-__all__ = ["compare", "evaluate", "evaluation_dict", "heading", "print_evaluations", "scalar_metrics"]
+__all__ = ["compare", "evaluate", "print_evaluations", "scalar_metrics"]
 
 ModelRefArg = Annotated[
     str, typer.Argument(metavar="MODEL_REF", help="model:<name>/<version> or model:<name>@<alias>.")
@@ -41,27 +40,8 @@ def scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {k: numeric[k] for k in keys}
 
 
-def heading(text: str) -> None:
-    """A bold line above a table (a table's own title would wrap to the table's width)."""
-    from mloop.cli.output import cell, stdout_console
-
-    stdout_console().print(cell(text, "bold"), soft_wrap=True)
-
-
-def evaluation_dict(e: Evaluation, report: Path | None = None) -> dict[str, Any]:
-    """An evaluation as JSON (``report``: where ``--report`` wrote the HTML, if it did)."""
-    return {
-        "id": e.id, "model": e.model_ref, "data": e.data_ref, "task": e.task, "rows": e.rows,
-        "metrics": dict(e.metrics), "latency_ms": dict(e.latency_ms),
-        "importance": [{"feature": f, "mean": m, "std": s} for f, m, s in e.importance],
-        "report_digest": e.report_digest, "report": None if report is None else str(report),
-        "comparison": None if e.comparison is None else dict(e.comparison), "created_at": e.created_at,
-        "actor": e.actor,
-    }  # fmt: skip
-
-
 def _print_confusion(confusion: Mapping[str, Any]) -> None:
-    from mloop.cli.output import cell, table
+    from mloop.cli.output import cell, heading, table
 
     labels = [str(label) for label in confusion.get("labels", [])]
     matrix = confusion.get("matrix", [])
@@ -71,7 +51,7 @@ def _print_confusion(confusion: Mapping[str, Any]) -> None:
 
 
 def _print_evaluation(e: Evaluation, report: Path | None, top: int) -> None:
-    from mloop.cli.output import cell, format_number, stdout_console, table
+    from mloop.cli.output import cell, format_number, heading, stdout_console, table
 
     console = stdout_console()
     heading(f"Evaluated {e.model_ref} on {e.data_ref} ({e.rows} rows, {e.task}).")
@@ -102,7 +82,7 @@ def _print_evaluation(e: Evaluation, report: Path | None, top: int) -> None:
 
 def print_evaluations(evaluations: Sequence[Evaluation], limit: int = 5) -> None:
     """The latest evaluations of a version, one line each with its headline metrics."""
-    from mloop.cli.output import cell, format_number, format_time, stdout_console, table
+    from mloop.cli.output import cell, format_number, format_time, heading, stdout_console, table
 
     if not evaluations:
         stdout_console().print(cell("Not evaluated: `mloop evaluate REF --data HOLDOUT`.", "dim"))
@@ -162,7 +142,10 @@ def evaluate(
             report.write_bytes(html)
             written = report.resolve()
     if as_json:
-        print_json(evaluation_dict(e, written))
+        shape = e.to_dict()
+        if written is not None:
+            shape["report"] = str(written)  # where --report wrote it (the key keeps its place)
+        print_json(shape)
         return
     _print_evaluation(e, written, top)
 
@@ -192,7 +175,7 @@ def compare(
       mloop models compare churn/5 churn@production --data data:churn-holdout/1
       mloop models compare churn/5 churn/4 --data data:churn-holdout/1 --metric accuracy --json
     """
-    from mloop.cli.output import cell, format_number, print_json, stdout_console, table
+    from mloop.cli.output import cell, format_number, heading, print_json, stdout_console, table
     from mloop.registry.evaluate import compare_versions
 
     with open_client(ctx) as client:

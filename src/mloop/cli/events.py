@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mloop.cli.context import open_client, resolve_run
+from mloop.cli.common import JsonOpt, open_client, resolve_run
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
@@ -36,7 +36,7 @@ def list_events(
         str | None, typer.Option("--subject", "-s", metavar="REF", help="Only events about REF, e.g. run:<id>.")
     ] = None,
     max_events: Annotated[int, typer.Option("--max", "-n", metavar="N", min=1, help="Show the newest N events.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List events (the audit log), oldest first.
 
@@ -56,11 +56,7 @@ def list_events(
                               subject=None if subject is None else _subject(client, subject))
     shown = found[-max_events:]
     if as_json:
-        print_json([
-            {"id": e.id, "type": e.type, "subject": e.subject, "actor": e.actor, "time": e.time,
-             "payload": dict(e.payload)}
-            for e in shown
-        ])
+        print_json([e.to_dict() for e in shown])
         return
     if not found:
         caption = "No events match."

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from mloop.cli.context import open_client
+from mloop.cli.common import JsonOpt, open_client
 
 __all__ = ["app"]
 
@@ -16,7 +14,7 @@ app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=Tru
 @app.command("list")
 def list_experiments(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List experiments, oldest first."""
     from mloop.cli.output import format_time, print_json, table
@@ -24,10 +22,7 @@ def list_experiments(
     with open_client(ctx) as client:
         experiments = client.list_experiments()
     if as_json:
-        print_json([
-            {"experiment_id": e.id, "name": e.name, "created_at": e.created_at, "deleted": e.deleted}
-            for e in experiments
-        ])
+        print_json([e.to_dict() for e in experiments])
         return
     table(
         ["name", "id", "created", "deleted"],

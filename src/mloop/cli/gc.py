@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.context import open_client
+from mloop.cli.common import JsonOpt, open_client
 
 __all__ = ["gc"]
 
@@ -29,7 +29,7 @@ def gc(
     verify: Annotated[
         bool, typer.Option("--verify", help="Re-hash every kept blob and remove corrupt ones (slow: reads all).")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Purge deleted runs and free unused blobs.
 

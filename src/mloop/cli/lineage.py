@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mloop.cli.context import open_client
+from mloop.cli.common import JsonOpt, open_client
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -43,7 +43,7 @@ def lineage(
         typer.Argument(metavar="REF",
                        help="data:<name>/<version> or @<alias>, run:<id>, model:<name>/<version> or @<alias>."),
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show what REF was made from, evaluated on, and used by.
 

@@ -7,22 +7,20 @@ and ``alias`` run the alias's policy and refuse (exit 7) when a check fails, lea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.evaluate import compare, evaluation_dict, heading, print_evaluations
-from mloop.cli.options import JsonOpt, VersionArg
-from mloop.cli.options import ModelNameArg as NameArg
-from mloop.cli.options import ModelRefArg as RefArg
+from mloop.cli.common import JsonOpt, VersionArg, model_name, open_client
+from mloop.cli.common import ModelNameArg as NameArg
+from mloop.cli.common import ModelRefArg as RefArg
+from mloop.cli.evaluate import compare, print_evaluations
 from mloop.cli.promotion import alias, approve, check, policy, promote, rollback
 
 if TYPE_CHECKING:
-    from mloop.entities import Approval, Evaluation, Model, ModelVersion
-    from mloop.tracking.client import Client
+    from mloop.registry.versions import VersionDetails
 
 __all__ = ["app"]
 
@@ -34,54 +32,6 @@ app = typer.Typer(
 
 
 # helpers ---------------------------------------------------------------------------------------------------
-def model_name(text: str) -> str:
-    """The model name in ``NAME`` or ``model:NAME`` (a version or alias is a mistake here)."""
-    from mloop.errors import InvalidInput
-    from mloop.refs import parse_ref
-
-    ref = parse_ref(text, default_kind="model")
-    if ref.kind != "model" or ref.version is not None or ref.alias is not None:
-        raise InvalidInput(f"{text!r} is not a model name; give the name alone, e.g. `churn` or `model:churn`.")
-    return ref.name
-
-
-def _version_dict(v: ModelVersion) -> dict[str, Any]:
-    return {
-        "ref": v.ref, "name": v.name, "version": v.version, "id": v.id, "model_id": v.model_id, "flavor": v.flavor,
-        "status": v.status, "aliases": list(v.aliases), "created_at": v.created_at, "actor": v.actor,
-        "description": v.description, "run_id": v.run_id, "source": v.source, "datasets": list(v.datasets),
-        "code_commit": v.code_commit, "target": v.target,
-        "files": [{"path": f.path, "size": f.size, "digest": f.digest} for f in v.files],
-        "signature": None if v.signature is None else dict(v.signature), "input_example": v.input_example,
-        "environment": dict(v.environment), "params": dict(v.params), "metrics": dict(v.metrics),
-    }  # fmt: skip
-
-
-def _approval_dict(a: Approval) -> dict[str, Any]:
-    return {"alias": a.alias, "actor": a.actor, "roles": list(a.roles), "comment": a.comment,
-            "created_at": a.created_at}  # fmt: skip
-
-
-def _all_models(client: Client) -> list[Model]:
-    found: list[Model] = []
-    cursor: str | None = None
-    while True:
-        page = client.store.list_models(cursor=cursor)
-        found.extend(page.items)
-        if (cursor := page.next_cursor) is None:
-            return found
-
-
-def _all_versions(client: Client, name: str) -> list[ModelVersion]:
-    found: list[ModelVersion] = []
-    cursor: str | None = None
-    while True:
-        page = client.store.list_model_versions(name, cursor=cursor)
-        found.extend(page.items)
-        if (cursor := page.next_cursor) is None:
-            return found
-
-
 def _signature_rows(signature: Mapping[str, Any]) -> list[list[Any]]:
     from mloop.cli.output import format_number
 
@@ -98,24 +48,17 @@ def _signature_rows(signature: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
-def _alias_history(client: Client, name: str, version: int) -> list[dict[str, Any]]:
-    """Every move of any of the model's aliases that gave ``version`` an alias or took one from it."""
-    aliases = sorted({a for v in _all_versions(client, name) for a in v.aliases})
-    moves = [{"alias": alias, **move} for alias in aliases for move in client.store.model_alias_history(name, alias)]
-    return sorted((m for m in moves if version in (m["version"], m["previous"])), key=lambda m: m["at"])
-
-
 # listing and inspecting ------------------------------------------------------------------------------------
 @app.command("list")
 def list_models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List registered models: name, latest version, number of versions, aliases."""
     from mloop.cli.output import cell, format_time, print_json, table
+    from mloop.registry.versions import list_models as registered_models
 
     with open_client(ctx) as client:
-        found = _all_models(client)
+        found = registered_models(client)
     if as_json:
-        print_json([{"name": m.name, "id": m.id, "created_at": m.created_at, "latest_version": m.latest_version,
-                     "version_count": m.version_count, "aliases": dict(m.aliases)} for m in found])  # fmt: skip
+        print_json([m.to_dict() for m in found])
         return
     table(["name", "latest", "versions", "aliases", "created"],
           [[cell(m.name, "cyan"), m.latest_version, m.version_count,
@@ -129,12 +72,13 @@ def list_models(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def versions(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """List the versions of a model, newest first."""
     from mloop.cli.output import cell, format_time, print_json, short_id, table
+    from mloop.registry.versions import list_model_versions
 
     model = model_name(name)
     with open_client(ctx) as client:
-        found = _all_versions(client, model)
+        found = list_model_versions(client, model)
     if as_json:
-        print_json([_version_dict(v) for v in found])
+        print_json([v.to_dict() for v in found])
         return
     table(["version", "created", "by", "flavor", "status", "aliases", "run", "description"],
           [[cell(v.version, "cyan"), format_time(v.created_at), v.actor, v.flavor,
@@ -155,32 +99,30 @@ def show(ctx: typer.Context, ref: RefArg, as_json: JsonOpt = False) -> None:
       mloop models show churn@production --json
     """
     from mloop.cli.output import print_json
-    from mloop.registry.loader import resolve_model
+    from mloop.registry.versions import describe_version
 
     with open_client(ctx) as client:
-        v = resolve_model(client, ref)
-        evaluations = client.store.list_evaluations(v.name, v.version)
-        approvals = client.store.list_approvals(v.name, v.version)
-        history = _alias_history(client, v.name, v.version)
+        details = describe_version(client, ref)
     if as_json:
-        print_json({**_version_dict(v), "evaluations": [evaluation_dict(e) for e in evaluations],
-                    "approvals": [_approval_dict(a) for a in approvals], "alias_history": history})  # fmt: skip
+        print_json(details.to_dict())
         return
-    _print_version(v, evaluations, approvals, history)
+    _print_version(details)
 
 
-def _print_version(v: ModelVersion, evaluations: Sequence[Evaluation], approvals: Sequence[Approval],
-                   history: Sequence[Mapping[str, Any]]) -> None:  # fmt: skip
+def _print_version(details: VersionDetails) -> None:
     from mloop.cli.output import (
         cell,
         format_number,
         format_time,
+        heading,
         human_size,
         short_digest,
         stdout_console,
         table,
     )
 
+    v, evaluations, approvals, history = (details.version, details.evaluations, details.approvals,
+                                          details.alias_history)  # fmt: skip
     console = stdout_console()
     heading(f"Model version {v.ref}")
     env = v.environment or {}
@@ -260,7 +202,7 @@ def register(
         v = register_model(source if source.startswith("run:") else Path(source), model, client=client,
                            description=description)  # fmt: skip
     if as_json:
-        print_json(_version_dict(v))
+        print_json(v.to_dict())
         return
     console = stdout_console()
     size = human_size(sum(f.size for f in v.files))
@@ -284,10 +226,11 @@ def archive(ctx: typer.Context, name: NameArg, version: VersionArg) -> None:
     A version that holds an alias is refused (exit 5): promote another version first.
     """
     from mloop.cli.output import cell, stdout_console
+    from mloop.registry.versions import archive_version
 
     model = model_name(name)
     with open_client(ctx) as client:
-        v = client.store.set_model_version_status(model, version, "archived", actor=client.actor)
+        v = archive_version(client, model, version)
     stdout_console().print(cell(f"Archived {v.ref}.", "green"))
 
 

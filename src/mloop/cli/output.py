@@ -22,6 +22,7 @@ __all__ = [
     "cell",
     "format_number",
     "format_time",
+    "heading",
     "human_duration",
     "human_size",
     "jsonable",
@@ -135,6 +136,11 @@ def format_number(value: float | None) -> str:
 
 
 # tables ------------------------------------------------------------------------------------------------------
+def heading(text: str) -> None:
+    """A bold line above a table (a table's own title would wrap to the table's width)."""
+    stdout_console().print(cell(text, "bold"), soft_wrap=True)
+
+
 def cell(value: object, style: str = "") -> RenderableType:
     """A table cell showing ``value`` literally (no markup), optionally styled."""
     from rich.text import Text

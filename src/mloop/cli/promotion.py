@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.evaluate import heading
-from mloop.cli.options import JsonOpt, VersionArg
-from mloop.cli.options import ModelNameArg as NameArg
+from mloop.cli.common import JsonOpt, VersionArg, model_name, open_client
+from mloop.cli.common import ModelNameArg as NameArg
 
 if TYPE_CHECKING:
     from mloop.errors import GateFailed
@@ -34,7 +32,7 @@ PolicyOpt = Annotated[
 # helpers ---------------------------------------------------------------------------------------------------
 def print_report(report: GateReport) -> None:
     """The checks of a gate report: PASS/FAIL, check, measured, required, detail."""
-    from mloop.cli.output import cell, table
+    from mloop.cli.output import cell, heading, table
 
     heading(f"Policy for {report.model_ref} → @{report.alias}: {report.policy}")
     table(["", "check", "measured", "required", "detail"],
@@ -61,7 +59,6 @@ def _refused(exc: GateFailed, as_json: bool) -> NoReturn:
 
 
 def _promote(ctx: typer.Context, name: str, version: int, alias: str, policy: str | None, as_json: bool) -> None:
-    from mloop.cli.models import model_name
     from mloop.cli.output import cell, print_json, stdout_console
     from mloop.errors import GateFailed
     from mloop.registry.api import promote
@@ -129,7 +126,6 @@ def check(
     Example:
       mloop models check churn 4 --to production
     """
-    from mloop.cli.models import model_name
     from mloop.cli.output import cell, print_json, stdout_console
     from mloop.registry.promote import check_policy
 
@@ -161,7 +157,6 @@ def approve(
     Roles come from the workspace file ([roles] alice = ["approver"]); the user from MLOOP_USER, the file's
     [user] name, or the login name. approvals(N, role=...) checks count distinct approvers.
     """
-    from mloop.cli.models import model_name
     from mloop.cli.output import cell, stdout_console
     from mloop.registry.api import approve as approve_
 
@@ -181,7 +176,6 @@ def rollback(
     The move is checked against the current holder (a concurrent change gives a conflict, exit 5) and
     recorded as an event; `mloop models show` lists it in the alias history.
     """
-    from mloop.cli.models import model_name
     from mloop.cli.output import cell, stdout_console
     from mloop.registry.api import rollback as rollback_
 
@@ -211,7 +205,6 @@ def policy(
       mloop models policy churn production
       mloop models policy churn production "evaluated() & approvals(1, role='approver')"
     """
-    from mloop.cli.models import model_name
     from mloop.cli.output import cell, print_json, stdout_console
     from mloop.registry.promote import policy_for, policy_source, set_policy
 

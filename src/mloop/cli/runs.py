@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.context import open_client, resolve_run
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import JsonOpt, open_client, resolve_run
 
 if TYPE_CHECKING:
-    from mloop.entities import ArtifactEntry, RunRecord
+    from mloop.entities import RunRecord
 
 __all__ = ["app"]
 
@@ -133,10 +132,6 @@ def _environment_summary(env: Mapping[str, Any] | None) -> dict[str, Any] | None
     }
 
 
-def _artifact_dict(entry: ArtifactEntry) -> dict[str, Any]:
-    return {"path": entry.path, "size": entry.size, "digest": entry.digest, "created_at": entry.created_at}
-
-
 @app.command("show")
 def show(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None:
     """Show a run's details.
@@ -166,16 +161,10 @@ def show(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None:
             env = None
         experiment = {e.id: e.name for e in client.list_experiments()}.get(record.experiment_id)
     summary = _environment_summary(env)
-    attributes = {
-        "run_id": record.id, "name": record.name, "experiment": experiment,
-        "experiment_id": record.experiment_id, "status": record.status.value, "start_time": record.start_time,
-        "end_time": record.end_time, "duration_ms": record.duration_ms, "actor": record.actor,
-        "parent_id": record.parent_id, "deleted": record.deleted, "environment_digest": record.environment_digest,
-    }
     if as_json:
-        print_json({**attributes, "params": dict(record.params), "metrics": dict(record.metrics),
-                    "tags": dict(record.tags), "artifacts": [_artifact_dict(a) for a in artifacts],
-                    "environment": summary})
+        shape = record.to_dict()
+        head = {"run_id": shape.pop("run_id"), "name": shape.pop("name"), "experiment": experiment}
+        print_json({**head, **shape, "artifacts": [a.to_dict() for a in artifacts], "environment": summary})
         return
     console = stdout_console()
     console.print(cell(f"Run {record.name}  run:{record.id}", "bold"))
@@ -303,7 +292,7 @@ def artifacts(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None
     with open_client(ctx) as client:
         entries = client.list_artifacts(resolve_run(client, run))
     if as_json:
-        print_json([_artifact_dict(e) for e in entries])
+        print_json([e.to_dict() for e in entries])
         return
     total = sum(e.size for e in entries)
     table(["path", "size", "digest", "logged"],

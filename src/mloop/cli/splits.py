@@ -10,9 +10,8 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.context import open_client
-from mloop.cli.options import DataRefArg as RefArg
-from mloop.cli.options import JsonOpt
+from mloop.cli.common import DataRefArg as RefArg
+from mloop.cli.common import JsonOpt, open_client, private_note
 
 __all__ = ["split"]
 
@@ -43,7 +42,6 @@ def split(
       mloop data split data:sensors/3 --holdout 0.2 --seed 7 --stratify label
       mloop data split data:sensors@latest --holdout 0.1 --by-time timestamp
     """
-    from mloop.cli.data import private_note, version_dict
     from mloop.cli.output import cell, print_json, stdout_console, table
     from mloop.datasets.splits import split_dataset
 
@@ -55,7 +53,7 @@ def split(
             {
                 "source": result.source.ref,
                 "created": result.created,
-                **{role: version_dict(v) for role, v in parts.items()},
+                **{role: v.to_dict() for role, v in parts.items()},
             }
         )
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.context import globals_of
+from mloop.cli.common import JsonOpt, globals_of
 
 __all__ = ["info", "init"]
 
@@ -66,7 +66,7 @@ def init(
 
 def info(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show which stores are in use and why.
 
