@@ -28,7 +28,7 @@ def test_demo(mloop: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_demo_folder_is_reused_from_inside(tmp_path: Path) -> None:
-    from mloop.demo import demo_root
+    from mloop.cli.demo.tour import demo_root
     from mloop.workspace import init_workspace
 
     assert demo_root(None, cwd=tmp_path) == tmp_path / "mloop-demo"
@@ -53,7 +53,7 @@ def test_demo_run_inside_its_folder_does_not_nest(mloop: Invoke, tmp_path: Path,
 
 
 def test_demo_says_how_to_put_mloop_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mloop.demo import path_hint
+    from mloop.cli.demo.tour import path_hint
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no mloop here
     hint = path_hint()

@@ -1,4 +1,4 @@
-"""``mloop demo``: the loop so far, on data scikit-learn ships, in a fresh workspace.
+"""The tour ``mloop demo`` runs: the loop so far, on data scikit-learn ships, in a fresh workspace.
 
 1. version the data (Parquet) and split off a private, stratified holdout;
 2. train a small grid of models in tracked runs that read the train split (lineage is recorded);

@@ -1,4 +1,8 @@
-"""``mloop demo``: a guided tour on a throwaway workspace."""
+"""``mloop demo``: a guided tour on a throwaway workspace.
+
+The command is here; the tour itself (:mod:`mloop.cli.demo.tour`) uses the public SDK as a user would. It is
+part of the CLI, not a library layer: nothing in the library imports it.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ def demo(
     them, and shows what to try next. Run again inside the demo folder, it reuses that folder rather than
     creating another one in it.
     """
+    from mloop.cli.demo.tour import run_demo
     from mloop.cli.output import stdout_console
-    from mloop.demo import run_demo
 
     run_demo(directory, console=stdout_console())
