@@ -13,8 +13,9 @@ phases   One worker runs the loop twice: N runs untouched (the plain time per ru
          the count of transactions and statements per run. The statements the driver received are recorded.
 sql      The recorded statements replayed with plain ``sqlite3`` (same PRAGMAs) on a copy of the store taken
          just before the instrumented loop: as mloop sent them (its transactions), merged into one
-         transaction per run, merged without the event rows, and both without automatic WAL checkpoints
-         (which also counts the WAL pages a run writes). The floor of the SQL work, without Python.
+         transaction per run, merged without the event rows, both without automatic WAL checkpoints (which
+         also counts the WAL pages a run writes), and as sent without the (key, value) indexes of params and
+         latest metrics (what search by value costs the writes). The floor of the SQL work, without Python.
 py-spy   ``py-spy record --idle`` (wall clock, sampled) of an unmodified ``runs`` worker; each sample of the timed
          loop is put in one mloop operation (the deepest of start_run / create_run / write_event / end_run /
          ... in its stack) and one layer (sqlite3 C code, SQLAlchemy compile, SQLAlchemy execution, mloop,

@@ -140,22 +140,25 @@ def _backup(src: str, dest: Path) -> None:
     b.close()
 
 
-# replay mode -> (one transaction per run, keep the event rows, PRAGMA wal_autocheckpoint); mloop uses SQLite's
-# default 1000: a COMMIT that takes the WAL past 1000 pages runs a checkpoint (two fsyncs) before it returns
-REPLAY_MODES: dict[str, tuple[bool, bool, int]] = {
-    "as sent (mloop's transactions)": (False, True, 1000),
-    "one transaction per run": (True, True, 1000),
-    "one transaction per run, no event rows": (True, False, 1000),
-    "as sent, no auto-checkpoint": (False, True, 0),
-    "one transaction per run, no auto-checkpoint": (True, True, 0),
+# replay mode -> (one transaction per run, keep the event rows, PRAGMA wal_autocheckpoint, indexes dropped first);
+# mloop uses SQLite's default autocheckpoint 1000: a COMMIT that takes the WAL past 1000 pages runs a checkpoint
+# (two fsyncs) before it returns
+KEY_VALUE_INDEXES = ("ix_params_key_value", "ix_latest_metrics_key_value")  # search by param / metric value
+REPLAY_MODES: dict[str, tuple[bool, bool, int, tuple[str, ...]]] = {
+    "as sent (mloop's transactions)": (False, True, 1000, ()),
+    "one transaction per run": (True, True, 1000, ()),
+    "one transaction per run, no event rows": (True, False, 1000, ()),
+    "as sent, no auto-checkpoint": (False, True, 0, ()),
+    "one transaction per run, no auto-checkpoint": (True, True, 0, ()),
+    "as sent, no auto-checkpoint, without the (key, value) indexes": (False, True, 0, KEY_VALUE_INDEXES),
 }
 
 
 def _replay(snapshot: Path, log: list[tuple[int, str, Any, bool]], mode: str) -> dict[str, float]:
     """Replay the recorded statements with plain sqlite3 on a copy of ``snapshot``: wall and CPU seconds, and the
     WAL frames (pages) left at the end (all that were written, when nothing checkpoints)."""
-    merge, events, autocheckpoint = REPLAY_MODES[mode]
-    work = snapshot.with_name(f"replay-{len(mode)}-{merge}-{events}-{autocheckpoint}.db")
+    merge, events, autocheckpoint, drop = REPLAY_MODES[mode]
+    work = snapshot.with_name(f"replay-{list(REPLAY_MODES).index(mode)}.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{work}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(snapshot, work)
@@ -175,6 +178,9 @@ def _replay(snapshot: Path, log: list[tuple[int, str, Any, bool]], mode: str) ->
     pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000")
     for pragma in (*pragmas, f"wal_autocheckpoint={autocheckpoint}"):
         conn.execute(f"PRAGMA {pragma}")
+    for index in drop:
+        conn.execute(f"DROP INDEX IF EXISTS {index}")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # count only the pages the replay writes
     cur = conn.cursor()
     t0, cpu0 = time.perf_counter(), time.process_time()
     for _run, statement, params, many in seq:
