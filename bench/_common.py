@@ -89,6 +89,10 @@ def side_env(side: str, workdir: Path, pg_db: str | None = None) -> dict[str, st
         env["MLOOP_ARTIFACT_URI"] = str(workdir / "artifacts")
     else:
         raise ValueError(f"unknown side {side!r}")
+    if side in (MLOOP_SQLITE, MLOOP_POSTGRES):  # only `mloop init` creates a store (untimed, like MLflow's setup)
+        from mloop.store import open_store
+
+        open_store(env["MLOOP_URI"]).close()
     if side == MLFLOW_SQLITE_ASYNC:
         env["MLFLOW_ENABLE_ASYNC_LOGGING"] = "true"
     return env
