@@ -16,7 +16,7 @@ keys = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True).filter(
     lambda k: k not in {"and", "or", "in", "not", "like", "ilike"}
 )
 numbers = st.floats(allow_nan=False, allow_infinity=False, width=32)
-texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="'\\"), max_size=12)
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="'\\\x00"), max_size=12)
 
 
 @given(key=keys, value=numbers, op=st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
