@@ -31,6 +31,7 @@ __all__ = [
     "CONFIG_NAME",
     "WORKSPACE_DIRNAME",
     "Settings",
+    "check_local_path",
     "find_workspace",
     "resolve_settings",
     "workspace_config_text",
@@ -208,6 +209,11 @@ def resolve_settings(
     return Settings(
         store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync
     )
+
+
+def check_local_path(path: str | os.PathLike[str], what: str = "path") -> None:
+    """Refuse a path no file system can hold (a NUL byte, or bytes that are not UTF-8) with InvalidInput."""
+    _check_text(what, os.fspath(path), "the command line or the caller")
 
 
 def _check_text(what: str, value: str, source: str) -> None:

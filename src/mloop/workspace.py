@@ -11,7 +11,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mloop.config import CONFIG_NAME, WORKSPACE_DIRNAME, Settings, resolve_settings, workspace_config_text
+from mloop.config import (
+    CONFIG_NAME,
+    WORKSPACE_DIRNAME,
+    Settings,
+    check_local_path,
+    resolve_settings,
+    workspace_config_text,
+)
 from mloop.entities import EventType
 from mloop.errors import WorkspaceError
 
@@ -106,6 +113,7 @@ def init_workspace(
 
     With no URIs the workspace is self-contained: ``.mloop/mloop.db`` (SQLite, WAL) and ``.mloop/artifacts``.
     """
+    check_local_path(directory, "workspace folder")
     directory = Path(directory).expanduser().resolve()
     if directory.exists() and not directory.is_dir():
         raise WorkspaceError(f"{directory} is a file; give `mloop init` a folder.")

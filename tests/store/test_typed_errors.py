@@ -278,3 +278,15 @@ def test_uris_with_nul_or_not_utf8_are_invalid_input(tmp_path: Path, uri: str) -
         with pytest.raises(InvalidInput) as exc:
             call()
         assert "NUL byte or text that is not UTF-8" in _short(exc)
+
+
+def test_paths_no_file_system_can_hold_are_refused(tmp_path: Path) -> None:
+    from mloop.datasets.snapshot import scan
+    from mloop.workspace import init_workspace
+
+    with pytest.raises(InvalidInput, match="NUL byte"):
+        init_workspace(str(tmp_path / "a\x00b"))
+    with pytest.raises(InvalidInput, match="NUL byte"):
+        scan(str(tmp_path / "t\x00.csv"))
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        scan(str(tmp_path) + "/\udcff.csv")

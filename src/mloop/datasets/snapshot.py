@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mloop.artifacts import ArtifactStore, normalize_artifact_path
+from mloop.config import check_local_path
 from mloop.datasets.statcache import StatCache, StatKey, stat_key
 from mloop.entities import ManifestEntry
 from mloop.errors import InvalidInput, NotFound
@@ -96,6 +97,7 @@ def _check_link(link: Path, root: Path, real_root: Path) -> None:
 
 def scan(path: str | os.PathLike[str]) -> tuple[Path, list[ScannedFile]]:
     """The files to snapshot (sorted by relative path) and the root they are relative to."""
+    check_local_path(path, "path to add")
     src = Path(path).expanduser()
     if not src.exists():
         raise NotFound(f"Cannot add {str(path)!r}: no such file or folder. Check the path.")
