@@ -46,7 +46,7 @@ def test_actor_and_env_artifacts(tmp_path: Path) -> None:
 def test_relative_paths_survive_a_moved_workspace(tmp_path: Path) -> None:
     ws = init_workspace(tmp_path / "a")
     with ws:
-        ws.store.set_setting("marker", "1")
+        ws.store.set_setting("marker", "1", actor="tester")
     (tmp_path / "a").rename(tmp_path / "b")
     moved = open_workspace(cwd=tmp_path / "b")
     assert moved.store.get_setting("marker") == "1"

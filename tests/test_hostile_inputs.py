@@ -152,7 +152,7 @@ CALLS: list[Callable[[Seeded, str, int], object]] = [
     lambda s, h, n: s.store.log_batch(s.run_id, metrics=[Metric(h or "k", 1.0, n, n)]),
     lambda s, h, n: s.store.log_batch(s.run_id, metrics=[Metric("k", float(n) if abs(n) < 1e300 else math.inf, 0, 1)]),
     lambda s, h, n: s.store.create_run(s.experiment_id, name=h, actor=h, start_time=n),
-    lambda s, h, n: s.store.list_events(types=[h], subject=h, after_id=n),
+    lambda s, h, n: s.store.list_events(types=[h], subject=h, after=n),
     lambda s, h, n: s.store.list_events(limit=n),
     lambda s, h, n: s.store.search_runs(max_results=n, cursor=h or None),
     lambda s, h, n: s.store.list_dataset_versions("tab", cursor=h or None),

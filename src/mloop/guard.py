@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mloop.entities import EventType
 from mloop.errors import AccessDenied
 
 if TYPE_CHECKING:
@@ -36,11 +35,20 @@ __all__ = [
     "READ_DENIED",
     "BlobReadGuard",
     "Grant",
+    "HoldoutEvents",
     "current_grant",
     "granted",
     "remove_tree",
     "tainted_by",
 ]
+
+class HoldoutEvents:
+    """Audit events of private-holdout reads (reads change no state: each is an event of its own)."""
+
+    READ = "dataset.holdout_read"
+    DENIED = "dataset.holdout_denied"
+    OVERRIDE = "dataset.holdout_override"
+
 
 EVALUATION = "evaluation"
 OVERRIDE = "override"
@@ -140,7 +148,7 @@ class BlobReadGuard:
         if not private:
             return
         digest, owners = next(iter(private.items()))
-        self.store.append_event(EventType.DATASET_HOLDOUT_DENIED, owners[0], actor=self.actor,
+        self.store.append_event(HoldoutEvents.DENIED, owners[0], actor=self.actor,
                                 payload={"blob": digest, "name": name, "run": None, "purpose": None})  # fmt: skip
         raise AccessDenied(
             f"Blob {digest} belongs to the private holdout {owners[0]} and cannot be read directly. Holdouts are "

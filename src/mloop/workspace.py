@@ -19,16 +19,16 @@ from mloop.config import (
     resolve_settings,
     workspace_config_text,
 )
-from mloop.entities import EventType
 from mloop.errors import WorkspaceError
 
 if TYPE_CHECKING:
     from mloop.artifacts import ArtifactStore
     from mloop.store import Store
 
-__all__ = ["ARTIFACT_SETTING", "Workspace", "init_workspace", "open_workspace"]
+__all__ = ["ARTIFACT_SETTING", "WORKSPACE_INITIALISED", "Workspace", "init_workspace", "open_workspace"]
 
 ARTIFACT_SETTING = "artifact_uri"
+WORKSPACE_INITIALISED = "workspace.initialised"  # the event of `mloop init` (recording the artifact root)
 
 
 class Workspace:
@@ -127,11 +127,7 @@ def init_workspace(
         Path(root).mkdir(parents=True, exist_ok=True)
     store = ws.store
     if root and store.get_setting(ARTIFACT_SETTING) is None:
-        store.set_setting(ARTIFACT_SETTING, root)
-        store.append_event(
-            EventType.WORKSPACE_INITIALISED,
-            f"workspace:{directory.name or 'root'}",
-            actor=ws.actor,
-            payload={"store": ws.settings.store_uri, "artifacts": root},
-        )
+        store.set_setting(ARTIFACT_SETTING, root, actor=ws.actor, event=WORKSPACE_INITIALISED,
+                          subject=f"workspace:{directory.name or 'root'}",
+                          payload={"store": ws.settings.store_uri, "artifacts": root})  # fmt: skip
     return ws

@@ -70,9 +70,9 @@ def test_challenger_must_beat_champion_beyond_noise(client: Client, split: Any) 
         mloop.promote("churn", same.version, to="production", policy=policy)  # equal model: noise, refused
     assert "FAIL" in str(info.value)
     assert client.store.get_model_version("churn", alias="production").version == strong.version
-    promoted = client.events(types=["model.promoted"])
-    assert promoted[-1].subject == strong.ref
-    assert any("beats" in c["check"] and c["passed"] for c in promoted[-1].payload["checks"])
+    promoted = [e for e in client.events(types=["model.alias_moved"]) if e.payload["reason"] == "promote"]
+    assert promoted[-1].payload["report"]["model"] == strong.ref  # one event: the move, with its gate report
+    assert any("beats" in c["check"] and c["passed"] for c in promoted[-1].payload["report"]["checks"])
     before = len(client.store.list_evaluations("churn", strong.version))
     from mloop.registry.evaluate import compare_versions
 

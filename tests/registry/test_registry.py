@@ -166,7 +166,9 @@ def test_approvals_gate_rollback_and_races(client: Client) -> None:
     mloop.promote("m", 2, to="blue", policy=approvals(1))
     back = mloop.rollback("m", alias="blue")
     assert back.version == 1
-    assert [e.type for e in client.events(types=["model.rolled_back"])] == ["model.rolled_back"]
+    moves = client.events(types=["model.alias_moved"], subject="model:m@blue")
+    assert [e.payload["reason"] for e in moves] == ["promote", "promote", "rollback"]
+    assert moves[-1].payload["from"] == 2 and moves[-1].payload["to"] == 1
     with pytest.raises(GateFailed, match="role 'approver'"):
         mloop.promote("m", 3, to="blue", policy=approvals(1, role="approver"))
     refused = client.events(types=["model.promotion_refused"])

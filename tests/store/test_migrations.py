@@ -37,6 +37,6 @@ def test_sqlite_is_in_wal_mode(sqlite_uri: str) -> None:
 def test_reopening_does_not_migrate_again(sqlite_uri: str) -> None:
     SqlStore(sqlite_uri).close()
     store = SqlStore(sqlite_uri)
-    store.set_setting("x", "1")
+    store.set_setting("x", "1", actor="tester")
     store.close()
     assert SqlStore(sqlite_uri).get_setting("x") == "1"

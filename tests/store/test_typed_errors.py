@@ -197,7 +197,7 @@ def test_integers_outside_64_bits_are_invalid_input(store: Store, run_id: str) -
     for call in (
         lambda: store.get_dataset_version("tab", HUGE),
         lambda: store.get_model_version("m1", HUGE),
-        lambda: store.list_events(after_id=HUGE),
+        lambda: store.list_events(after=HUGE),
         lambda: store.list_events(limit=HUGE),
         lambda: store.list_experiments(limit=HUGE),
         lambda: store.search_runs(max_results=HUGE),

@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from mloop.context import active_run_ref, current_context
-from mloop.entities import DatasetVersion, EventType
+from mloop.entities import DatasetVersion
 from mloop.errors import AccessDenied, InvalidInput, NotFound
-from mloop.guard import EVALUATION, OVERRIDE, READ_DENIED, Grant, current_grant, granted
+from mloop.guard import EVALUATION, OVERRIDE, READ_DENIED, Grant, HoldoutEvents, current_grant, granted
 
 if TYPE_CHECKING:
     from mloop.context import Context
@@ -47,20 +47,20 @@ def holdout_access(purpose: str, *, client: Context | None = None) -> Iterator[G
     run_ref = active_run_ref()
     payload = {"purpose": purpose, "run": run_ref}
     if run_ref is not None:
-        c.store.append_event(EventType.DATASET_HOLDOUT_DENIED, run_ref, actor=c.actor, payload=payload)
+        c.store.append_event(HoldoutEvents.DENIED, run_ref, actor=c.actor, payload=payload)
         raise AccessDenied(
             f"holdout_access({purpose!r}) is refused inside {run_ref}: training code never reads a private "
             "holdout. Score models on it with `mloop.evaluate(MODEL, HOLDOUT)` (allowed in runs), or open the "
             "holdout outside any run."
         )
     if HOLDOUT_ROLE not in c.workspace.settings.roles.get(c.actor, ()):
-        c.store.append_event(EventType.DATASET_HOLDOUT_DENIED, f"actor:{c.actor}", actor=c.actor, payload=payload)
+        c.store.append_event(HoldoutEvents.DENIED, f"actor:{c.actor}", actor=c.actor, payload=payload)
         raise AccessDenied(
             f"{c.actor!r} may not open private holdouts: holdout_access needs the {HOLDOUT_ROLE!r} role. A workspace "
             f'owner grants it under [roles] in .mloop/config.toml: {c.actor} = ["{HOLDOUT_ROLE}"]. To score a '
             "model, use `mloop evaluate MODEL --data HOLDOUT` instead."
         )
-    c.store.append_event(EventType.DATASET_HOLDOUT_OVERRIDE, f"actor:{c.actor}", actor=c.actor, payload=payload)
+    c.store.append_event(HoldoutEvents.OVERRIDE, f"actor:{c.actor}", actor=c.actor, payload=payload)
     with granted(purpose, OVERRIDE, c.actor) as grant:
         yield grant
 
@@ -93,14 +93,14 @@ def check_read(client: Context, version: DatasetVersion, *, run_ref: str | None)
     if grant is None:
         if run_ref is not None:
             client.store.add_lineage(version.ref, run_ref, READ_DENIED, actor=client.actor)
-        client.store.append_event(EventType.DATASET_HOLDOUT_DENIED, version.ref, actor=client.actor, payload=payload)
+        client.store.append_event(HoldoutEvents.DENIED, version.ref, actor=client.actor, payload=payload)
         where = f" (inside {run_ref})" if run_ref else ""
         raise AccessDenied(
             f"{version.ref} is a private holdout and cannot be read by training code{where}. Models are "
             f"scored on it only through evaluation (`mloop evaluate MODEL --data {version.ref}`); train on the "
             "matching train split instead."
         )
-    client.store.append_event(EventType.DATASET_HOLDOUT_READ, version.ref, actor=client.actor, payload=payload)
+    client.store.append_event(HoldoutEvents.READ, version.ref, actor=client.actor, payload=payload)
     if grant.kind == OVERRIDE:
         grant.read.add(version.ref)
     return grant

@@ -1,7 +1,7 @@
 """Frozen value objects shared by every layer. No I/O here."""
 
 from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, ManifestEntry
-from mloop.entities.events import Event, EventType
+from mloop.entities.events import Event
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
 from mloop.entities.page import Page, decode_cursor, encode_cursor, iter_pages
@@ -14,7 +14,6 @@ __all__ = [
     "DatasetVersion",
     "Evaluation",
     "Event",
-    "EventType",
     "Experiment",
     "LineageEdge",
     "ManifestEntry",

@@ -1,4 +1,9 @@
-"""Events: the audit log and the bus automation listens to."""
+"""Events: the audit log and the bus automation listens to.
+
+Event *types* are declared next to the code that writes them, not in one list: each store noun's module in
+:mod:`mloop.store.protocols` (``RunEvents``, ``DatasetEvents`` ...), :class:`mloop.guard.HoldoutEvents`,
+:mod:`mloop.registry.events`, ``mloop.workspace.WORKSPACE_INITIALISED`` and ``mloop.tracking.gc``.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "EventType"]
-
-
-class EventType:
-    """Names of the events this release writes. Later issues add more."""
-
-    EXPERIMENT_CREATED = "experiment.created"
-    RUN_STARTED = "run.started"
-    RUN_FINISHED = "run.finished"
-    RUN_DELETED = "run.deleted"
-    RUN_RESTORED = "run.restored"
-    RUN_PURGED = "run.purged"
-    ARTIFACT_LOGGED = "artifact.logged"
-    ARTIFACTS_COLLECTED = "artifacts.collected"
-    WORKSPACE_INITIALISED = "workspace.initialised"
-    DATASET_VERSION_CREATED = "dataset.version_created"
-    DATASET_VERSION_DELETED = "dataset.version_deleted"
-    DATASET_ALIAS_MOVED = "dataset.alias_moved"
-    DATASET_HOLDOUT_READ = "dataset.holdout_read"
-    DATASET_HOLDOUT_DENIED = "dataset.holdout_denied"
-    DATASET_HOLDOUT_OVERRIDE = "dataset.holdout_override"
-    LINEAGE_RECORDED = "lineage.recorded"
-    MODEL_VERSION_REGISTERED = "model.version_registered"
-    MODEL_VERSION_ARCHIVED = "model.version_archived"
-    MODEL_ALIAS_MOVED = "model.alias_moved"
-    MODEL_PROMOTION_REFUSED = "model.promotion_refused"
-    MODEL_ROLLED_BACK = "model.rolled_back"
-    MODEL_APPROVED = "model.approved"
-    MODEL_EVALUATED = "model.evaluated"
+__all__ = ["Event"]
 
 
 @dataclass(frozen=True)

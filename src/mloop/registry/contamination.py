@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from mloop.entities import Event, EventType, ModelVersion
+from mloop.entities import Event, ModelVersion
 from mloop.errors import NotFound
-from mloop.guard import EVALUATION, OVERRIDE_READ, READ_DENIED
+from mloop.guard import EVALUATION, OVERRIDE_READ, READ_DENIED, HoldoutEvents
 from mloop.refs import parse_ref
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def _when(ms: int) -> str:
 def _holdout_reads(client: Context, holdout: str) -> Iterator[Event]:
     cursor = None
     while True:
-        page = client.store.list_events(types=[EventType.DATASET_HOLDOUT_READ], subject=holdout, cursor=cursor,
+        page = client.store.list_events(types=[HoldoutEvents.READ], subject=holdout, cursor=cursor,
                                         limit=1000)  # fmt: skip
         yield from page.items
         if page.next_cursor is None:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import EventType, ModelVersion
+from mloop.entities import ModelVersion
 from mloop.errors import GateFailed, InvalidInput, NotFound
 from mloop.refs import parse_ref
+from mloop.registry.events import MODEL_POLICY_SET, MODEL_PROMOTION_REFUSED
 from mloop.registry.gates import Check, CheckResult, GateContext, Policy, parse_policy, uncontaminated
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ def set_policy(client: Context, name: str, alias: str, text: str) -> Policy:
     """Store a team-wide policy for ``name@alias`` in the metadata store (validated first)."""
     parse_ref(f"model:{name}@{alias}")
     policy = parse_policy(text)
-    client.store.set_setting(_policy_key(name, alias), text)
-    client.store.append_event("model.policy_set", f"model:{name}@{alias}", actor=client.actor, payload={"policy": text})
+    client.store.set_setting(_policy_key(name, alias), text, actor=client.actor, event=MODEL_POLICY_SET,
+                             subject=f"model:{name}@{alias}", payload={"policy": text})  # fmt: skip
     return policy
 
 
@@ -147,7 +148,7 @@ def promote(client: Context, name: str, version: int, *, to: str, policy: Check 
     report = check_policy(client, candidate, to, policy)
     report = GateReport(report.model_ref, to, report.policy, report.passed, report.checks, holder)
     if not report.passed:
-        client.store.append_event(EventType.MODEL_PROMOTION_REFUSED, candidate.ref, actor=client.actor,
+        client.store.append_event(MODEL_PROMOTION_REFUSED, candidate.ref, actor=client.actor,
                                   payload=report.to_dict())  # fmt: skip
         raise GateFailed(
             f"{candidate.ref} was not promoted to @{to}: the policy {report.policy} failed.\n{report.table()}\n"
@@ -156,8 +157,8 @@ def promote(client: Context, name: str, version: int, *, to: str, policy: Check 
         )
     if holder == version:
         return report  # it already holds the alias: nothing to move
-    client.store.move_model_alias(name, to, version, expected=holder, actor=client.actor, reason="promote")
-    client.store.append_event("model.promoted", candidate.ref, actor=client.actor, payload=report.to_dict())
+    client.store.move_model_alias(name, to, version, expected=holder, actor=client.actor, reason="promote",
+                                  detail={"report": report.to_dict()})  # fmt: skip
     return report
 
 
@@ -172,9 +173,8 @@ def rollback(client: Context, name: str, *, alias: str = "production") -> ModelV
         raise InvalidInput(
             f"{name}@{alias} had no holder before version {last['version']}; there is no earlier version to return to."
         )
+    detail = {"from": last["version"], "to": previous}
     moved = client.store.move_model_alias(name, alias, previous, expected=last["version"], actor=client.actor,
-                                          reason="rollback")  # fmt: skip
-    client.store.append_event(EventType.MODEL_ROLLED_BACK, f"model:{name}@{alias}", actor=client.actor,
-                              payload={"from": last["version"], "to": previous})  # fmt: skip
+                                          reason="rollback", detail=detail)  # fmt: skip
     assert moved is not None
     return moved

@@ -4,6 +4,7 @@ Importing this package needs pytest (``pip install 'mloop[test]'``).
 """
 
 from mloop.testing.dataset_contract import DatasetStoreContract
+from mloop.testing.event_contract import EventStoreContract
 from mloop.testing.model_contract import ModelStoreContract
 from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
 from mloop.testing.store_contract import StoreContract
@@ -11,6 +12,7 @@ from mloop.testing.store_contract import StoreContract
 __all__ = [
     "POSTGRES_ADMIN_URI",
     "DatasetStoreContract",
+    "EventStoreContract",
     "ModelStoreContract",
     "StoreContract",
     "postgres_available",

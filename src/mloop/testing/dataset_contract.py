@@ -6,9 +6,11 @@ import threading
 
 import pytest
 
-from mloop.entities import EventType, ManifestEntry
+from mloop.entities import ManifestEntry
 from mloop.errors import InvalidInput, NotFound
 from mloop.store import Store
+from mloop.store.protocols.datasets import DatasetEvents
+from mloop.store.protocols.lineage import LineageEvents
 
 __all__ = ["DatasetStoreContract"]
 
@@ -76,7 +78,7 @@ class DatasetStoreContract:
             store.set_dataset_alias("d", "latest", 1, actor=ME)
         with pytest.raises(NotFound, match="silver"):
             store.get_dataset_version("d", alias="silver")
-        events = store.list_events(types=[EventType.DATASET_ALIAS_MOVED]).items
+        events = store.list_events(types=[DatasetEvents.ALIAS_MOVED]).items
         assert [e.subject for e in events] == ["data:d@gold", "data:d@gold"]
 
     def test_list_and_delete(self, store: Store) -> None:
@@ -128,7 +130,7 @@ class DatasetStoreContract:
         assert [(e.source, e.relation) for e in up] == [("data:a/1", "input")]
         assert [(e.target, e.relation) for e in down] == [("model:m/1", "output")]
         assert len(store.list_lineage("run:abc")) == 2
-        assert len(store.list_events(types=[EventType.LINEAGE_RECORDED]).items) == 2
+        assert len(store.list_events(types=[LineageEvents.RECORDED]).items) == 2
 
     def test_private_blob_owners(self, store: Store) -> None:
         from mloop.entities import ArtifactEntry

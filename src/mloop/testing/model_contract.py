@@ -6,9 +6,10 @@ import threading
 
 import pytest
 
-from mloop.entities import EventType, ModelFile
+from mloop.entities import ModelFile
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.store import Store
+from mloop.store.protocols.models import ModelEvents
 
 __all__ = ["ModelStoreContract"]
 
@@ -63,7 +64,7 @@ class ModelStoreContract:
             store.move_model_alias("m", "staging", 3, actor=ME)
         with pytest.raises(InvalidInput):
             store.move_model_alias("m", "latest", 1, actor=ME)
-        assert len(store.list_events(types=[EventType.MODEL_ALIAS_MOVED]).items) == 3
+        assert len(store.list_events(types=[ModelEvents.ALIAS_MOVED]).items) == 3
 
     def test_racing_promotions_one_wins(self, store: Store) -> None:
         for _ in range(4):

@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
-from mloop.entities import ArtifactEntry, EventType, Metric, RunStatus
+from mloop.entities import ArtifactEntry, Metric, RunStatus
 from mloop.errors import AlreadyExists, Conflict, FilterSyntaxError, InvalidInput, NotFound
 from mloop.store import Store
+from mloop.store.protocols.artifacts import ArtifactEvents
+from mloop.store.protocols.experiments import ExperimentEvents
+from mloop.store.protocols.runs import RunEvents
 
 __all__ = ["StoreContract"]
 
@@ -37,8 +40,8 @@ class StoreContract:
     # settings and environments --------------------------------------------------------------------
     def test_settings_roundtrip(self, store: Store) -> None:
         assert store.get_setting("k") is None
-        store.set_setting("k", "v1")
-        store.set_setting("k", "v2")
+        store.set_setting("k", "v1", actor="tester")
+        store.set_setting("k", "v2", actor="tester")
         assert store.get_setting("k") == "v2"
 
     def test_environment_is_stored_once(self, store: Store) -> None:
@@ -282,19 +285,19 @@ class StoreContract:
         store.restore_run(run_id, actor=ME)
         events = store.list_events().items
         assert [e.type for e in events] == [
-            EventType.EXPERIMENT_CREATED,
-            EventType.RUN_STARTED,
-            EventType.ARTIFACT_LOGGED,
-            EventType.RUN_FINISHED,
-            EventType.RUN_DELETED,
-            EventType.RUN_RESTORED,
+            ExperimentEvents.CREATED,
+            RunEvents.STARTED,
+            ArtifactEvents.LOGGED,
+            RunEvents.FINISHED,
+            RunEvents.DELETED,
+            RunEvents.RESTORED,
         ]
         assert all(e.actor == ME for e in events)
         assert [e.id for e in events] == sorted(e.id for e in events)
         assert events[3].payload == {"status": "FINISHED"}
-        mine = store.list_events(subject=f"run:{run_id}", types=[EventType.RUN_FINISHED]).items
-        assert [e.type for e in mine] == [EventType.RUN_FINISHED]
-        later = store.list_events(after_id=events[2].id).items
+        mine = store.list_events(subject=f"run:{run_id}", types=[RunEvents.FINISHED]).items
+        assert [e.type for e in mine] == [RunEvents.FINISHED]
+        later = store.list_events(after=events[2].id).items
         assert [e.id for e in later] == [e.id for e in events[3:]]
         page = store.list_events(limit=4)
         assert len(page.items) == 4 and page.next_cursor

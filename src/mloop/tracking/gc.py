@@ -16,6 +16,8 @@ from mloop.tracking.client import Client
 
 __all__ = ["GcReport", "collect_garbage"]
 
+ARTIFACTS_COLLECTED = "artifacts.collected"  # the event of `mloop gc` freeing unreferenced blobs
+
 
 @dataclass(frozen=True)
 class GcReport:
@@ -70,10 +72,9 @@ def collect_garbage(
     temp = 0 if dry_run else artifacts.cleanup_temp(grace_s)
     temp += _clean_materialised(client, referenced, dry_run)
     if not dry_run and (removed or purged or corrupt):
-        from mloop.entities import EventType
 
         store.append_event(
-            EventType.ARTIFACTS_COLLECTED,
+            ARTIFACTS_COLLECTED,
             "workspace:artifacts",
             actor=client.actor,
             payload={

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from mloop.entities import (
     ArtifactEntry,
     DatasetVersion,
-    EventType,
     Metric,
     ModelVersion,
     RunRecord,
@@ -31,7 +30,7 @@ from mloop.entities import (
     now_ms,
 )
 from mloop.errors import AccessDenied, Conflict, InvalidInput
-from mloop.guard import READ_DENIED
+from mloop.guard import READ_DENIED, HoldoutEvents
 from mloop.tracking.buffer import MetricBuffer
 
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ class Run:
         if version.private:  # the attempt is recorded: the model registered from this run will show it
             store, actor = self._client.store, self._client.actor
             store.add_lineage(version.ref, self.ref, READ_DENIED, actor=actor)
-            store.append_event(EventType.DATASET_HOLDOUT_DENIED, version.ref, actor=actor,
+            store.append_event(HoldoutEvents.DENIED, version.ref, actor=actor,
                                payload={"run": self.ref, "purpose": None, "via": None})  # fmt: skip
             raise AccessDenied(
                 f"{version.ref} is a private holdout and cannot be a training input of {self.ref}. "

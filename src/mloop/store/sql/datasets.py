@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from mloop.entities import (
     Dataset,
     DatasetVersion,
-    EventType,
     ManifestEntry,
     Page,
     encode_cursor,
@@ -21,6 +20,7 @@ from mloop.entities import (
 )
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.refs import parse_ref
+from mloop.store.protocols.datasets import DatasetEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_stmt
 from mloop.store.sql.engine import run_in_transaction
@@ -159,7 +159,7 @@ class DatasetsMixin:
         row = conn.execute(select(_V).where(_V.c.id == values["id"])).one()
         created = _version(row, name)
         write_event(
-            conn, EventType.DATASET_VERSION_CREATED, created.ref, actor=actor,
+            conn, DatasetEvents.VERSION_CREATED, created.ref, actor=actor,
             payload={"files": created.file_count, "bytes": created.total_size, "manifest": manifest_digest,
                      "private": private, "source": source},
         )  # fmt: skip
@@ -245,7 +245,7 @@ class DatasetsMixin:
             stmt = insert_stmt(conn, a).values(dataset_id=v.dataset_id, alias=alias, version_id=v.id)
             conn.execute(stmt.on_conflict_do_update(index_elements=["dataset_id", "alias"], set_={"version_id": v.id}))
             write_event(
-                conn, EventType.DATASET_ALIAS_MOVED, f"data:{name}@{alias}", actor=actor,
+                conn, DatasetEvents.ALIAS_MOVED, f"data:{name}@{alias}", actor=actor,
                 payload={"version": version, "previous_version_id": before},
             )  # fmt: skip
             return _resolve(conn, name, version, None)
@@ -260,7 +260,7 @@ class DatasetsMixin:
             conn.execute(delete(t.dataset_files).where(t.dataset_files.c.version_id == v.id))
             conn.execute(delete(_V).where(_V.c.id == v.id))
             write_event(
-                conn, EventType.DATASET_VERSION_DELETED, v.ref, actor=actor, payload={"manifest": v.manifest_digest}
+                conn, DatasetEvents.VERSION_DELETED, v.ref, actor=actor, payload={"manifest": v.manifest_digest}
             )
             return v
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from mloop.entities import Approval, Evaluation, EventType, new_id, now_ms
+from mloop.entities import Approval, Evaluation, new_id, now_ms
+from mloop.store.protocols.models import ModelEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
@@ -59,7 +60,7 @@ class EvaluationsMixin:
                     comparison=None if comparison is None else json.dumps(dict(comparison), default=str),
                 )
             )  # fmt: skip
-            write_event(conn, EventType.MODEL_EVALUATED, mv.ref, actor=actor,
+            write_event(conn, ModelEvents.EVALUATED, mv.ref, actor=actor,
                         payload={"data": data_ref, "evaluation": eid, "task": task})  # fmt: skip
             row = conn.execute(select(t.evaluations).where(t.evaluations.c.id == eid)).one()
             return _evaluation(row, mv.ref)
@@ -94,7 +95,7 @@ class EvaluationsMixin:
                     comment=comment, created_at=approval.created_at,
                 )
             )  # fmt: skip
-            write_event(conn, EventType.MODEL_APPROVED, mv.ref, actor=actor,
+            write_event(conn, ModelEvents.APPROVED, mv.ref, actor=actor,
                         payload={"alias": alias, "roles": list(roles), "comment": comment})  # fmt: skip
             return approval
 

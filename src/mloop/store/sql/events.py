@@ -1,4 +1,12 @@
-"""Events of the SQL store: written in the transaction of the change they record."""
+"""Events of the SQL store: written in the transaction of the change they record, through :func:`write_event`.
+
+Ids are in commit order, so a reader's cursor (the last id it handled) never skips an event. SQLite has one
+writer at a time, which gives that for free. On PostgreSQL ids come from a sequence when the row is inserted,
+and a transaction that drew id 10 may commit after one that drew id 11; a reader that had seen 11 would skip 10
+forever. ``write_event`` therefore takes a transaction-scoped advisory lock before drawing the id, held until
+commit: event-writing transactions commit one at a time from their first event on. Every store write emits
+its event as its last statement, so the lock is held only for the commit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from mloop.entities import Event, Page, encode_cursor, now_ms
 from mloop.errors import InvalidInput
@@ -16,10 +24,14 @@ from mloop.store.sql.inputs import checked, cursor_field
 
 __all__ = ["EventsMixin", "write_event"]
 
+_EVENT_ORDER_LOCK = 0x6D6C6F6F70  # "mloop": the advisory lock that orders event ids by commit on PostgreSQL
+
 
 def write_event(
     conn: Connection, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
 ) -> Event:
+    if conn.dialect.name == "postgresql":  # ids in commit order (see the module docstring)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_ORDER_LOCK})
     when = now_ms()
     body = dict(payload or {})
     result = conn.execute(
@@ -44,19 +56,19 @@ class EventsMixin:
             self.engine, lambda conn: write_event(conn, type, subject, actor=actor, payload=payload)
         )
 
-    @checked("types", "subject", "after_id", "limit")
+    @checked("types", "subject", "after", "limit")
     def list_events(
         self,
         *,
         types: Sequence[str] | None = None,
         subject: str | None = None,
-        after_id: int | None = None,
+        after: int | None = None,
         cursor: str | None = None,
         limit: int = 100,
     ) -> Page[Event]:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
-        start = after_id
+        start = after
         if cursor is not None:
             start = cursor_field(cursor, "after", int)
         q = select(t.events).order_by(t.events.c.id).limit(limit + 1)

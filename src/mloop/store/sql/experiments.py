@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mloop.entities import EventType, Experiment, Page, encode_cursor, new_id, now_ms
+from mloop.entities import Experiment, Page, encode_cursor, new_id, now_ms
 from mloop.errors import AlreadyExists, InvalidInput, NotFound
+from mloop.store.protocols.experiments import ExperimentEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
@@ -39,7 +40,7 @@ class ExperimentsMixin:
         def create(conn: Connection) -> Experiment:
             exp = Experiment(new_id(), name, now_ms())
             conn.execute(t.experiments.insert().values(id=exp.id, name=name, created_at=exp.created_at))
-            write_event(conn, EventType.EXPERIMENT_CREATED, f"experiment:{name}", actor=actor, payload={"id": exp.id})
+            write_event(conn, ExperimentEvents.CREATED, f"experiment:{name}", actor=actor, payload={"id": exp.id})
             return exp
 
         try:

@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, or_, select
 
-from mloop.entities import EventType, LineageEdge, now_ms
+from mloop.entities import LineageEdge, now_ms
 from mloop.errors import InvalidInput, shown
+from mloop.store.protocols.lineage import LineageEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import insert_ignore
 from mloop.store.sql.engine import run_in_transaction
@@ -37,7 +38,7 @@ class LineageMixin:
             row = {"source": source, "target": target, "relation": relation, "actor": actor, "created_at": now_ms()}
             insert_ignore(conn, t.lineage, [row], ("source", "target", "relation"))
             write_event(
-                conn, EventType.LINEAGE_RECORDED, target, actor=actor, payload={"source": source, "relation": relation}
+                conn, LineageEvents.RECORDED, target, actor=actor, payload={"source": source, "relation": relation}
             )
 
         run_in_transaction(self.engine, add)

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mloop.entities import EventType, Model, ModelFile, ModelVersion, Page, encode_cursor, new_id, now_ms
+from mloop.entities import Model, ModelFile, ModelVersion, Page, encode_cursor, new_id, now_ms
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.refs import parse_ref
+from mloop.store.protocols.models import ModelEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks
 from mloop.store.sql.engine import run_in_transaction
@@ -154,7 +155,7 @@ class ModelsMixin:
                 [{"version_id": vid, "path": f.path, "size": f.size, "digest": f.digest} for f in files],
             )
             mv = _versions(conn, [conn.execute(select(_V).where(_V.c.id == vid)).one()], name)[0]
-            write_event(conn, EventType.MODEL_VERSION_REGISTERED, mv.ref, actor=actor,
+            write_event(conn, ModelEvents.VERSION_REGISTERED, mv.ref, actor=actor,
                         payload={"run": run_id, "flavor": flavor, "source": source})  # fmt: skip
             return mv
 
@@ -215,15 +216,16 @@ class ModelsMixin:
         items, more = versions[:limit], len(versions) > limit
         return Page(items, encode_cursor({"before": items[-1].version}) if more else None)
 
-    @checked("name", "alias", "version", "expected", "actor", "reason")
+    @checked("name", "alias", "version", "expected", "actor", "reason", "detail")
     def move_model_alias(
         self, name: str, alias: str, version: int | None, *, expected: int | str | None = ANY, actor: str,
-        reason: str = "promote",
+        reason: str = "promote", detail: Mapping[str, Any] | None = None,
     ) -> ModelVersion | None:  # fmt: skip
         """Point ``alias`` at ``version`` (``None`` removes it) if it still points at ``expected``.
 
         ``expected`` is the version the caller saw (``None``: no holder); a mismatch raises :class:`Conflict`, so
-        two promotions racing for one alias cannot both win.
+        two promotions racing for one alias cannot both win. The one ``model.alias_moved`` event carries
+        ``reason`` and ``detail`` (e.g. the gate report of a promotion).
         """
         parse_ref(f"model:{name}@{alias}")
         if alias == "latest":
@@ -263,8 +265,8 @@ class ModelsMixin:
                     previous_version_id=current_id, actor=actor, at=now, reason=reason,
                 )
             )  # fmt: skip
-            write_event(conn, EventType.MODEL_ALIAS_MOVED, f"model:{name}@{alias}", actor=actor,
-                        payload={"version": version, "previous": current, "reason": reason})  # fmt: skip
+            payload = {**(detail or {}), "version": version, "previous": current, "reason": reason}
+            write_event(conn, ModelEvents.ALIAS_MOVED, f"model:{name}@{alias}", actor=actor, payload=payload)
             return None if target is None else resolve_model_version(conn, name, target.version, None)
 
         try:
@@ -301,7 +303,7 @@ class ModelsMixin:
                 raise Conflict(f"{mv.ref} holds alias(es) {', '.join(mv.aliases)}; move them before archiving it.")
             conn.execute(update(_V).where(_V.c.id == mv.id).values(status=status))
             if status == "archived":
-                write_event(conn, EventType.MODEL_VERSION_ARCHIVED, mv.ref, actor=actor)
+                write_event(conn, ModelEvents.VERSION_ARCHIVED, mv.ref, actor=actor)
             return resolve_model_version(conn, name, version, None)
 
         return run_in_transaction(self.engine, change)

@@ -25,8 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from mloop.entities import EventType, Metric, RunRecord, RunStatus, new_id, now_ms
+from mloop.entities import Metric, RunRecord, RunStatus, new_id, now_ms
 from mloop.errors import Conflict, InvalidInput, NotFound, shown
+from mloop.store.protocols.runs import RunEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_ignore, insert_stmt
 from mloop.store.sql.engine import run_in_transaction
@@ -241,7 +242,7 @@ class RunsMixin:
             _write_tags(conn, run.id, run.tags)
             write_event(
                 conn,
-                EventType.RUN_STARTED,
+                RunEvents.STARTED,
                 run.ref,
                 actor=actor,
                 payload={"experiment_id": experiment_id, "name": name, "parent_id": parent_id},
@@ -296,7 +297,7 @@ class RunsMixin:
             _write_params(conn, run_id, params or {})
             _write_tags(conn, run_id, tags or {})
             _write_metrics(conn, run_id, metrics)
-            write_event(conn, EventType.RUN_FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value})
+            write_event(conn, RunEvents.FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value})
 
         run_in_transaction(self.engine, end)
 
@@ -329,7 +330,7 @@ class RunsMixin:
                 .where(t.runs.c.id == run_id)
                 .values(deleted=deleted, deleted_at=now_ms() if deleted else None)
             )
-            kind = EventType.RUN_DELETED if deleted else EventType.RUN_RESTORED
+            kind = RunEvents.DELETED if deleted else RunEvents.RESTORED
             write_event(conn, kind, f"run:{run_id}", actor=actor)
 
         run_in_transaction(self.engine, change)
@@ -358,7 +359,7 @@ class RunsMixin:
                     conn.execute(delete(table).where(table.c.run_id.in_(part)))
                 conn.execute(delete(t.runs).where(t.runs.c.id.in_(part)))
             for run_id in ids:
-                write_event(conn, EventType.RUN_PURGED, f"run:{run_id}", actor=actor)
+                write_event(conn, RunEvents.PURGED, f"run:{run_id}", actor=actor)
             return ids
 
         return run_in_transaction(self.engine, purge)

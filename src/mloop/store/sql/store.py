@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from mloop.entities import ArtifactEntry, EventType
+from mloop.entities import ArtifactEntry
 from mloop.errors import NotFound
+from mloop.store.protocols.artifacts import ArtifactEvents
+from mloop.store.protocols.settings import SettingEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.datasets import DatasetsMixin
 from mloop.store.sql.dialect import insert_ignore, insert_stmt
@@ -64,13 +66,24 @@ class SqlStore(
         )
         return None if row is None else str(row[0])
 
-    @checked("key", "value")
-    def set_setting(self, key: str, value: str) -> None:
+    @checked("key", "value", "actor", "event", "subject", "payload")
+    def set_setting(
+        self,
+        key: str,
+        value: str,
+        *,
+        actor: str,
+        event: str = SettingEvents.CHANGED,
+        subject: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
         check_length("setting key", key, 100)
 
         def write(conn: Connection) -> None:
             stmt = insert_stmt(conn, t.settings).values(key=key, value=value)
             conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+            write_event(conn, event, subject or f"setting:{key}", actor=actor,
+                        payload={"key": key} if payload is None else payload)  # fmt: skip
 
         run_in_transaction(self.engine, write)
 
@@ -126,7 +139,7 @@ class SqlStore(
             )
             write_event(
                 conn,
-                EventType.ARTIFACT_LOGGED,
+                ArtifactEvents.LOGGED,
                 f"run:{run_id}",
                 actor=actor,
                 payload={"paths": [e.path for e in entries]},

@@ -1,0 +1,69 @@
+"""One ``Protocol`` per stored noun, each in its own module with the events its writes record (``WRITES``).
+
+Consumers type against the protocol they use (``DatasetStore``, ``EventStore`` ...); :class:`mloop.store.Store`
+is all of them together, which every implementation provides. Adding a noun: see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mloop.store.protocols import (
+    artifacts,
+    datasets,
+    environments,
+    events,
+    experiments,
+    lineage,
+    models,
+    runs,
+    settings,
+)
+from mloop.store.protocols.artifacts import ArtifactEvents, ArtifactRefStore
+from mloop.store.protocols.datasets import DatasetEvents, DatasetStore
+from mloop.store.protocols.environments import EnvironmentStore
+from mloop.store.protocols.events import EventStore
+from mloop.store.protocols.experiments import ExperimentEvents, ExperimentStore
+from mloop.store.protocols.lineage import LineageEvents, LineageStore
+from mloop.store.protocols.models import ModelEvents, ModelStore
+from mloop.store.protocols.runs import RunEvents, RunStore
+from mloop.store.protocols.settings import SettingEvents, SettingsStore
+
+__all__ = [
+    "NOUNS",
+    "ArtifactEvents",
+    "ArtifactRefStore",
+    "DatasetEvents",
+    "DatasetStore",
+    "EnvironmentStore",
+    "EventStore",
+    "ExperimentEvents",
+    "ExperimentStore",
+    "LineageEvents",
+    "LineageStore",
+    "ModelEvents",
+    "ModelStore",
+    "RunEvents",
+    "RunStore",
+    "SettingEvents",
+    "SettingsStore",
+    "all_writes",
+]
+
+# noun -> (protocol, its WRITES); the contract suite and the docs read this.
+NOUNS = {
+    "settings": (SettingsStore, settings.WRITES),
+    "experiments": (ExperimentStore, experiments.WRITES),
+    "runs": (RunStore, runs.WRITES),
+    "artifacts": (ArtifactRefStore, artifacts.WRITES),
+    "environments": (EnvironmentStore, environments.WRITES),
+    "events": (EventStore, events.WRITES),
+    "datasets": (DatasetStore, datasets.WRITES),
+    "lineage": (LineageStore, lineage.WRITES),
+    "models": (ModelStore, models.WRITES),
+}
+
+
+def all_writes() -> Mapping[str, str | None]:
+    """Every state-changing store method and the event it records (see each module's ``WRITES``)."""
+    return {name: event for _, writes in NOUNS.values() for name, event in writes.items()}

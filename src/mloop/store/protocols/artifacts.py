@@ -1,0 +1,34 @@
+"""References from runs to content-addressed blobs (the bytes live in the artifact store).
+
+``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data
+write that records no event; ``"*"``: the event the caller gives). The contract suite checks every
+implementation against it: each such write emits exactly that one event, and none when it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from mloop.entities import ArtifactEntry
+
+__all__ = ["WRITES", "ArtifactEvents", "ArtifactRefStore"]
+
+
+class ArtifactEvents:
+    LOGGED = "artifact.logged"
+
+
+WRITES: dict[str, str | None] = {
+    "record_artifacts": "artifact.logged",
+}
+
+
+class ArtifactRefStore(Protocol):
+    def record_artifacts(self, run_id: str, entries: Sequence[ArtifactEntry], *, actor: str) -> None: ...
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactEntry]: ...
+
+    def referenced_digests(self) -> set[str]:
+        """Every digest some live or restorable object still points at (for ``mloop gc``)."""
+        ...

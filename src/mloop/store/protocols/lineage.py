@@ -1,0 +1,31 @@
+"""Lineage: which reference was used to make which.
+
+``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data
+write that records no event; ``"*"``: the event the caller gives). The contract suite checks every
+implementation against it: each such write emits exactly that one event, and none when it changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mloop.entities import LineageEdge
+
+__all__ = ["WRITES", "LineageEvents", "LineageStore"]
+
+
+class LineageEvents:
+    RECORDED = "lineage.recorded"
+
+
+WRITES: dict[str, str | None] = {
+    "add_lineage": "lineage.recorded",
+}
+
+
+class LineageStore(Protocol):
+    def add_lineage(self, source: str, target: str, relation: str, *, actor: str) -> None:
+        """Record that ``source`` was used to make ``target`` (idempotent)."""
+        ...
+
+    def list_lineage(self, ref: str, *, direction: str = "both") -> list[LineageEdge]: ...
