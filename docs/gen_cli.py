@@ -58,13 +58,14 @@ def help_text(path: tuple[str, ...]) -> str:
 
 
 def exit_codes() -> str:
-    """The table of exit codes, read from the error classes themselves."""
+    """The table of exit codes, read from the CLI's own mapping (mloop.cli.exit_codes)."""
     from mloop import errors
+    from mloop.cli.exit_codes import exit_code
 
     found = (getattr(errors, n) for n in errors.__all__)
     classes = sorted((c for c in found if isinstance(c, type) and issubclass(c, errors.MloopError)),
-                     key=lambda c: (c.exit_code, c.__name__))  # fmt: skip
-    rows = "\n".join(f"| {c.exit_code} | `{c.__name__}` | {(c.__doc__ or '').strip()} |" for c in classes)
+                     key=lambda c: (exit_code(c("")), c.__name__))  # fmt: skip
+    rows = "\n".join(f"| {exit_code(c(''))} | `{c.__name__}` | {(c.__doc__ or '').strip()} |" for c in classes)
     return f"| exit code | error | meaning |\n|---|---|---|\n{rows}\n\n"
 
 

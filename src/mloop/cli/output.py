@@ -56,8 +56,10 @@ def report_error(exc: MloopError) -> int:
     """Print ``error: <message>`` in red to stderr and return the exit code of the error's class."""
     from rich.text import Text
 
+    from mloop.cli.exit_codes import exit_code
+
     stderr_console().print(Text(f"error: {exc}", style="red"), soft_wrap=True)
-    return int(exc.exit_code)
+    return exit_code(exc)
 
 
 # JSON ------------------------------------------------------------------------------------------------------
