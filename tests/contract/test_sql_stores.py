@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from mloop.store import Store, open_store
-from mloop.testing import DatasetStoreContract, EventStoreContract, ModelStoreContract, StoreContract
+from mloop.testing import DatasetStoreContract, ModelStoreContract, StoreContract
 
 
-class TestStoreContract(StoreContract, DatasetStoreContract, ModelStoreContract, EventStoreContract):
+class TestStoreContract(StoreContract, DatasetStoreContract, ModelStoreContract):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:
         s = open_store(store_uri)

@@ -7,13 +7,23 @@ from mloop.testing.dataset_contract import DatasetStoreContract
 from mloop.testing.event_contract import EventStoreContract
 from mloop.testing.model_contract import ModelStoreContract
 from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
-from mloop.testing.store_contract import StoreContract
+from mloop.testing.store_contract import (
+    ArtifactRefStoreContract,
+    ExperimentStoreContract,
+    RunStoreContract,
+    SettingsStoreContract,
+    StoreContract,
+)
 
 __all__ = [
     "POSTGRES_ADMIN_URI",
+    "ArtifactRefStoreContract",
     "DatasetStoreContract",
     "EventStoreContract",
+    "ExperimentStoreContract",
     "ModelStoreContract",
+    "RunStoreContract",
+    "SettingsStoreContract",
     "StoreContract",
     "postgres_available",
     "temporary_postgres_database",

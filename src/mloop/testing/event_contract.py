@@ -17,7 +17,7 @@ import pytest
 from mloop.entities import ArtifactEntry, ManifestEntry, Metric, ModelFile, RunStatus
 from mloop.errors import AlreadyExists, Conflict, NotFound
 from mloop.store import Store
-from mloop.store.protocols import all_writes
+from mloop.store.protocols import ArtifactEvents, ExperimentEvents, RunEvents, all_writes
 
 __all__ = ["WRITE_CALLS", "EventStoreContract"]
 
@@ -178,3 +178,34 @@ class EventStoreContract:
         everything = [e.id for e in store.list_events(after=start, limit=1000).items]
         assert len(everything) == 100
         assert seen == everything  # each exactly once, in order: nothing committed behind the cursor
+
+    def test_every_state_change_is_an_event(self, store: Store) -> None:
+        run_id = store.create_run(store.get_or_create_experiment("exp", actor=ME).id, name="r", actor=ME).id
+        store.record_artifacts(run_id, [ArtifactEntry("a", "blake3:" + "a" * 64, 1, 1)], actor=ME)
+        store.end_run(run_id, RunStatus.FINISHED, actor=ME)
+        store.delete_run(run_id, actor=ME)
+        store.restore_run(run_id, actor=ME)
+        events = store.list_events().items
+        assert [e.type for e in events] == [
+            ExperimentEvents.CREATED,
+            RunEvents.STARTED,
+            ArtifactEvents.LOGGED,
+            RunEvents.FINISHED,
+            RunEvents.DELETED,
+            RunEvents.RESTORED,
+        ]
+        assert all(e.actor == ME for e in events)
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        assert events[3].payload == {"status": "FINISHED"}
+        mine = store.list_events(subject=f"run:{run_id}", types=[RunEvents.FINISHED]).items
+        assert [e.type for e in mine] == [RunEvents.FINISHED]
+        later = store.list_events(after=events[2].id).items
+        assert [e.id for e in later] == [e.id for e in events[3:]]
+        page = store.list_events(limit=4)
+        assert len(page.items) == 4 and page.next_cursor
+        rest = store.list_events(cursor=page.next_cursor)
+        assert [e.id for e in [*page.items, *rest.items]] == [e.id for e in events]
+
+    def test_append_event(self, store: Store) -> None:
+        ev = store.append_event("custom.thing", "model:churn/1", actor="bot", payload={"n": 1})
+        assert store.list_events(types=["custom.thing"]).items == [ev]

@@ -1,6 +1,8 @@
 """The Store contract: one suite every metadata store implementation must pass.
 
-Subclass :class:`StoreContract` in a test module and provide a ``store`` fixture that yields a fresh, empty
+One class per stored noun (``RunStoreContract``, ``DatasetStoreContract``, ``EventStoreContract`` ...);
+:class:`StoreContract` combines those of the tracking nouns. Subclass them in a test module and provide a
+``store`` fixture that yields a fresh, empty
 store (see ``tests/contract/`` for the SQLite and PostgreSQL instances)::
 
     class TestMyStore(StoreContract):
@@ -19,11 +21,15 @@ import pytest
 from mloop.entities import ArtifactEntry, Metric, RunStatus
 from mloop.errors import AlreadyExists, Conflict, FilterSyntaxError, InvalidInput, NotFound
 from mloop.store import Store
-from mloop.store.protocols.artifacts import ArtifactEvents
-from mloop.store.protocols.experiments import ExperimentEvents
-from mloop.store.protocols.runs import RunEvents
+from mloop.testing.event_contract import EventStoreContract
 
-__all__ = ["StoreContract"]
+__all__ = [
+    "ArtifactRefStoreContract",
+    "ExperimentStoreContract",
+    "RunStoreContract",
+    "SettingsStoreContract",
+    "StoreContract",
+]
 
 ME = "tester"
 
@@ -34,10 +40,9 @@ def _run(store: Store, exp: str = "exp", **kw: Any) -> str:
     return store.create_run(e.id, actor=ME, **kw).id
 
 
-class StoreContract:
-    """Behaviour every :class:`~mloop.store.Store` implementation shares."""
+class SettingsStoreContract:
+    """Settings and environments."""
 
-    # settings and environments --------------------------------------------------------------------
     def test_settings_roundtrip(self, store: Store) -> None:
         assert store.get_setting("k") is None
         store.set_setting("k", "v1", actor="tester")
@@ -52,7 +57,10 @@ class StoreContract:
         with pytest.raises(NotFound):
             store.get_environment("sha256:missing")
 
-    # experiments -----------------------------------------------------------------------------------
+
+class ExperimentStoreContract:
+    """Experiments: create, get, race-free get-or-create, pages."""
+
     def test_experiment_create_get_and_duplicate(self, store: Store) -> None:
         exp = store.create_experiment("churn", actor=ME)
         assert store.get_experiment(exp.id) == exp
@@ -98,7 +106,10 @@ class StoreContract:
         with pytest.raises(InvalidInput):
             store.list_experiments(cursor="%%%not-a-cursor")
 
-    # runs ------------------------------------------------------------------------------------------
+
+class RunStoreContract:
+    """Runs: lifecycle, params, metrics, tags, search, delete and purge."""
+
     def test_run_roundtrip(self, store: Store) -> None:
         exp = store.create_experiment("e", actor=ME)
         run = store.create_run(
@@ -186,7 +197,7 @@ class StoreContract:
         with pytest.raises(NotFound):
             store.end_run("b" * 32, RunStatus.FINISHED, actor=ME)
 
-    # search ----------------------------------------------------------------------------------------
+    # search
     def _population(self, store: Store) -> dict[str, str]:
         ids = {}
         for i, (model, acc) in enumerate([("rf", 0.95), ("rf", 0.85), ("lr", 0.91), ("gb", 0.70), ("rf", 0.99)]):
@@ -260,7 +271,10 @@ class StoreContract:
             store.get_run(gone)
         assert store.referenced_digests() == set()
 
-    # artifacts -------------------------------------------------------------------------------------
+
+class ArtifactRefStoreContract:
+    """References from runs to blobs."""
+
     def test_artifact_references(self, store: Store) -> None:
         run_id = _run(store)
         d1, d2 = "blake3:" + "a" * 64, "blake3:" + "b" * 64
@@ -276,34 +290,8 @@ class StoreContract:
         with pytest.raises(NotFound):
             store.record_artifacts("c" * 32, [ArtifactEntry("a", d1, 1, 1)], actor=ME)
 
-    # events ----------------------------------------------------------------------------------------
-    def test_every_state_change_is_an_event(self, store: Store) -> None:
-        run_id = _run(store)
-        store.record_artifacts(run_id, [ArtifactEntry("a", "blake3:" + "a" * 64, 1, 1)], actor=ME)
-        store.end_run(run_id, RunStatus.FINISHED, actor=ME)
-        store.delete_run(run_id, actor=ME)
-        store.restore_run(run_id, actor=ME)
-        events = store.list_events().items
-        assert [e.type for e in events] == [
-            ExperimentEvents.CREATED,
-            RunEvents.STARTED,
-            ArtifactEvents.LOGGED,
-            RunEvents.FINISHED,
-            RunEvents.DELETED,
-            RunEvents.RESTORED,
-        ]
-        assert all(e.actor == ME for e in events)
-        assert [e.id for e in events] == sorted(e.id for e in events)
-        assert events[3].payload == {"status": "FINISHED"}
-        mine = store.list_events(subject=f"run:{run_id}", types=[RunEvents.FINISHED]).items
-        assert [e.type for e in mine] == [RunEvents.FINISHED]
-        later = store.list_events(after=events[2].id).items
-        assert [e.id for e in later] == [e.id for e in events[3:]]
-        page = store.list_events(limit=4)
-        assert len(page.items) == 4 and page.next_cursor
-        rest = store.list_events(cursor=page.next_cursor)
-        assert [e.id for e in [*page.items, *rest.items]] == [e.id for e in events]
 
-    def test_append_event(self, store: Store) -> None:
-        ev = store.append_event("custom.thing", "model:churn/1", actor="bot", payload={"n": 1})
-        assert store.list_events(types=["custom.thing"]).items == [ev]
+class StoreContract(
+    SettingsStoreContract, ExperimentStoreContract, RunStoreContract, ArtifactRefStoreContract, EventStoreContract
+):
+    """Behaviour every :class:`~mloop.store.Store` implementation shares (datasets and models: their own)."""
