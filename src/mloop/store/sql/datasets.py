@@ -18,18 +18,18 @@ from mloop.entities import (
     new_id,
     now_ms,
 )
-from mloop.errors import Conflict, InvalidInput, NotFound
+from mloop.errors import Conflict, InvalidInput
 from mloop.refs import parse_ref
 from mloop.store.protocols.datasets import DatasetEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_stmt
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
-from mloop.store.sql.inputs import VERSION_COLUMN_MAX, check_path, checked, cursor_field
+from mloop.store.sql.inputs import check_path, checked, cursor_field
+from mloop.store.sql.versioned import RESERVED_ALIASES, Family
 
 __all__ = ["DatasetsMixin"]
 
-RESERVED_ALIASES = ("latest",)
 _V = t.dataset_versions
 
 
@@ -43,45 +43,24 @@ def _version(row: Any, name: str, aliases: Sequence[str] = ()) -> DatasetVersion
     )  # fmt: skip
 
 
+DATASETS = Family(
+    noun="Dataset", names=t.datasets, versions=_V, aliases=t.dataset_aliases, parent="dataset_id",
+    no_name="List datasets with `mloop data list`.", no_version="List versions with `mloop data versions {name}`.",
+    no_alias="Set one with `mloop data alias {name} VERSION {alias}`.",
+    empty="left. Add one with `mloop data add PATH --name {name}`.",
+)  # fmt: skip
+
+
 def _dataset_row(conn: Connection, name: str) -> Any:
-    row = conn.execute(select(t.datasets).where(t.datasets.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"No dataset named {name!r}. List datasets with `mloop data list`.")
-    return row
+    return DATASETS.name_row(conn, name)
 
 
 def _aliases(conn: Connection, version_ids: Sequence[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for part in chunks(list(version_ids)):
-        q = select(t.dataset_aliases.c.version_id, t.dataset_aliases.c.alias)
-        for r in conn.execute(q.where(t.dataset_aliases.c.version_id.in_(part))):
-            out.setdefault(r.version_id, []).append(r.alias)
-    return out
+    return DATASETS.aliases_of(conn, version_ids)
 
 
 def _resolve(conn: Connection, name: str, version: int | None, alias: str | None) -> DatasetVersion:
-    ds = _dataset_row(conn, name)
-    q = select(_V).where(_V.c.dataset_id == ds.id)
-    if version is not None:  # a number no version column can hold does not exist
-        row = conn.execute(q.where(_V.c.version == version)).first() if version <= VERSION_COLUMN_MAX else None
-    elif alias is not None and alias not in RESERVED_ALIASES:
-        a = t.dataset_aliases
-        vid = conn.execute(select(a.c.version_id).where(a.c.dataset_id == ds.id, a.c.alias == alias)).scalar()
-        row = None if vid is None else conn.execute(q.where(_V.c.id == vid)).first()
-        if row is None:
-            raise NotFound(
-                f"Dataset {name!r} has no alias {alias!r}. Set one with `mloop data alias {name} VERSION {alias}`."
-            )
-    else:
-        row = conn.execute(q.order_by(_V.c.version.desc()).limit(1)).first()
-        if row is None:
-            raise NotFound(f"Dataset {name!r} has no versions left. Add one with `mloop data add PATH --name {name}`.")
-    if row is None:
-        latest = conn.execute(select(func.max(_V.c.version)).where(_V.c.dataset_id == ds.id)).scalar()
-        raise NotFound(
-            f"Dataset {name!r} has no version {version}; latest is {latest}. "
-            f"List versions with `mloop data versions {name}`."
-        )
+    row = DATASETS.resolve_row(conn, name, version, alias)
     return _version(row, name, _aliases(conn, [row.id]).get(row.id, []))
 
 
@@ -208,18 +187,12 @@ class DatasetsMixin:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
 
-        def read(conn: Connection) -> list[DatasetVersion]:
-            ds = _dataset_row(conn, name)
-            q = select(_V).where(_V.c.dataset_id == ds.id).order_by(_V.c.version.desc()).limit(limit + 1)
-            if cursor is not None:
-                q = q.where(_V.c.version < cursor_field(cursor, "before", int))
-            rows = conn.execute(q).all()
-            aliases = _aliases(conn, [r.id for r in rows])
-            return [_version(r, name, aliases.get(r.id, [])) for r in rows]
+        def read(conn: Connection) -> Page[DatasetVersion]:
+            page = DATASETS.page_of_versions(conn, name, cursor, limit)
+            aliases = _aliases(conn, [r.id for r in page.rows])
+            return Page([_version(r, name, aliases.get(r.id, [])) for r in page.rows], page.next_cursor)
 
-        versions = run_in_transaction(self.engine, read, write=False)
-        items, more = versions[:limit], len(versions) > limit
-        return Page(items, encode_cursor({"before": items[-1].version}) if more else None)
+        return run_in_transaction(self.engine, read, write=False)
 
     @checked("name", "version")
     def list_dataset_files(self, name: str, version: int) -> list[ManifestEntry]:

@@ -10,14 +10,15 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import Model, ModelFile, ModelVersion, Page, encode_cursor, new_id, now_ms
-from mloop.errors import Conflict, InvalidInput, NotFound
+from mloop.errors import Conflict, InvalidInput
 from mloop.refs import parse_ref
 from mloop.store.protocols.models import ModelEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
-from mloop.store.sql.inputs import VERSION_COLUMN_MAX, check_path, checked, cursor_field
+from mloop.store.sql.inputs import check_path, checked, cursor_field
+from mloop.store.sql.versioned import Family
 
 __all__ = ["ANY", "ModelsMixin"]
 
@@ -26,11 +27,15 @@ _V = t.model_versions
 _A = t.model_aliases
 
 
+MODELS = Family(
+    noun="Model", names=t.models, versions=_V, aliases=_A, parent="model_id",
+    no_name="List models with `mloop models list`.", no_version="List versions with `mloop models versions {name}`.",
+    no_alias="Promote a version with `mloop models promote {name} VERSION --to {alias}`.", empty="yet.",
+)  # fmt: skip
+
+
 def _model_row(conn: Connection, name: str) -> Any:
-    row = conn.execute(select(t.models).where(t.models.c.name == name)).first()
-    if row is None:
-        raise NotFound(f"No model named {name!r}. List models with `mloop models list`.")
-    return row
+    return MODELS.name_row(conn, name)
 
 
 def _version_of(conn: Connection, version_id: str | None) -> int | None:
@@ -78,29 +83,7 @@ def _versions(conn: Connection, rows: Sequence[Any], name: str) -> list[ModelVer
 
 
 def resolve_model_version(conn: Connection, name: str, version: int | None, alias: str | None) -> ModelVersion:
-    model = _model_row(conn, name)
-    q = select(_V).where(_V.c.model_id == model.id)
-    if version is not None:  # a number no version column can hold does not exist
-        row = conn.execute(q.where(_V.c.version == version)).first() if version <= VERSION_COLUMN_MAX else None
-        if row is None:
-            latest = conn.execute(select(func.max(_V.c.version)).where(_V.c.model_id == model.id)).scalar()
-            raise NotFound(
-                f"Model {name!r} has no version {version}; latest is {latest}. "
-                f"List versions with `mloop models versions {name}`."
-            )
-    elif alias is not None and alias != "latest":
-        vid = conn.execute(select(_A.c.version_id).where(_A.c.model_id == model.id, _A.c.alias == alias)).scalar()
-        if vid is None:
-            raise NotFound(
-                f"Model {name!r} has no alias {alias!r}. Promote a version with "
-                f"`mloop models promote {name} VERSION --to {alias}`."
-            )
-        row = conn.execute(q.where(_V.c.id == vid)).one()
-    else:
-        row = conn.execute(q.order_by(_V.c.version.desc()).limit(1)).first()
-        if row is None:
-            raise NotFound(f"Model {name!r} has no versions yet.")
-    return _versions(conn, [row], name)[0]
+    return _versions(conn, [MODELS.resolve_row(conn, name, version, alias)], name)[0]
 
 
 class ModelsMixin:
@@ -205,16 +188,11 @@ class ModelsMixin:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
 
-        def read(conn: Connection) -> list[ModelVersion]:
-            model = _model_row(conn, name)
-            q = select(_V).where(_V.c.model_id == model.id).order_by(_V.c.version.desc()).limit(limit + 1)
-            if cursor is not None:
-                q = q.where(_V.c.version < cursor_field(cursor, "before", int))
-            return _versions(conn, conn.execute(q).all(), name)
+        def read(conn: Connection) -> Page[ModelVersion]:
+            page = MODELS.page_of_versions(conn, name, cursor, limit)
+            return Page(_versions(conn, page.rows, name), page.next_cursor)
 
-        versions = run_in_transaction(self.engine, read, write=False)
-        items, more = versions[:limit], len(versions) > limit
-        return Page(items, encode_cursor({"before": items[-1].version}) if more else None)
+        return run_in_transaction(self.engine, read, write=False)
 
     @checked("name", "alias", "version", "expected", "actor", "reason", "detail")
     def move_model_alias(
