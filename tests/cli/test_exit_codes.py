@@ -19,3 +19,14 @@ def test_the_library_knows_no_exit_codes_or_http_statuses() -> None:
         cls = getattr(errors, name)
         if isinstance(cls, type):
             assert not hasattr(cls, "exit_code") and not hasattr(cls, "http_status"), name
+
+
+def test_path_arguments_no_file_system_can_hold_are_usage_errors(tmp_path: object) -> None:
+    from typer.testing import CliRunner
+
+    from mloop.cli.app import app
+
+    runner = CliRunner()
+    for args in (["init", "a\x00b"], ["data", "add", "t\x00.csv", "--name", "x"], ["demo", "--dir", "d\x00"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "NUL byte" in result.output, (args, result.output, result.exception)

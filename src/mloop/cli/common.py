@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -84,6 +85,21 @@ def resolve_run(client: Client, text: str) -> str:
 
 
 # names and references given on the command line ------------------------------------------------------------
+def local_path(text: str) -> Path:
+    """A path argument: refused with a usage error (exit 2) when no file system can hold it (NUL, not UTF-8).
+
+    Used as ``parser=`` of path options, so typer never ``stat``s such a value itself (which raises ValueError).
+    """
+    try:
+        text.encode()
+        ok = "\x00" not in text
+    except UnicodeEncodeError:
+        ok = False
+    if not ok:
+        raise typer.BadParameter(f"{text!r:.80} holds a NUL byte or text that is not UTF-8; give a plain path.")
+    return Path(text)
+
+
 def dataset_name(text: str) -> str:
     """The dataset name in ``NAME`` or ``data:NAME`` (a version or alias is a mistake here)."""
     from mloop.errors import InvalidInput

@@ -15,7 +15,7 @@ import typer
 
 from mloop.cli.common import DataNameArg as NameArg
 from mloop.cli.common import DataRefArg as RefArg
-from mloop.cli.common import JsonOpt, data_ref, dataset_name, open_client, private_note
+from mloop.cli.common import JsonOpt, data_ref, dataset_name, local_path, open_client, private_note
 from mloop.cli.data_get import get
 from mloop.cli.data_unprotect import unprotect
 from mloop.cli.diff import diff
@@ -89,7 +89,7 @@ def _profile_rows(profile: TableProfile) -> list[list[Any]]:
 @app.command("add")
 def add(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="A file or a folder to snapshot.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A file or a folder to snapshot.", parser=local_path)],
     name: Annotated[str, typer.Option("--name", "-n", metavar="NAME", help="The dataset it becomes a version of.")],
     message: Annotated[str, typer.Option("--message", "-m", metavar="TEXT", help="What this version is.")] = "",
     link: Annotated[

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mloop.cli.common import DataRefArg as RefArg
-from mloop.cli.common import JsonOpt, open_client
+from mloop.cli.common import JsonOpt, local_path, open_client
 
 __all__ = ["get"]
 
@@ -23,7 +23,8 @@ def get(
     ctx: typer.Context,
     ref: RefArg,
     dest: Annotated[
-        Path | None, typer.Option("--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).")
+        Path | None, typer.Option("--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).",
+                                  parser=local_path)
     ] = None,
     verify: Annotated[
         bool,

@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.common import JsonOpt
+from mloop.cli.common import JsonOpt, local_path
 
 __all__ = ["unprotect"]
 
 
 def unprotect(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files or folders added with --link.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="Files or folders added with --link.", parser=local_path)
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Give linked (read-only) files their own writable copy, so editing them cannot change a version.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.common import JsonOpt, open_client
+from mloop.cli.common import JsonOpt, local_path, open_client
 
 if TYPE_CHECKING:
     from mloop.entities import Evaluation
@@ -114,7 +114,8 @@ def evaluate(
         typer.Option("--task", metavar="TASK", help="classification, regression or anomaly (default: inferred)."),
     ] = None,
     report: Annotated[
-        Path | None, typer.Option("--report", metavar="FILE.html", help="Also write the HTML report to FILE.")
+        Path | None, typer.Option("--report", metavar="FILE.html", help="Also write the HTML report to FILE.",
+                                  parser=local_path)
     ] = None,
     top: Annotated[int, typer.Option("--top", metavar="N", min=0, help="Show the N most important features.")] = 10,
     as_json: JsonOpt = False,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mloop.cli.common import JsonOpt, open_client, resolve_run
+from mloop.cli.common import JsonOpt, local_path, open_client, resolve_run
 
 if TYPE_CHECKING:
     from mloop.entities import RunRecord
@@ -308,7 +308,9 @@ def download(
     path: Annotated[
         str | None, typer.Argument(metavar="PATH", help="An artifact or a folder of them (default: all).")
     ] = None,
-    dest: Annotated[Path, typer.Option("--dest", "-d", metavar="DIR", help="Where to write them.")] = Path("."),
+    dest: Annotated[
+        Path, typer.Option("--dest", "-d", metavar="DIR", help="Where to write them.", parser=local_path)
+    ] = Path("."),
 ) -> None:
     """Download a run's artifacts.
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.common import JsonOpt, globals_of
+from mloop.cli.common import JsonOpt, globals_of, local_path
 
 __all__ = ["info", "init"]
 
@@ -15,7 +15,8 @@ __all__ = ["info", "init"]
 def init(
     ctx: typer.Context,
     directory: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Folder to hold the workspace (.mloop/ is created in it).")
+        Path, typer.Argument(metavar="DIR", help="Folder to hold the workspace (.mloop/ is created in it).",
+                       parser=local_path)
     ] = Path("."),
     store: Annotated[
         str | None,

@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 
+from mloop.cli.common import local_path
+
 __all__ = ["demo"]
 
 
 def demo(
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", metavar="DIR",
+        typer.Option("--dir", metavar="DIR", parser=local_path,
                      help="Where to create the demo workspace (default: ./mloop-demo, or the demo folder you are in)."),
     ] = None,
 ) -> None:
