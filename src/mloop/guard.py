@@ -21,12 +21,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mloop.errors import AccessDenied
 
 if TYPE_CHECKING:
-    from mloop.store import Store
+    from mloop.store import DatasetStore, EventStore
+
+    class GuardStore(DatasetStore, EventStore, Protocol):
+        """What the guard uses of a store: which blobs are private-only, and the event log."""
 
 __all__ = [
     "EVALUATION",
@@ -119,7 +122,7 @@ class BlobReadGuard:
     than one per file. A digest whose last public holder is deleted stays readable for at most ``ttl_s``.
     """
 
-    def __init__(self, store: Store, actor: str, *, ttl_s: float = 30.0, max_cached: int = 200_000) -> None:
+    def __init__(self, store: GuardStore, actor: str, *, ttl_s: float = 30.0, max_cached: int = 200_000) -> None:
         self.store = store
         self.actor = actor
         self.ttl_s = ttl_s
