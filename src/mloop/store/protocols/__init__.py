@@ -1,5 +1,9 @@
 """One ``Protocol`` per stored noun, each in its own module with the events its writes record (``WRITES``).
 
+``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data write
+that records no event; ``"*"``: the event the caller gives). The contract suite checks every implementation
+against it: each such write emits exactly that one event, and none when it changes nothing.
+
 Consumers type against the protocol they use (``DatasetStore``, ``EventStore`` ...); :class:`mloop.store.Store`
 is all of them together, which every implementation provides. Adding a noun: see docs/architecture.md.
 """

@@ -1,9 +1,4 @@
-"""References from runs to content-addressed blobs (the bytes live in the artifact store).
-
-``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data
-write that records no event; ``"*"``: the event the caller gives). The contract suite checks every
-implementation against it: each such write emits exactly that one event, and none when it changes nothing.
-"""
+"""References from runs to content-addressed blobs (the bytes live in the artifact store)."""
 
 from __future__ import annotations
 

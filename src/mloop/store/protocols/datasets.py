@@ -1,9 +1,4 @@
-"""Dataset versions, their files and aliases, and which blobs only private versions hold.
-
-``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data
-write that records no event; ``"*"``: the event the caller gives). The contract suite checks every
-implementation against it: each such write emits exactly that one event, and none when it changes nothing.
-"""
+"""Dataset versions, their files and aliases, and which blobs only private versions hold."""
 
 from __future__ import annotations
 

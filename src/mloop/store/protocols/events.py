@@ -1,9 +1,4 @@
-"""The event log: the audit trail and the bus automation reads by cursor.
-
-``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data
-write that records no event; ``"*"``: the event the caller gives). The contract suite checks every
-implementation against it: each such write emits exactly that one event, and none when it changes nothing.
-"""
+"""The event log: the audit trail and the bus automation reads by cursor."""
 
 from __future__ import annotations
 
