@@ -10,17 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mloop.entities.datasets import ManifestEntry
+
 __all__ = ["Approval", "Evaluation", "Model", "ModelFile", "ModelVersion"]
 
 
 @dataclass(frozen=True)
-class ModelFile:
-    path: str
-    size: int
-    digest: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "digest": self.digest}
+class ModelFile(ManifestEntry):
+    """One file of a model version: its path inside the model folder, size and content digest."""
 
 
 @dataclass(frozen=True)

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from mloop.store.base import (
-    ArtifactRefStore,
-    DatasetStore,
-    EnvironmentStore,
-    EventStore,
-    ExperimentStore,
-    LineageStore,
-    ModelStore,
-    RunStore,
-    SettingsStore,
-    Store,
-)
+from mloop.store import protocols
+from mloop.store.base import Store
+from mloop.store.protocols import *  # noqa: F403  (one Protocol per noun: RunStore, DatasetStore, ...)
 
-__all__ = [
-    "ArtifactRefStore",
-    "DatasetStore",
-    "EnvironmentStore",
-    "EventStore",
-    "ExperimentStore",
-    "LineageStore",
-    "ModelStore",
-    "RunStore",
-    "SettingsStore",
-    "Store",
-    "open_store",
-]
+__all__ = ["Store", "open_store", *protocols.__all__]  # noqa: PLE0604
 
 
 def open_store(uri: str) -> Store:

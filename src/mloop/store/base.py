@@ -29,18 +29,7 @@ from mloop.store.protocols import (
     SettingsStore,
 )
 
-__all__ = [
-    "ArtifactRefStore",
-    "DatasetStore",
-    "EnvironmentStore",
-    "EventStore",
-    "ExperimentStore",
-    "LineageStore",
-    "ModelStore",
-    "RunStore",
-    "SettingsStore",
-    "Store",
-]
+__all__ = ["Store"]
 
 
 @runtime_checkable

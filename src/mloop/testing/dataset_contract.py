@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from mloop.entities import ManifestEntry
@@ -11,6 +9,7 @@ from mloop.errors import InvalidInput, NotFound
 from mloop.store import Store
 from mloop.store.protocols.datasets import DatasetEvents
 from mloop.store.protocols.lineage import LineageEvents
+from mloop.testing.threads import in_threads
 
 __all__ = ["DatasetStoreContract"]
 
@@ -44,24 +43,12 @@ class DatasetStoreContract:
             store.create_dataset_version("bad name", files=[], manifest_digest="m:x", actor=ME)
 
     def test_concurrent_adds_of_one_name(self, store: Store) -> None:
-        results: list[tuple[int, bool]] = []
-        errors: list[BaseException] = []
+        def add(seed: str) -> tuple[int, bool]:
+            v, created = store.create_dataset_version("race", files=_files(seed), manifest_digest=f"m:{seed}", actor=ME)
+            return v.version, created
 
-        def add(seed: str) -> None:
-            try:
-                v, created = store.create_dataset_version(
-                    "race", files=_files(seed), manifest_digest=f"m:{seed}", actor=ME
-                )
-                results.append((v.version, created))
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=add, args=(s,)) for s in ["a", "b", "c", "d", "a", "b"]]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        assert not errors
+        results = in_threads(add, [(s,) for s in ["a", "b", "c", "d", "a", "b"]])
+        assert not [r for r in results if isinstance(r, BaseException)]
         assert sorted(v for v, created in results if created) == [1, 2, 3, 4]
         assert len(results) == 6
 

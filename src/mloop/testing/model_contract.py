@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from mloop.entities import ModelFile
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.store import Store
 from mloop.store.protocols.models import ModelEvents
+from mloop.testing.threads import in_threads
 
 __all__ = ["ModelStoreContract"]
 
@@ -69,37 +68,20 @@ class ModelStoreContract:
     def test_racing_promotions_one_wins(self, store: Store) -> None:
         for _ in range(4):
             store.create_model_version("race", flavor="sklearn", files=FILES, actor=ME)
-        outcomes: list[str] = []
-
-        def promote(version: int) -> None:
+        def promote(version: int) -> str:
             try:
                 store.move_model_alias("race", "production", version, expected=None, actor=ME)
-                outcomes.append("won")
             except Conflict:
-                outcomes.append("conflict")
+                return "conflict"
+            return "won"
 
-        threads = [threading.Thread(target=promote, args=(v,)) for v in (1, 2, 3, 4)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        outcomes = in_threads(promote, [(v,) for v in (1, 2, 3, 4)])
         assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
 
     def test_concurrent_registration_numbers(self, store: Store) -> None:
-        errors: list[BaseException] = []
-
-        def register() -> None:
-            try:
-                store.create_model_version("busy", flavor="sklearn", files=FILES, actor=ME)
-            except BaseException as exc:  # pragma: no cover
-                errors.append(exc)
-
-        threads = [threading.Thread(target=register) for _ in range(5)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        assert not errors
+        results = in_threads(lambda: store.create_model_version("busy", flavor="sklearn", files=FILES, actor=ME),
+                             [()] * 5)  # fmt: skip
+        assert not [r for r in results if isinstance(r, BaseException)]
         assert sorted(v.version for v in store.list_model_versions("busy").items) == [1, 2, 3, 4, 5]
 
     def test_evaluations_and_approvals(self, store: Store) -> None:

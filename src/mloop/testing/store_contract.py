@@ -13,7 +13,6 @@ store (see ``tests/contract/`` for the SQLite and PostgreSQL instances)::
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from mloop.entities import ArtifactEntry, Metric, RunStatus
 from mloop.errors import AlreadyExists, Conflict, FilterSyntaxError, InvalidInput, NotFound
 from mloop.store import Store
 from mloop.testing.event_contract import EventStoreContract
+from mloop.testing.threads import in_threads
 
 __all__ = [
     "ArtifactRefStoreContract",
@@ -73,21 +73,9 @@ class ExperimentStoreContract:
             store.create_experiment("  ", actor=ME)
 
     def test_get_or_create_experiment_is_race_free(self, store: Store) -> None:
-        ids: list[str] = []
-        errors: list[BaseException] = []
-
-        def worker() -> None:
-            try:
-                ids.append(store.get_or_create_experiment("shared", actor=ME).id)
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=worker) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
+        results = in_threads(lambda: store.get_or_create_experiment("shared", actor=ME).id, [()] * 6)
+        assert not [r for r in results if isinstance(r, BaseException)]
+        ids = list(results)
         assert len(set(ids)) == 1
 
     def test_list_experiments_paginates(self, store: Store) -> None:

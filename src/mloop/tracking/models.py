@@ -56,17 +56,9 @@ def _write_extras(folder: Path, model: Any, meta: dict[str, Any], client: Client
 
 
 def log_model(
-    run: Run,
-    model: Any,
-    name: str | None = None,
-    *,
-    path: str = "model",
-    input_example: Any = None,
-    signature_data: Any = None,
-    target: str | None = None,
-    flavor: str | None = None,
-    description: str = "",
-) -> ModelVersion | None:
+    run: Run, model: Any, name: str | None = None, *, path: str = "model", input_example: Any = None,
+    signature_data: Any = None, target: str | None = None, flavor: str | None = None, description: str = "",
+) -> ModelVersion | None:  # fmt: skip
     """Save ``model`` under the run's ``path``; register it as ``name`` when given."""
     client = run.client
     with tempfile.TemporaryDirectory(prefix="mloop-model-") as tmp:

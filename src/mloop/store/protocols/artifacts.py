@@ -14,9 +14,7 @@ class ArtifactEvents:
     LOGGED = "artifact.logged"
 
 
-WRITES: dict[str, str | None] = {
-    "record_artifacts": "artifact.logged",
-}
+WRITES: dict[str, str | None] = {"record_artifacts": ArtifactEvents.LOGGED}
 
 
 class ArtifactRefStore(Protocol):

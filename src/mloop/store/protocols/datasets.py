@@ -17,9 +17,9 @@ class DatasetEvents:
 
 
 WRITES: dict[str, str | None] = {
-    "create_dataset_version": "dataset.version_created",
-    "set_dataset_alias": "dataset.alias_moved",
-    "delete_dataset_version": "dataset.version_deleted",
+    "create_dataset_version": DatasetEvents.VERSION_CREATED,
+    "set_dataset_alias": DatasetEvents.ALIAS_MOVED,
+    "delete_dataset_version": DatasetEvents.VERSION_DELETED,
 }
 
 

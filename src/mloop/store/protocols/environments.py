@@ -8,9 +8,7 @@ from typing import Any, Protocol
 __all__ = ["WRITES", "EnvironmentStore"]
 
 
-WRITES: dict[str, str | None] = {
-    "put_environment": None,
-}
+WRITES: dict[str, str | None] = {"put_environment": None}
 
 
 class EnvironmentStore(Protocol):

@@ -10,9 +10,7 @@ from mloop.entities import Event, Page
 __all__ = ["WRITES", "EventStore"]
 
 
-WRITES: dict[str, str | None] = {
-    "append_event": "*",
-}
+WRITES: dict[str, str | None] = {"append_event": "*"}
 
 
 class EventStore(Protocol):

@@ -14,8 +14,8 @@ class ExperimentEvents:
 
 
 WRITES: dict[str, str | None] = {
-    "create_experiment": "experiment.created",
-    "get_or_create_experiment": "experiment.created",
+    "create_experiment": ExperimentEvents.CREATED,
+    "get_or_create_experiment": ExperimentEvents.CREATED,
 }
 
 

@@ -13,9 +13,7 @@ class LineageEvents:
     RECORDED = "lineage.recorded"
 
 
-WRITES: dict[str, str | None] = {
-    "add_lineage": "lineage.recorded",
-}
+WRITES: dict[str, str | None] = {"add_lineage": LineageEvents.RECORDED}
 
 
 class LineageStore(Protocol):

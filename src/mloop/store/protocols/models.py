@@ -19,11 +19,11 @@ class ModelEvents:
 
 
 WRITES: dict[str, str | None] = {
-    "create_model_version": "model.version_registered",
-    "move_model_alias": "model.alias_moved",
-    "set_model_version_status": "model.version_archived",
-    "add_evaluation": "model.evaluated",
-    "add_approval": "model.approved",
+    "create_model_version": ModelEvents.VERSION_REGISTERED,
+    "move_model_alias": ModelEvents.ALIAS_MOVED,
+    "set_model_version_status": ModelEvents.VERSION_ARCHIVED,
+    "add_evaluation": ModelEvents.EVALUATED,
+    "add_approval": ModelEvents.APPROVED,
 }
 
 

@@ -19,12 +19,12 @@ class RunEvents:
 
 
 WRITES: dict[str, str | None] = {
-    "create_run": "run.started",
+    "create_run": RunEvents.STARTED,
     "log_batch": None,
-    "end_run": "run.finished",
-    "delete_run": "run.deleted",
-    "restore_run": "run.restored",
-    "purge_deleted_runs": "run.purged",
+    "end_run": RunEvents.FINISHED,
+    "delete_run": RunEvents.DELETED,
+    "restore_run": RunEvents.RESTORED,
+    "purge_deleted_runs": RunEvents.PURGED,
 }
 
 

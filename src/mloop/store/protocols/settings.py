@@ -12,9 +12,7 @@ class SettingEvents:
     CHANGED = "setting.changed"
 
 
-WRITES: dict[str, str | None] = {
-    "set_setting": "setting.changed",
-}
+WRITES: dict[str, str | None] = {"set_setting": SettingEvents.CHANGED}
 
 
 class SettingsStore(Protocol):

@@ -69,22 +69,11 @@ class DatasetsMixin:
 
     @checked("name", "manifest_digest", "actor", "message", "kind", "format", "rows", "source", "role")
     def create_dataset_version(
-        self,
-        name: str,
-        *,
-        files: Sequence[ManifestEntry],
-        manifest_digest: str,
-        actor: str,
-        message: str = "",
-        kind: str = "files",
-        format: str | None = None,
-        rows: int | None = None,
-        private: bool = False,
-        source: str | None = None,
-        role: str | None = None,
-        meta: Mapping[str, Any] | None = None,
-        profile: str | None = None,
-    ) -> tuple[DatasetVersion, bool]:
+        self, name: str, *, files: Sequence[ManifestEntry], manifest_digest: str, actor: str, message: str = "",
+        kind: str = "files", format: str | None = None, rows: int | None = None, private: bool = False,
+        source: str | None = None, role: str | None = None, meta: Mapping[str, Any] | None = None,
+        profile: str | None = None
+    ) -> tuple[DatasetVersion, bool]:  # fmt: skip
         parse_ref(f"data:{name}")  # validates the name
         for f in files:
             check_path("file path", f.path)

@@ -34,20 +34,11 @@ class EvaluationsMixin:
 
     @checked("name", "version", "data_ref", "task", "actor", "rows", "report_digest")
     def add_evaluation(
-        self,
-        name: str,
-        version: int,
-        *,
-        data_ref: str,
-        task: str,
-        metrics: Mapping[str, Any],
-        actor: str,
-        rows: int,
-        importance: Sequence[tuple[str, float, float]] = (),
-        latency_ms: Mapping[str, float] | None = None,
-        report_digest: str | None = None,
-        comparison: Mapping[str, Any] | None = None,
-    ) -> Evaluation:
+        self, name: str, version: int, *, data_ref: str, task: str, metrics: Mapping[str, Any], actor: str,
+        rows: int, importance: Sequence[tuple[str, float, float]] = (),
+        latency_ms: Mapping[str, float] | None = None, report_digest: str | None = None,
+        comparison: Mapping[str, Any] | None = None
+    ) -> Evaluation:  # fmt: skip
         def add(conn: Connection) -> Evaluation:
             mv = resolve_model_version(conn, name, version, None)
             eid = new_id()

@@ -91,24 +91,12 @@ class ModelsMixin:
 
     @checked("name", "flavor", "actor", "run_id", "source", "input_example", "code_commit", "target", "description")
     def create_model_version(
-        self,
-        name: str,
-        *,
-        flavor: str,
-        files: Sequence[ModelFile],
-        actor: str,
-        run_id: str | None = None,
-        source: str = "",
-        signature: Mapping[str, Any] | None = None,
-        input_example: str | None = None,
-        environment: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-        metrics: Mapping[str, float] | None = None,
-        datasets: Sequence[str] = (),
-        code_commit: str | None = None,
-        target: str | None = None,
-        description: str = "",
-    ) -> ModelVersion:
+        self, name: str, *, flavor: str, files: Sequence[ModelFile], actor: str, run_id: str | None = None,
+        source: str = "", signature: Mapping[str, Any] | None = None, input_example: str | None = None,
+        environment: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None, datasets: Sequence[str] = (), code_commit: str | None = None,
+        target: str | None = None, description: str = ""
+    ) -> ModelVersion:  # fmt: skip
         parse_ref(f"model:{name}")
         if not files:
             raise InvalidInput(f"A model version needs at least one file; got none for {name!r}.")
