@@ -35,7 +35,14 @@ file that does not exist, or a database without mloop's tables, is an error that
 Listings take `--json` for machine-readable output. JSON has no spelling for NaN and infinities, so they are
 written as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`; `null` always means "no value". Errors print
 `error: <message>` on stderr and exit with the code of their class in `mloop.errors` (a usage error, such as
-an unknown option, exits with 2):
+an unknown option, exits with 2), mapped in `mloop.cli.exit_codes`. Hostile input gets the same typed error,
+naming the value (cut to 80 characters) and the fix, on SQLite and PostgreSQL alike; the limits are: versions
+are whole numbers from 1 to 9,223,372,036,854,775,807 (a number no store holds, above 2,147,483,647, is not
+found); names have at most 250 characters, aliases 100, a whole reference 1,100; text (names, keys, values,
+paths, filters) may not hold a NUL byte and must be valid UTF-8; search filters nest at most 32 parentheses
+deep, with at most 200 comparisons, 10,000 values in `IN` lists and 20 `order_by` items, and their numbers
+must be finite (`start_time`/`end_time` compare with signed 64-bit integers); page sizes run from 1 to
+2,147,483,647; a `config.toml` that is not UTF-8 TOML is an error naming the file.
 
 """
 
