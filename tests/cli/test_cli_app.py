@@ -41,6 +41,7 @@ def test_command_tree() -> None:
         "models", "models list", "models versions", "models show", "models register", "models promote",
         "models alias", "models check", "models approve", "models rollback", "models archive", "models policy",
         "models compare",
+        "pipelines", "pipelines run", "pipelines plan", "pipelines explain", "pipelines logs",
     }
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mloop.cli import data, demo, evaluate, events, experiments, gc, lineage, models, runs, workspace
+from mloop.cli import data, demo, evaluate, events, experiments, gc, lineage, models, pipelines, runs, workspace
 from mloop.cli.common import Globals
 
 __all__ = ["app", "main"]
@@ -84,6 +84,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(data.app, name="data")
 app.command("lineage")(lineage.lineage)
 app.add_typer(models.app, name="models")
+app.add_typer(pipelines.app, name="pipelines")
 app.command("evaluate")(evaluate.evaluate)
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)

@@ -1,0 +1,202 @@
+"""Running a pipeline: the ready-set loop over a process pool, with caching, tracking, retries and lineage.
+
+The pipeline run is a parent run (tag ``mloop.pipeline.kind = pipeline``); every step, cached or not, is a child
+run tagged with its key, the key's components and its outputs' digests. A step is submitted when all its
+inputs exist; a cached step is recorded at once and its outputs reused. A failed step (after its retries) marks
+only its descendants ``skipped``; unrelated branches run to the end. Ctrl-C / SIGTERM terminate the workers and
+record the running steps and the pipeline run as ``KILLED``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mloop.entities import RunStatus
+from mloop.pipelines.cache import lookup, outputs_of
+from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_component
+from mloop.pipelines.executors.local import LocalExecutor
+from mloop.pipelines.graph import bind_params
+from mloop.pipelines.results import TAG, PipelineResult, StepResult
+from mloop.pipelines.step import Step
+from mloop.pipelines.worker import Outcome, Task
+from mloop.tracking.client import Client
+from mloop.tracking.run import Run
+
+if TYPE_CHECKING:
+    from mloop.pipelines.pipeline import Pipeline
+
+__all__ = ["run_pipeline", "task_for"]
+
+_LINEAGE = "pipeline_input"
+
+
+def task_for(s: Step, client: Client, params: dict[str, Any], inputs: dict[str, tuple[str, str]]) -> Task:
+    module = sys.modules.get(s.module)
+    file = getattr(module, "__file__", None)
+    return Task(
+        step=s.name, module=s.module, module_file=os.path.abspath(file) if file else None, qualname=s.qualname,
+        artifact_uri=client.artifacts.uri, algorithm=client.artifacts.algorithm, inputs=inputs, params=params,
+        outputs=tuple(s.outputs), multiple=s.multiple, timeout=s.timeout, sys_path=tuple(p for p in sys.path if p),
+    )  # fmt: skip
+
+
+@dataclass
+class _Running:
+    run: Run
+    task: Task
+    key: CacheKey
+    reason: str
+    attempt: int
+    future: Future[Outcome] | None = None
+    due: float = 0.0  # monotonic time of the next attempt (retries)
+
+
+class _Loop:
+    def __init__(self, client: Client, pipeline: Pipeline, parent: Run, params: dict[str, dict[str, Any]],
+                 force: bool, executor: LocalExecutor) -> None:  # fmt: skip
+        self.client, self.pipeline, self.graph, self.parent = client, pipeline, pipeline.graph, parent
+        self.params, self.force, self.executor = params, force, executor
+        self.fp = Fingerprinter()
+        self.outputs: dict[str, dict[str, Any]] = {}  # output name -> stored
+        self.run_of: dict[str, str] = {}  # step -> its run id in this pipeline run
+        self.results: dict[str, StepResult] = {}
+        self.running: dict[str, _Running] = {}
+
+    def _inputs(self, s: Step) -> dict[str, tuple[str, str]]:
+        return {arg: (self.outputs[src]["digest"], self.outputs[src]["materialiser"]) for arg, src in s.inputs.items()}
+
+    def _start_child(self, s: Step, key: CacheKey, tags: dict[str, str]) -> Run:
+        run = self.client.start_run(
+            self.pipeline.experiment, f"{self.parent.name}.{s.name}", parent=self.parent, capture_environment=False,
+            params={f"{n}": canonical(v) for n, v in self.params[s.name].items()},
+            tags={TAG.PIPELINE: self.pipeline.name, TAG.KIND: "step", TAG.STEP: s.name, TAG.KEY: key.digest,
+                  TAG.KEY_JSON: key.to_json(), **tags},
+        )  # fmt: skip
+        self.run_of[s.name] = run.id
+        for arg_src in sorted({self.graph.producer[src] for src in s.inputs.values()}):
+            self.client.store.add_lineage(f"run:{self.run_of[arg_src]}", run.ref, _LINEAGE, actor=self.client.actor)
+        return run
+
+    def _begin(self, name: str) -> None:
+        s = self.graph.steps[name]
+        inputs = self._inputs(s)
+        key = self.fp.key(s.fn, s.name, self.params[name], {a: d for a, (d, _) in inputs.items()})
+        found = lookup(self.client, self.parent.experiment_id, self.pipeline.name, name, key, s.cache)
+        if found.hit is not None and not self.force:
+            outs = outputs_of(found.hit)
+            source = found.hit.tags.get(TAG.CACHED_FROM) or found.hit.id  # the run that made the outputs
+            run = self._start_child(s, key, {TAG.STATUS: "cached", TAG.CACHED_FROM: source,
+                                             TAG.OUTPUTS: canonical(outs), TAG.REASON: found.reason})  # fmt: skip
+            run.end(RunStatus.FINISHED)
+            self.outputs.update(outs)
+            self.results[name] = StepResult(name, "cached", found.reason, run.id, key.digest, outs)
+            return
+        reason = "forced (--force)" if self.force and found.hit is not None else found.reason
+        run = self._start_child(s, key, {TAG.REASON: reason})
+        task = task_for(s, self.client, self.params[name], inputs)
+        try:
+            future = self.executor.submit(task)
+        except BaseException:
+            run.end(RunStatus.FAILED)
+            raise
+        self.running[name] = _Running(run, task, key, reason, 1, future)
+
+    def _finish(self, name: str, item: _Running, outcome: Outcome) -> None:
+        s, run = self.graph.steps[name], item.run
+        error = None if outcome.ok else (outcome.error or "failed")
+        suffix = "" if item.attempt == 1 else f".{item.attempt}"
+        for stream, data in (("stdout", outcome.stdout), ("stderr", outcome.stderr), ("error", (error or "").encode())):
+            if data:
+                self.client.record_bytes(run.id, data, f"logs/{stream}{suffix}.txt")
+        if not outcome.ok and item.attempt <= s.retries:
+            item.attempt += 1
+            item.future, item.due = None, time.monotonic() + s.backoff * 2 ** (item.attempt - 2)
+            return
+        del self.running[name]
+        if outcome.ok:
+            run.set_tags({TAG.STATUS: "ran", TAG.OUTPUTS: canonical(outcome.outputs), TAG.ATTEMPTS: item.attempt})
+            run.end(RunStatus.FINISHED)
+            self.outputs.update(outcome.outputs)
+            self.results[name] = StepResult(name, "ran", item.reason, run.id, item.key.digest, outcome.outputs,
+                                            item.attempt, duration_s=outcome.duration_s)  # fmt: skip
+            return
+        error = error or "failed"
+        run.set_tags({TAG.STATUS: "failed", TAG.ATTEMPTS: item.attempt, TAG.ERROR: error.splitlines()[-1][:500]})
+        run.end(RunStatus.FAILED)
+        self.results[name] = StepResult(name, "failed", item.reason, run.id, item.key.digest, attempts=item.attempt,
+                                        error=error, duration_s=outcome.duration_s)  # fmt: skip
+        for d in sorted(self.graph.descendants(name)):
+            self.results.setdefault(d, StepResult(d, "skipped", f"upstream step {name!r} failed"))
+
+    def _ready(self) -> list[str]:
+        done = {n for n, r in self.results.items() if r.status in ("ran", "cached")}
+        return [n for n in self.graph.order if n not in self.results and n not in self.running
+                and self.graph.upstream[n] <= done]  # fmt: skip
+
+    def loop(self) -> None:
+        while True:
+            for name in self._ready():
+                self._begin(name)
+            now = time.monotonic()
+            for item in self.running.values():
+                if item.future is None and item.due <= now:
+                    item.future = self.executor.submit(item.task)
+            futures = {i.future: n for n, i in self.running.items() if i.future is not None}
+            if not futures and not self.running:
+                if not self._ready():
+                    return
+                continue
+            dues = [i.due for i in self.running.values() if i.future is None]
+            timeout = max(0.0, min(dues) - time.monotonic()) if dues else None
+            finished, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool as exc:  # a worker died (killed, out of memory): this attempt failed
+                    self.executor.reset()
+                    outcome = Outcome(False, error=f"the worker process died: {exc}")
+                self._finish(name, self.running[name], outcome)
+
+    def kill(self) -> None:
+        self.executor.shutdown(cancel=True)
+        for name, item in list(self.running.items()):
+            item.run.set_tag(TAG.STATUS, "killed")
+            item.run.end(RunStatus.KILLED)
+            self.results[name] = StepResult(name, "killed", item.reason, item.run.id, item.key.digest)
+        self.running.clear()
+
+
+def run_pipeline(
+    client: Client, pipeline: Pipeline, params: dict[str, Any], *, force: bool = False,
+    executor: LocalExecutor | None = None,
+) -> PipelineResult:  # fmt: skip
+    """Validate (parameters first: nothing runs on a bad one), then run every step; see the module docstring."""
+    bound = bind_params(pipeline.graph, params)
+    executor = executor or LocalExecutor()
+    start = time.perf_counter()
+    flat = {f"{s}.{k}": v for s, p in bound.items() for k, v in params_component(s, p).items()}  # JSON or refused
+    tags = {TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline"}
+    parent = client.start_run(pipeline.experiment, params=flat, tags=tags)
+    loop = _Loop(client, pipeline, parent, bound, force, executor)
+    try:
+        loop.loop()
+    except BaseException:
+        loop.kill()
+        parent.end(RunStatus.KILLED)
+        raise
+    finally:
+        executor.shutdown()
+    failed = any(r.status == "failed" for r in loop.results.values())
+    status = RunStatus.FAILED if failed else RunStatus.FINISHED
+    parent.set_tags({"mloop.pipeline.steps": json.dumps({n: r.status for n, r in loop.results.items()})})
+    parent.end(status)
+    steps = {n: loop.results[n] for n in pipeline.graph.order}
+    return PipelineResult(pipeline.name, parent.id, status.value, steps, time.perf_counter() - start)
