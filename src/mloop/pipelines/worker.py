@@ -79,12 +79,14 @@ def _function(task: Task) -> Any:
     for entry in reversed(task.sys_path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    module = sys.modules.get(task.module)
+    # a step defined in the parent's __main__ script is loaded under another name, so its main guard stays shut
+    name = "__mloop_main__" if task.module == "__main__" else task.module
+    module = sys.modules.get(name)
     if module is None:
-        if task.module_file is not None and (task.module.startswith(FILE_MODULE_PREFIX) or task.module == "__main__"):
-            module = load_file_module(task.module, task.module_file)
+        if task.module_file is not None and (name.startswith(FILE_MODULE_PREFIX) or name == "__mloop_main__"):
+            module = load_file_module(name, task.module_file)
         else:
-            module = importlib.import_module(task.module)
+            module = importlib.import_module(name)
     obj: Any = module
     for part in task.qualname.split("."):
         obj = getattr(obj, part)
