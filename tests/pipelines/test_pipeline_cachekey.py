@@ -58,6 +58,20 @@ def test_same_module_helper_functions_are_part_of_the_code(project: Path, load: 
     assert differences(before["e"].components, after["e"].components)[0][1].startswith("helper function '_n' changed")
 
 
+def test_module_constants_and_imported_names_are_part_of_the_code(
+    project: Path, load: Callable[..., Pipeline]
+) -> None:
+    flow = (project / "flow.py").read_text().replace("import helpers\n", "import helpers\nfrom helpers import double\n")
+    flow = flow.replace('return "d" * k', 'return "d" * k * WIDTH').replace("return len(a)", "return double(len(a))")
+    write(project / "flow.py", flow + "\nWIDTH = 2\n")
+    before = _keys(load())
+    assert set(before["e"].components["code"]["modules"]) == {"helpers", "deep"}  # via `from helpers import`
+    write(project / "flow.py", flow + "\nWIDTH = 3\n")
+    after = _keys(load())
+    assert {n for n in before if before[n].digest != after[n].digest} == {"d"}
+    assert differences(before["d"].components, after["d"].components)[0][1].startswith("global value 'WIDTH'")
+
+
 def test_differences_name_each_component() -> None:
     old = {"code": {"function": "f1", "helpers": {}, "modules": {"m": "x"}}, "params": {"n": "1"},
            "inputs": {"a": "blake3:" + "0" * 64}, "environment": {"python": "3.11.7", "packages": {"numpy": "1.26"}}}

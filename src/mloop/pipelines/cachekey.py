@@ -4,8 +4,9 @@
 the key can always be decoded back into what made it, and :func:`differences` says which component changed
 between two keys. :class:`Fingerprinter` gathers the code and environment components from the files on disk:
 
-- **code**: the step function's source, the source of functions of the same module it calls, and the full
-  text of every *project module* it uses, transitively (a module imported by a module it imports counts);
+- **code**: the step function's source, the source of functions of the same module it calls, the values of the
+  module-level constants (numbers, text, tuples ...) they read, and the full text of every *project module*
+  it uses, transitively (a module imported by a module it imports counts);
 - **environment**: the Python version and the version of every installed package the step's code imports.
 
 A project module is one that is neither in the standard library nor an installed distribution: the user's own
@@ -187,6 +188,7 @@ class Fingerprinter:
     def code(self, fn: Callable[..., Any]) -> tuple[dict[str, Any], set[str]]:
         """The code component of ``fn`` and the third-party packages it uses."""
         functions: dict[str, str] = {}
+        constants: dict[str, str] = {}  # module-level values of plain types the code reads (THRESHOLD = 0.5)
         modules: dict[str, str] = {}
         packages: set[str] = set()
         todo = [fn]
@@ -203,7 +205,9 @@ class Fingerprinter:
             for name in sorted(_walk_names(f.__code__)):
                 obj = g.get(name)
                 obj = getattr(obj, "fn", obj) if type(obj).__name__ == "Step" else obj
-                if isinstance(obj, types.ModuleType):
+                if isinstance(obj, (int, float, str, bytes, bool, tuple, frozenset)):
+                    constants[name] = _sha(repr(obj))[:16]
+                elif isinstance(obj, types.ModuleType):
                     self._add_module(obj.__name__, modules, packages)
                 elif isinstance(obj, types.FunctionType) and obj.__module__ == fn.__module__:
                     todo.append(obj)
@@ -211,7 +215,8 @@ class Fingerprinter:
                     mod = getattr(obj, "__module__", None)
                     if isinstance(mod, str) and mod != fn.__module__:
                         self._add_module(mod, modules, packages)
-        component = {"function": functions.pop(fn.__qualname__), "helpers": functions, "modules": modules}
+        component = {"function": functions.pop(fn.__qualname__), "helpers": functions, "globals": constants,
+                     "modules": modules}  # fmt: skip
         return component, packages
 
     def environment(self, packages: set[str]) -> dict[str, Any]:
@@ -253,6 +258,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[st
     if oc.get("function") != nc.get("function"):
         out.append(("code", "the step function's source changed"))
     out += [("code", d) for d in _diff_maps("helper function", oc.get("helpers", {}), nc.get("helpers", {}))]
+    out += [("code", d) for d in _diff_maps("global value", oc.get("globals", {}), nc.get("globals", {}))]
     out += [("code", d) for d in _diff_maps("module", oc.get("modules", {}), nc.get("modules", {}))]
     out += [("params", d) for d in _diff_maps("parameter", old.get("params", {}), new.get("params", {}))]
     out += [("inputs", d) for d in _diff_maps("input", old.get("inputs", {}), new.get("inputs", {}))]
