@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from mloop.errors import InvalidInput, StoreUnavailable, WorkspaceError
 
 __all__ = [
     "HEAD_REVISION",
+    "driver_connection",
     "is_sqlite",
     "make_engine",
     "migrate",
@@ -25,7 +27,7 @@ __all__ = [
     "run_in_transaction",
 ]
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 T = TypeVar("T")
 _LOCK_RETRIES = 40
 
@@ -104,11 +106,54 @@ def _is_locked(exc: DBAPIError) -> bool:
     return "database is locked" in msg or "database is busy" in msg or "deadlock detected" in msg
 
 
-def run_in_transaction(engine: Engine, fn: Callable[[Connection], T], *, write: bool = True) -> T:
-    """Run ``fn`` in one transaction, retrying lock contention.
+# SQLite's limits (SQLITE_ERROR with these messages; SQLITE_TOOBIG is a DataError, mapped by inputs.checked)
+_SQLITE_LIMITS = (
+    "too many sql variables",
+    "expression tree is too large",
+    "too many arguments on function",
+    "too many columns",
+    "too many terms in",  # compound SELECT, ORDER BY, GROUP BY
+    "tables in a join",
+    "pattern too complex",
+    "string or blob too big",
+)
 
-    An unreachable database raises :class:`StoreUnavailable`.
+
+def _is_limit(exc: DBAPIError) -> bool:
+    """PostgreSQL's SQLSTATE class 54 (program limit exceeded, e.g. an index row too big); SQLite's limits."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith("54")
+    msg = str(exc.orig).lower()
+    return any(limit in msg for limit in _SQLITE_LIMITS)
+
+
+def _reason(exc: DBAPIError) -> str:
+    return (str(exc.orig).strip().splitlines() or [""])[0]
+
+
+@contextmanager
+def driver_connection(conn: Connection) -> Iterator[Any]:
+    """The DB-API connection under ``conn`` (same transaction), for fast paths that skip SQLAlchemy.
+
+    Its errors become SQLAlchemy's, as ``conn.execute`` would raise them, so :func:`run_in_transaction` retries
+    lock contention and maps the rest to typed errors the same way on both paths.
     """
+    dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+    try:
+        yield conn.connection.driver_connection
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=conn.dialect) from exc
+
+
+def run_in_transaction(engine: Engine, fn: Callable[[Connection], T], *, write: bool = True) -> T:
+    """Run ``fn`` in one transaction, retrying lock contention (with jittered back-off, about 15 s in all).
+
+    A database limit that the request exceeds (PostgreSQL's "program limit exceeded", SQLSTATE class 54; SQLite's
+    "too many SQL variables" and the like) raises :class:`InvalidInput`; a lock that outlasts the retries and an
+    unreachable database raise :class:`StoreUnavailable`.
+    """
+    shown_url = engine.url.render_as_string(hide_password=True)
     for attempt in range(_LOCK_RETRIES):
         try:
             with engine.connect() as raw:
@@ -119,10 +164,18 @@ def run_in_transaction(engine: Engine, fn: Callable[[Connection], T], *, write: 
             if _is_locked(exc) and attempt < _LOCK_RETRIES - 1:
                 time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
                 continue
+            if _is_limit(exc):
+                raise InvalidInput(
+                    f"The metadata store refused the request: it exceeds a database limit ({_reason(exc)}). "
+                    "Pass fewer or shorter values (see Limits in docs/tracking.md)."
+                ) from exc
             if _is_locked(exc):
-                raise
+                raise StoreUnavailable(
+                    f"The metadata store {shown_url} stayed locked by another connection through {_LOCK_RETRIES} "
+                    f"attempts ({_reason(exc)}). Retry later, or stop the process that holds the lock."
+                ) from exc
             raise StoreUnavailable(
-                f"The metadata store {engine.url.render_as_string(hide_password=True)} cannot be used: "
+                f"The metadata store {shown_url} cannot be used: "
                 f"{exc.orig}. Check that the database exists and is reachable, or set MLOOP_URI."
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -15,9 +18,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 
 __all__ = [
+    "SETTING_KEY_LENGTH",
+    "VALUE_INDEX_PREFIX",
     "approvals",
     "artifacts",
     "dataset_aliases",
@@ -41,10 +48,27 @@ __all__ = [
     "runs",
     "settings",
     "tags",
+    "value_prefix",
 ]
 
 # Integer autoincrement keys: BIGINT on PostgreSQL, the rowid alias on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Setting keys hold e.g. "policy:<model name>:<alias>": names have up to 250 characters and aliases up to 100.
+# Every setting's event subject is "setting:<key>", and event subjects have up to 500 characters.
+SETTING_KEY_LENGTH = 400
+
+# Params and tags are indexed on (key, the first VALUE_INDEX_PREFIX characters of value): a B-tree entry on
+# PostgreSQL must fit in a third of a page (2,704 bytes), which a whole value need not (values have no length
+# limit). 250 + 200 characters are at most 1,800 bytes in UTF-8, so every entry fits. Searches compare
+# value_prefix(value) with the prefix of the wanted text (indexed), then the whole value.
+VALUE_INDEX_PREFIX = 200
+
+
+def value_prefix(value: Any) -> ColumnElement[str]:
+    """``substr(value, 1, 200)``, written with literal numbers so that both databases match the index to it."""
+    return func.substr(value, literal_column("1"), literal_column(str(VALUE_INDEX_PREFIX)), type_=Text)
+
 
 metadata = MetaData(
     naming_convention={
@@ -58,7 +82,7 @@ metadata = MetaData(
 settings = Table(
     "settings",
     metadata,
-    Column("key", String(100), primary_key=True),
+    Column("key", String(SETTING_KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
 )
 
@@ -102,8 +126,8 @@ params = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
-    Index("ix_params_key_value", "key", "value"),
 )
+Index("ix_params_key_value", params.c.key, value_prefix(params.c.value))
 
 tags = Table(
     "tags",
@@ -111,8 +135,8 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
-    Index("ix_tags_key_value", "key", "value"),
 )
+Index("ix_tags_key_value", tags.c.key, value_prefix(tags.c.value))
 
 metrics = Table(
     "metrics",

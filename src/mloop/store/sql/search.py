@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Connection, Engine, Text, and_, false, func, literal_column, or_, select, true
 
 from mloop.entities import Page, RunRecord, encode_cursor
 from mloop.errors import InvalidInput
 from mloop.store.query import And, Comparison, Field, Node, Or, parse_filter, parse_order_by
 from mloop.store.sql import schema as t
-from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.engine import driver_connection, run_in_transaction
 from mloop.store.sql.inputs import checked, cursor_field
 from mloop.store.sql.runs import RunRow, hydrate_runs
 
@@ -28,6 +28,8 @@ _ATTR_COLUMNS = {
     "parent_id": t.runs.c.parent_id,
 }
 _KV_TABLES = {"metrics": t.latest_metrics, "params": t.params, "tags": t.tags}
+_PREFIX = t.VALUE_INDEX_PREFIX
+_WILDCARDS = ("%", "_", "\\")  # a backslash escapes in PostgreSQL's LIKE, not in SQLite's: the prefix ends there
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -50,6 +52,38 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     return ops[op](value)  # type: ignore[no-any-return]
 
 
+def _text_conditions(column: Any, op: str, value: Any) -> list[ColumnElement[bool]]:
+    """A param or tag comparison, with a condition on the indexed value prefix where one follows from it.
+
+    Params and tags are indexed on (key, value_prefix(value)) (see :mod:`mloop.store.sql.schema`), so equality
+    and IN compare the prefix (an index search on both databases). A value shorter than the prefix is the whole
+    value; a longer one also compares the rest as ``substr(value, 201)``, never as ``value = ?``: SQLite would
+    propagate that constant into the prefix expression and no longer match the index. LIKE with a literal start
+    also bounds the prefix (PostgreSQL searches the index with it where the collation allows).
+    """
+    prefix = t.value_prefix(column)
+    if op == "in" and len(set(value)) == 1:  # SQLite turns x IN (?) into x = ?
+        op, value = "=", value[0]
+    if op == "=":
+        if len(value) < _PREFIX:
+            return [prefix == value]
+        rest = func.substr(column, literal_column(str(_PREFIX + 1)), type_=Text)
+        return [prefix == value[:_PREFIX], rest == value[_PREFIX:]]
+    if op == "in":
+        conditions: list[ColumnElement[bool]] = [prefix.in_(sorted({v[:_PREFIX] for v in value}))]
+        if any(len(v) >= _PREFIX for v in value):
+            conditions.append(column.in_(list(value)))  # two values or more: SQLite propagates no constant
+        return conditions
+    conditions = [_compare(column, op, value)]
+    if op == "like":
+        start = min((i for i in map(value.find, _WILDCARDS) if i >= 0), default=len(value))
+        if start <= _PREFIX and value == value[:start] + "%":  # 'text%' with text inside the prefix: it says all
+            return [prefix.like(value)]
+        if 0 < start < len(value):  # a literal start, then a wildcard
+            conditions.insert(0, prefix.like(value[: min(start, _PREFIX)] + "%"))
+    return conditions
+
+
 def _comparison(cmp: Comparison) -> ColumnElement[bool]:
     field = cmp.field
     if field.entity == "attributes":
@@ -60,7 +94,11 @@ def _comparison(cmp: Comparison) -> ColumnElement[bool]:
             value = tuple(str(v).upper() for v in value) if isinstance(value, tuple) else str(value).upper()
         return _compare(_ATTR_COLUMNS[field.key], cmp.op, value)
     table = _KV_TABLES[field.entity]
-    sub = select(table.c.run_id).where(table.c.key == field.key, _compare(table.c.value, cmp.op, cmp.value))
+    if field.entity == "metrics":
+        conditions = [_compare(table.c.value, cmp.op, cmp.value)]
+    else:
+        conditions = _text_conditions(table.c.value, cmp.op, cmp.value)
+    sub = select(table.c.run_id).where(table.c.key == field.key, *conditions)
     return t.runs.c.id.in_(sub)
 
 
@@ -119,9 +157,9 @@ class SearchMixin:
 
         def read(conn: Connection) -> list[RunRecord]:
             if raw_sql is not None:  # SQLite fast path: the cached SQL text straight to the driver
-                driver = conn.connection.driver_connection
-                rows = [RunRow(*r) for r in driver.execute(*raw_sql).fetchall()]  # type: ignore[union-attr]
-                return hydrate_runs(conn, rows, driver=driver)
+                with driver_connection(conn) as driver:  # driver errors (a lock) are retried and mapped as usual
+                    rows = [RunRow(*r) for r in driver.execute(*raw_sql).fetchall()]
+                    return hydrate_runs(conn, rows, driver=driver)
             return hydrate_runs(conn, conn.execute(q).all())
 
         runs = run_in_transaction(self.engine, read, write=False)

@@ -77,7 +77,7 @@ class SqlStore(
         subject: str | None = None,
         payload: Mapping[str, Any] | None = None,
     ) -> None:
-        check_length("setting key", key, 100)
+        check_length("setting key", key, t.SETTING_KEY_LENGTH)
 
         def write(conn: Connection) -> None:
             stmt = insert_stmt(conn, t.settings).values(key=key, value=value)
