@@ -109,6 +109,9 @@ class Fingerprinter:
         origin = self._origin(top)
         if origin is None or not origin.startswith(_SITE):
             return None
+        version = getattr(sys.modules.get(top), "__version__", None)  # sklearn: a distribution of another name
+        if isinstance(version, str):
+            return version
         if self._dists is None:
             self._dists = importlib.metadata.packages_distributions()  # slow (~0.5 s): only on a miss
         names = self._dists.get(top) or []
