@@ -85,11 +85,14 @@ def resolve_run(client: Client, text: str) -> str:
 
 
 # names and references given on the command line ------------------------------------------------------------
-def local_path(text: str) -> Path:
+def local_path(text: str | Path) -> Path:
     """A path argument: refused with a usage error (exit 2) when no file system can hold it (NUL, not UTF-8).
 
     Used as ``parser=`` of path options, so typer never ``stat``s such a value itself (which raises ValueError).
+    Typer also passes an option's default through it, which is a ``Path`` already.
     """
+    if isinstance(text, Path):
+        return text
     try:
         text.encode()
         ok = "\x00" not in text
