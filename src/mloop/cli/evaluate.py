@@ -132,23 +132,14 @@ def evaluate(
       mloop evaluate churn@staging --data data:churn-holdout/1 --target label --report churn-4.html
     """
     from mloop.cli.output import print_json
-    from mloop.registry.api import evaluate as evaluate_
+    from mloop.registry.reports import evaluate_with_report
 
     with open_client(ctx) as client:
-        e = evaluate_(model, data, target=target, task=task, client=client)
-        written = None
-        if report is not None and e.report_digest is not None:
-            html = client.artifacts.get_bytes(e.report_digest, name=f"report of {e.model_ref} on {e.data_ref}")
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_bytes(html)
-            written = report.resolve()
+        result = evaluate_with_report(client, model, data, target=target, task=task, report=report)
     if as_json:
-        shape = e.to_dict()
-        if written is not None:
-            shape["report"] = str(written)  # where --report wrote it (the key keeps its place)
-        print_json(shape)
+        print_json(result.to_dict())
         return
-    _print_evaluation(e, written, top)
+    _print_evaluation(result.evaluation, result.report, top)
 
 
 def compare(

@@ -127,11 +127,11 @@ def check(
       mloop models check churn 4 --to production
     """
     from mloop.cli.output import cell, print_json, stdout_console
-    from mloop.registry.promote import check_policy
+    from mloop.registry.promote import check_promotion
 
     model = model_name(name)
     with open_client(ctx) as client:
-        report = check_policy(client, client.store.get_model_version(model, version), to, policy or None)
+        report = check_promotion(client, model, version, to=to, policy=policy or None)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -206,22 +206,20 @@ def policy(
       mloop models policy churn production "evaluated() & approvals(1, role='approver')"
     """
     from mloop.cli.output import cell, print_json, stdout_console
-    from mloop.registry.promote import policy_for, policy_source, set_policy
+    from mloop.registry.promote import policy_info
 
     model = model_name(name)
     with open_client(ctx) as client:
-        chosen = set_policy(client, model, alias_, expr) if expr is not None else policy_for(client, model, alias_)
-        _, source = policy_source(client, model, alias_)
-    text = repr(chosen)
+        info = policy_info(client, model, alias_, set_to=expr)
     if as_json:
-        print_json({"model": model, "alias": alias_, "policy": text, "set": expr is not None, "source": source,
-                    "checks": [repr(c) for c in chosen.checks]})  # fmt: skip
+        print_json(info.to_dict())
         return
+    text = repr(info.policy)
     console = stdout_console()
-    verb = "Set" if expr is not None else "Policy"
-    console.print(cell(f"{verb} model:{model}@{alias_}: {text}", "green" if expr is not None else "bold"))
+    verb = "Set" if info.was_set else "Policy"
+    console.print(cell(f"{verb} model:{model}@{alias_}: {text}", "green" if info.was_set else "bold"))
     console.print(
-        cell(f"Source: {source}. A --policy given to promote adds checks to it; it never replaces it.", "dim")
+        cell(f"Source: {info.source}. A --policy given to promote adds checks to it; it never replaces it.", "dim")
     )
-    if not chosen.checks:
+    if not info.policy.checks:
         console.print(cell("No checks: any version can take this alias. Set one to guard it.", "yellow"))

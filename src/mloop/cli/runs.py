@@ -17,6 +17,7 @@ from mloop.cli.common import JsonOpt, local_path, open_client, resolve_run
 
 if TYPE_CHECKING:
     from mloop.entities import RunRecord
+    from mloop.tracking.details import RunDetails
 
 __all__ = ["app"]
 
@@ -116,22 +117,6 @@ def list_runs(
     table(columns, rows, caption=caption, no_wrap=["id"])
 
 
-def _environment_summary(env: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if env is None:
-        return None
-    python, plat, git = env.get("python") or {}, env.get("platform") or {}, env.get("git") or {}
-    return {
-        "python": python.get("version"),
-        "implementation": python.get("implementation"),
-        "platform": " ".join(str(plat.get(k, "")) for k in ("system", "release", "machine")).strip(),
-        "git_commit": git.get("commit"),
-        "git_branch": git.get("branch"),
-        "git_dirty": git.get("dirty"),
-        "packages": len(env.get("packages") or {}),
-        "command": " ".join(env.get("command") or []),
-    }
-
-
 @app.command("show")
 def show(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None:
     """Show a run's details.
@@ -139,33 +124,30 @@ def show(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None:
     Attributes, params, the latest value of each metric, tags, artifacts (path, size, digest) and the
     environment it ran in (Python, platform, git commit, number of installed packages).
     """
+    from mloop.cli.output import print_json
+    from mloop.tracking.details import describe_run
+
+    with open_client(ctx) as client:
+        details = describe_run(client, run)
+    if as_json:
+        print_json(details.to_dict())
+        return
+    _print_run(details)
+
+
+def _print_run(details: RunDetails) -> None:
     from mloop.cli.output import (
         cell,
         format_number,
         format_time,
         human_duration,
         human_size,
-        print_json,
         short_digest,
         stdout_console,
         table,
     )
-    from mloop.errors import NotFound
 
-    with open_client(ctx) as client:
-        record = client.get_run(resolve_run(client, run))
-        artifacts = client.list_artifacts(record)
-        try:
-            env: dict[str, Any] | None = client.get_environment(record)
-        except NotFound:
-            env = None
-        experiment = {e.id: e.name for e in client.list_experiments()}.get(record.experiment_id)
-    summary = _environment_summary(env)
-    if as_json:
-        shape = record.to_dict()
-        head = {"run_id": shape.pop("run_id"), "name": shape.pop("name"), "experiment": experiment}
-        print_json({**head, **shape, "artifacts": [a.to_dict() for a in artifacts], "environment": summary})
-        return
+    record, experiment, artifacts, env = details.run, details.experiment, details.artifacts, details.environment
     console = stdout_console()
     console.print(cell(f"Run {record.name}  run:{record.id}", "bold"))
     table(["attribute", "value"], [
@@ -189,17 +171,17 @@ def show(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None:
               [[a.path, human_size(a.size), short_digest(a.digest)] for a in artifacts], no_wrap=["digest"])
     else:
         console.print(cell("No artifacts.", "dim"))
-    if summary is None:
+    if env is None:
         console.print(cell("Environment not captured.", "dim"))
     else:
-        dirty = {True: " (uncommitted changes)", False: ""}.get(summary["git_dirty"], "")
-        git = f"{summary['git_commit'][:12]} on {summary['git_branch']}{dirty}" if summary["git_commit"] else "-"
+        dirty = " (uncommitted changes)" if env.git_dirty is True else ""
+        git = f"{env.git_commit[:12]} on {env.git_branch}{dirty}" if env.git_commit else "-"
         table(["environment", "value"], [
-            ["python", f"{summary['python']} ({summary['implementation']})"],
-            ["platform", summary["platform"]],
+            ["python", f"{env.python} ({env.implementation})"],
+            ["platform", env.platform],
             ["git", git],
-            ["packages", f"{summary['packages']} installed"],
-            ["command", summary["command"]],
+            ["packages", f"{env.packages} installed"],
+            ["command", env.command],
         ], no_wrap=["environment"])
 
 

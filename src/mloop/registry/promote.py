@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_POLICIES",
     "GateReport",
+    "PolicyInfo",
     "approve",
+    "check_policy",
+    "check_promotion",
     "policy_for",
+    "policy_info",
     "policy_source",
     "promote",
     "rollback",
@@ -92,6 +96,29 @@ def set_policy(client: Context, name: str, alias: str, text: str) -> Policy:
     return policy
 
 
+@dataclass(frozen=True)
+class PolicyInfo:
+    """The policy guarding ``model@alias``, where it comes from, and whether this call set it."""
+
+    model: str
+    alias: str
+    policy: Policy
+    source: str  # metadata store (mloop models policy), workspace file [policies], default or none
+    was_set: bool = False  # this call stored it as the team policy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "alias": self.alias, "policy": repr(self.policy), "set": self.was_set,
+                "source": self.source, "checks": [repr(c) for c in self.policy.checks]}  # fmt: skip
+
+
+def policy_info(client: Context, name: str, alias: str, *, set_to: str | None = None) -> PolicyInfo:
+    """The policy guarding ``name@alias`` and its source; with ``set_to``, first store that text as the team
+    policy (:func:`set_policy`: validated, recorded as a ``model.policy_set`` event)."""
+    chosen = set_policy(client, name, alias, set_to) if set_to is not None else policy_for(client, name, alias)
+    _, source = policy_source(client, name, alias)
+    return PolicyInfo(name, alias, chosen, source, set_to is not None)
+
+
 def approve(client: Context, name: str, version: int, *, to: str, comment: str = "") -> Any:
     """Record the current actor's approval of ``name/version`` for alias ``to`` (with their configured roles)."""
     roles = client.workspace.settings.roles.get(client.actor, ())
@@ -119,6 +146,13 @@ def check_policy(client: Context, version: ModelVersion, alias: str, policy: Che
     ctx = GateContext(client, version, alias, client.workspace.settings.roles, _comparer(client))
     rows = chosen.run(ctx)
     return GateReport(version.ref, alias, repr(chosen), all(r.passed for r in rows), rows)
+
+
+def check_promotion(client: Context, name: str, version: int, *, to: str,
+                    policy: Check | str | None = None) -> GateReport:  # fmt: skip
+    """The checks :func:`promote` would run to move ``name@to`` to ``version`` (the alias's policy, plus
+    ``policy``'s checks), run without moving anything."""
+    return check_policy(client, client.store.get_model_version(name, version), to, policy)
 
 
 def _fix_hint(report: GateReport, name: str, version: int, to: str) -> str:
