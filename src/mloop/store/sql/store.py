@@ -68,15 +68,9 @@ class SqlStore(
 
     @checked("key", "value", "actor", "event", "subject", "payload")
     def set_setting(
-        self,
-        key: str,
-        value: str,
-        *,
-        actor: str,
-        event: str = SettingEvents.CHANGED,
-        subject: str | None = None,
-        payload: Mapping[str, Any] | None = None,
-    ) -> None:
+        self, key: str, value: str, *, actor: str, event: str = SettingEvents.CHANGED, subject: str | None = None,
+        payload: Mapping[str, Any] | None = None
+    ) -> None:  # fmt: skip
         check_length("setting key", key, t.SETTING_KEY_LENGTH)
 
         def write(conn: Connection) -> None:
