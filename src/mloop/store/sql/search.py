@@ -132,16 +132,9 @@ class SearchMixin:
 
     @checked("experiment_ids", "max_results")
     def search_runs(
-        self,
-        *,
-        experiment_ids: Sequence[str] | None = None,
-        filter: str = "",
-        order_by: Sequence[str] = (),
-        max_results: int = 1000,
-        cursor: str | None = None,
-        include_deleted: bool = False,
-        deleted_only: bool = False,
-    ) -> Page[RunRecord]:
+        self, *, experiment_ids: Sequence[str] | None = None, filter: str = "", order_by: Sequence[str] = (),
+        max_results: int = 1000, cursor: str | None = None, include_deleted: bool = False, deleted_only: bool = False
+    ) -> Page[RunRecord]:  # fmt: skip
         if max_results < 1:
             raise InvalidInput(f"max_results must be at least 1, got {max_results}.")
         key = (filter, tuple(order_by), None if experiment_ids is None else tuple(experiment_ids), max_results,
