@@ -26,6 +26,11 @@ Repeats interleave the sides (mloop, MLflow, MLflow, mloop, ...: the first side 
 headline ratio is the median of the per-repeat ratios mlflow/mloop with their min-max range: the two sides of
 a repeat ran back to back under the same load. The ratio of the two medians is printed beside it.
 
+``--before-src DIR`` adds the side mloop-sqlite-before: mloop imported from DIR (e.g. ``git archive <commit> src``
+unpacked, then DIR=<that>/src), interleaved with the others, so one invocation measures a change before and after
+against the same MLflow samples (both trees must share the schema revision; the before side creates its store
+with its own code).
+
 Sides: mloop-sqlite, mlflow-sqlite (MLflow's recommended local backend), mlflow-file (MLflow's deprecated
 file store, opted in with MLFLOW_ALLOW_FILE_STORE) and, for metric-loop only, mlflow-sqlite-async (MLflow's
 own asynchronous logging, ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, the closest MLflow comes to mloop's buffer).
@@ -34,6 +39,7 @@ own asynchronous logging, ``MLFLOW_ENABLE_ASYNC_LOGGING=true``, the closest MLfl
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +54,7 @@ from _tracking.report import profile_runs, show_profile
 SCRIPT = Path(__file__).resolve()
 N_PARAMS = 10
 N_METRICS = 10
+MLOOP_BEFORE = "mloop-sqlite-before"  # mloop-sqlite with mloop imported from --before-src
 
 
 def value_at(i: int) -> float:
@@ -153,14 +160,28 @@ def w_runs(spec: dict[str, Any]) -> dict[str, Any]:
 # ============================================================================================ driver
 
 
-def measure(task: str, sides: list[str], repeat: int, extra: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def _before_env(work: Path, before_src: str) -> dict[str, str]:
+    """mloop-sqlite's environment with mloop imported from ``before_src``; the store is created by that code too."""
+    env = c.quiet_env()
+    env["MLOOP_URI"] = f"sqlite:///{work}/mloop.db"
+    env["MLOOP_ARTIFACT_URI"] = str(work / "artifacts")
+    env["PYTHONPATH"] = os.pathsep.join([before_src, *filter(None, [env.get("PYTHONPATH")])])
+    create = "import os; from mloop.store import open_store; open_store(os.environ['MLOOP_URI']).close()"
+    subprocess.run([sys.executable, "-c", create], env=env, cwd=work, check=True)
+    return env
+
+
+def measure(
+    task: str, sides: list[str], repeat: int, extra: dict[str, Any], before_src: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
     samples: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
     for rep in range(repeat):
         for side in c.rotated(sides, rep):
             work = c.new_workdir(task)
             try:
                 spec = {"task": task, "side": side, **extra}
-                res = c.run_worker(SCRIPT, spec, c.side_env(side, work), cwd=work)
+                env = _before_env(work, before_src) if side == MLOOP_BEFORE and before_src else c.side_env(side, work)
+                res = c.run_worker(SCRIPT, spec, env, cwd=work)
                 samples[side].append(res)
                 c.log(f"  {task} rep {rep + 1}/{repeat} {side:<20} {c.fmt_s(res['seconds'])}")
             except c.WorkerError as exc:
@@ -197,6 +218,14 @@ def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, b
         row["paired_cpu_ratio_vs_mloop"] = c.paired_ratios(base_cpu, row["cpu_samples_s"]) if mlflow_side else None
     paired_main = (rows.get(c.MLFLOW_SQLITE) or {}).get("paired_ratio_vs_mloop")
     ratio_main = paired_main["median"] if paired_main else None
+    before = rows.get(MLOOP_BEFORE)
+    if before is not None:  # the same pairs against mloop before the change, and before / after per repeat
+        for side, row in rows.items():
+            if c.is_mlflow(side):
+                row["paired_ratio_vs_before"] = c.paired_ratios(before["samples_s"], row["samples_s"])
+                row["paired_cpu_ratio_vs_before"] = c.paired_ratios(before["cpu_samples_s"], row["cpu_samples_s"])
+        before["paired_before_over_mloop"] = c.paired_ratios(base_samples, before["samples_s"])
+        before["paired_cpu_before_over_mloop"] = c.paired_ratios(base_cpu, before["cpu_samples_s"])
     return {
         "task": task,
         "count": count,
@@ -214,15 +243,16 @@ def summarise(task: str, samples: dict[str, list[dict[str, Any]]], count: int, b
 def show(summary: dict[str, Any], title: str, unit: str) -> None:
     rows = []
     for side, r in summary["sides"].items():
+        base = "base" if side == c.MLOOP_SQLITE else "-"  # the before side's ratios are in the table below
         rows.append(
             [
                 side,
                 c.fmt_s(r["median_s"]),
                 c.fmt_s(r["per_op_s"]),
-                c.fmt_x(r["ratio_vs_mloop"]) if c.is_mlflow(side) else "1.0x (base)",
-                c.fmt_range(r["paired_ratio_vs_mloop"]) if c.is_mlflow(side) else "base",
+                c.fmt_x(r["ratio_vs_mloop"]) if c.is_mlflow(side) else "1.0x (base)" if base == "base" else "-",
+                c.fmt_range(r["paired_ratio_vs_mloop"]) if c.is_mlflow(side) else base,
                 c.fmt_s(r["cpu_median_s"]),
-                c.fmt_range(r["paired_cpu_ratio_vs_mloop"]) if c.is_mlflow(side) else "base",
+                c.fmt_range(r["paired_cpu_ratio_vs_mloop"]) if c.is_mlflow(side) else base,
                 f"{sum(1 for s in r['samples_s'] if s is not None)}/{len(r['samples_s'])}",
             ]
         )
@@ -236,6 +266,26 @@ def show(summary: dict[str, Any], title: str, unit: str) -> None:
     columns = ["side", "median", f"per {unit}", "ratio of medians", "paired ratio (range)", "CPU", "paired CPU ratio"]
     columns.append("ok runs")
     c.print_table(title, columns, rows, note)
+    before = summary["sides"].get(MLOOP_BEFORE)
+    if before is None:
+        return
+    pairs = [
+        [
+            f"{side} / {MLOOP_BEFORE}",
+            c.fmt_range(r["paired_ratio_vs_before"]),
+            c.fmt_range(r["paired_cpu_ratio_vs_before"]),
+        ]
+        for side, r in summary["sides"].items()
+        if c.is_mlflow(side)
+    ]
+    pairs.append(
+        [
+            f"{MLOOP_BEFORE} / {c.MLOOP_SQLITE} (the speed-up)",
+            c.fmt_range(before["paired_before_over_mloop"]),
+            c.fmt_range(before["paired_cpu_before_over_mloop"]),
+        ]
+    )
+    c.print_table(f"{title}: before and after, same repeats", ["ratio", "paired wall", "paired CPU"], pairs)
 
 
 def main() -> None:
@@ -244,7 +294,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000, help="metric-loop: log_metric calls (10000)")
     parser.add_argument("--runs", type=int, default=1_000, help="runs: number of runs (1000)")
     parser.add_argument("--pyspy-rate", type=int, default=250, help="profile-runs: py-spy samples per second (250)")
+    parser.add_argument("--before-src", help="add the side mloop-sqlite-before: mloop imported from this src folder")
     args = parser.parse_args()
+    before_src = str(Path(args.before_src).resolve()) if args.before_src else None
+    with_before = [MLOOP_BEFORE] if before_src else []
     if args.which == "profile-runs":
         c.log(f"profile-runs: mloop-sqlite, {args.runs} runs x ({N_PARAMS} params + {N_METRICS} metrics)")
         doc = profile_runs(SCRIPT, args.runs, args.repeat, args.pyspy_rate)
@@ -256,21 +309,24 @@ def main() -> None:
         "versions": c.versions(),
         "repeat": args.repeat,
         "command": " ".join(["bench_tracking.py", *sys.argv[1:]]),
+        "mloop_src": os.environ.get("PYTHONPATH") or "installed",
+        "before_src": before_src,
         "loadavg_at_start": os.getloadavg(),
         "results": [],
     }
     if args.which in ("metric-loop", "all"):
         sides = c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE, c.MLFLOW_SQLITE_ASYNC])
+        sides = with_before + sides
         c.log(f"metric-loop: {args.steps} log_metric calls, sides {sides}")
-        samples = measure("metric_loop", sides, args.repeat, {"steps": args.steps})
+        samples = measure("metric_loop", sides, args.repeat, {"steps": args.steps}, before_src)
         summ = summarise("metric-loop", samples, args.steps, bar=100)
         out["results"].append(summ)
         if not args.json:
             show(summ, f"metric-loop: {args.steps:,} x log_metric in one run (incl. end of run)", "call")
     if args.which in ("runs", "all"):
-        sides = c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE])
+        sides = with_before + c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE])
         c.log(f"runs: {args.runs} runs x ({N_PARAMS} params + {N_METRICS} metrics), sides {sides}")
-        samples = measure("runs", sides, args.repeat, {"runs": args.runs})
+        samples = measure("runs", sides, args.repeat, {"runs": args.runs}, before_src)
         summ = summarise("runs", samples, args.runs, bar=20)
         out["results"].append(summ)
         if not args.json:

@@ -1,5 +1,5 @@
 """Parts of ``bench/bench_tracking.py``. ``profile-runs``: where mloop's time per run goes in ``runs``
-(the "before" figure for write-path work).
+(the "before" and "after" figures of write-path work).
 
     python bench/bench_tracking.py profile-runs [--runs 1000] [--repeat 3] [--pyspy-rate 250] [--json]
 
@@ -9,8 +9,10 @@ The work is the mloop-sqlite side of ``runs`` (N runs, each ``start_run``, one `
 phases   One worker runs the loop twice: N runs untouched (the plain time per run), then N runs with
          wall-clock timers wrapped around mloop's phases (start_run, experiment lookup, environment capture,
          create_run, Run(), end, end_run, write_event, the transaction wrapper...), SQLAlchemy events around
-         every driver ``cursor.execute`` and a timer around the driver's COMMIT. Inclusive times per run, and
-         the count of transactions and statements per run. The statements the driver received are recorded.
+         every driver ``cursor.execute``, a stand-in for the sqlite3 connection that mloop's SQLite fast path
+         writes to (``mloop.store.sql.fastpath``, past SQLAlchemy's events) and a timer around the driver's
+         COMMIT. Inclusive times per run, and the count of transactions and statements per run. The statements
+         the driver received are recorded.
 sql      The recorded statements replayed with plain ``sqlite3`` (same PRAGMAs) on a copy of the store taken
          just before the instrumented loop: as mloop sent them (its transactions), merged into one
          transaction per run, merged without the event rows, both without automatic WAL checkpoints (which
@@ -19,6 +21,7 @@ sql      The recorded statements replayed with plain ``sqlite3`` (same PRAGMAs) 
 py-spy   ``py-spy record --idle`` (wall clock, sampled) of an unmodified ``runs`` worker; each sample of the timed
          loop is put in one mloop operation (the deepest of start_run / create_run / write_event / end_run /
          ... in its stack) and one layer (sqlite3 C code, SQLAlchemy compile, SQLAlchemy execution, mloop,
-         other Python; stdlib frames count for the library that called them). Skipped with a note if py-spy
-         is not installed (``pip install py-spy``).
+         other Python; stdlib frames count for the library that called them; a sample whose innermost frame is
+         a fast-path line calling ``driver.execute``/``executemany`` counts as sqlite3 C code). Skipped with a
+         note if py-spy is not installed (``pip install py-spy``).
 """

@@ -32,8 +32,12 @@ PHASES: list[tuple[int, str, str, str | None, str]] = [
     (1, "Run.end", "mloop.tracking.run", "Run", "end"),
     (2, "buffer close", "mloop.tracking.buffer", "MetricBuffer", "close"),
     (2, "store.end_run", "mloop.store.sql.runs", "RunsMixin", "end_run"),
+    # the write path before the SQLite fast path (bench/RESULTS.md §2): SQLAlchemy Core statements
     (3, "params: SELECT existing + INSERT", "mloop.store.sql.runs", None, "_write_params"),
     (3, "metrics + latest_metrics upsert", "mloop.store.sql.runs", None, "_write_metrics"),
+    # since the fast path: params, tags and metrics of both transactions, and its driver calls on SQLite
+    (3, "params, tags, metrics (_write_values, both transactions)", "mloop.store.sql.runs", None, "_write_values"),
+    (4, "fast path: params, tags, metrics SQL", "mloop.store.sql.fastpath", None, "write_values"),
     (1, "run_in_transaction (both transactions, whole)", "mloop.store.sql.runs", None, "run_in_transaction"),
     (2, "engine.connect (pool checkout)", "sqlalchemy.engine.base", "Engine", "connect"),
     (2, "write_event (both transactions)", "mloop.store.sql.runs", None, "write_event"),
@@ -97,6 +101,7 @@ def _instrument(timers: Timers, store: Any, log: list[tuple[int, str, Any, bool]
 
     event.listen(Engine, "before_cursor_execute", before)
     event.listen(Engine, "after_cursor_execute", after)
+    _record_driver_calls(timers, log, current)
     orig_commit = DefaultDialect.do_commit
 
     def do_commit(self: Any, dbapi_connection: Any) -> None:
@@ -110,6 +115,46 @@ def _instrument(timers: Timers, store: Any, log: list[tuple[int, str, Any, bool]
 
     DefaultDialect.do_commit = do_commit  # type: ignore[method-assign]
     return missing
+
+
+class _RecordingDriver:
+    """Stands in for the sqlite3 connection that mloop's SQLite fast path writes to: records and times each call."""
+
+    def __init__(self, real: Any, timers: Timers, log: list[tuple[int, str, Any, bool]], current: list[int]) -> None:
+        self._real, self._timers, self._log, self._current = real, timers, log, current
+
+    def _call(self, many: bool, statement: str, parameters: Any) -> Any:
+        if many:
+            parameters = list(parameters)
+        self._log.append((self._current[0], statement, parameters, many))
+        started = time.perf_counter()
+        try:
+            run = self._real.executemany if many else self._real.execute
+            return run(statement, parameters)
+        finally:
+            self._timers.t["driver: execute (other statements)"] += time.perf_counter() - started
+            self._timers.n["driver: execute (other statements)"] += 1
+
+    def execute(self, statement: str, parameters: Any = ()) -> Any:
+        return self._call(False, statement, parameters)
+
+    def executemany(self, statement: str, parameters: Any) -> Any:
+        return self._call(True, statement, parameters)
+
+
+def _record_driver_calls(timers: Timers, log: list[tuple[int, str, Any, bool]], current: list[int]) -> None:
+    """The fast path sends SQL text to the sqlite3 connection, past SQLAlchemy's events: record it there."""
+    try:
+        from mloop.store.sql import fastpath
+    except ImportError:  # mloop before the fast path: every statement goes through SQLAlchemy
+        return
+    real_driver_of = fastpath.driver_of
+
+    def driver_of(conn: Any) -> Any:
+        driver = real_driver_of(conn)
+        return None if driver is None else _RecordingDriver(driver, timers, log, current)
+
+    fastpath.driver_of = driver_of
 
 
 def _loop(mloop: Any, experiment: str, n: int, body: Body, timers: Timers | None, current: list[int]) -> float:

@@ -14,7 +14,8 @@ import _common as c
 
 # ---------------------------------------------------------------------------------------------- py-spy
 
-# py-spy names frames by qualified name ("RunsMixin.end_run.<locals>.end"): matching uses the last part
+# py-spy names frames by qualified name ("RunsMixin.end_run.<locals>.end") and full file name (--full-filenames):
+# matching uses the last part of the name and a fragment of the path
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
 # (function, path fragment) -> operation; the deepest match in a stack wins
 OPERATIONS: list[tuple[str, str, str]] = [
@@ -36,15 +37,32 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("_write_params", "store/sql/runs", "end_run: params (SELECT existing + INSERT)"),
     ("_write_tags", "store/sql/runs", "end_run: tags"),
     ("_write_metrics", "store/sql/runs", "end_run: metrics + latest_metrics"),
+    ("_write_values", "store/sql/runs", "params, tags, metrics (both transactions)"),  # since the SQLite fast path
     ("run_in_transaction", "store/sql/engine", "transaction: checkout, BEGIN, COMMIT, return"),
     ("write_event", "store/sql/events", "write_event (both transactions)"),
 ]
 SKIP = ("search_runs", "_mloop_prepare", "mloop_run_id")  # untimed parts of the worker
 
 
-def _layer(frames: list[tuple[str, str]]) -> str:
+DRIVER_CALL = re.compile(r"\bdriver\.execute(many)?\(")
+
+
+def _driver_call(file: str, line: int, sources: dict[str, list[str]]) -> bool:
+    """Whether ``file:line`` (a leaf frame of mloop's SQLite fast path) is a call into the sqlite3 driver."""
+    if "store/sql/" not in file:
+        return False
+    if file not in sources:
+        try:
+            sources[file] = Path(file).read_text().splitlines()
+        except OSError:
+            sources[file] = []
+    text = sources[file][line - 1] if 0 < line <= len(sources[file]) else ""
+    return bool(DRIVER_CALL.search(text))
+
+
+def _layer(frames: list[tuple[str, str]], leaf_is_driver_call: bool = False) -> str:
     funcs = {f for f, _ in frames}
-    if funcs & {"do_execute", "do_executemany", "do_execute_no_params"}:
+    if funcs & {"do_execute", "do_executemany", "do_execute_no_params"} or leaf_is_driver_call:
         return "sqlite3 C: execute (incl. BEGIN)"
     if "do_commit" in funcs:
         return "sqlite3 C: COMMIT"
@@ -76,16 +94,21 @@ def pyspy_runs(script: Path, n: int, rate: int) -> dict[str, Any]:
     try:
         out = work / "pyspy.txt"
         spec = {"task": "runs", "side": c.MLOOP_SQLITE, "runs": n}
-        cmd = [exe or "py-spy", "record", "--idle", "-r", str(rate), "-f", "raw", "-o", str(out), "--"]
+        flags = ["--idle", "--full-filenames", "-r", str(rate), "-f", "raw", "-o", str(out)]
+        cmd = [exe or "py-spy", "record", *flags, "--"]
         proc = subprocess.run(
             cmd + c.worker_command(script, spec),
             env=c.side_env(c.MLOOP_SQLITE, work), cwd=work, capture_output=True, text=True, timeout=3600, check=False,
         )  # fmt: skip
         res = c.parse_result(proc.returncode, proc.stdout, proc.stderr, spec)
         cells: Counter[tuple[str, str]] = Counter()
+        sources: dict[str, list[str]] = {}
         for line in out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            frames = [(m["func"].rsplit(".", 1)[-1], m["file"]) for f in stack.split(";") if (m := FRAME.match(f))]
+            matched = [m for f in stack.split(";") if (m := FRAME.match(f))]
+            frames = [(m["func"].rsplit(".", 1)[-1], m["file"]) for m in matched]
+            # the fast path calls the driver from mloop's own lines: a leaf there is time in sqlite3's C code
+            driver_leaf = bool(matched) and _driver_call(matched[-1]["file"], int(matched[-1]["line"]), sources)
             funcs = [f for f, _ in frames]
             if "w_runs" not in funcs or any(s in funcs for s in SKIP):  # other threads, untimed parts
                 continue
@@ -94,7 +117,7 @@ def pyspy_runs(script: Path, n: int, rate: int) -> dict[str, Any]:
                 for name, frag, label in OPERATIONS:
                     if func == name and frag in path:
                         op = label
-            cells[(op, _layer(frames))] += int(count)
+            cells[(op, _layer(frames, driver_leaf))] += int(count)
         return {"seconds": res["seconds"], "runs": n, "samples": dict(_flat(cells)), "rate": rate}
     finally:
         c.remove_workdir(work)

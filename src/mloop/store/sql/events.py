@@ -18,8 +18,9 @@ from sqlalchemy import Connection, Engine, select, text
 
 from mloop.entities import Event, Page, encode_cursor, now_ms
 from mloop.errors import InvalidInput
+from mloop.store.sql import fastpath
 from mloop.store.sql import schema as t
-from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.engine import driver_connection, run_in_transaction
 from mloop.store.sql.inputs import checked, cursor_field
 
 __all__ = ["EventsMixin", "write_event"]
@@ -30,14 +31,19 @@ _EVENT_ORDER_LOCK = 0x6D6C6F6F70  # "mloop": the advisory lock that orders event
 def write_event(
     conn: Connection, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
 ) -> Event:
+    """Record one event in ``conn``'s transaction (the only way events are written)."""
+    driver = fastpath.driver_of(conn)
     if conn.dialect.name == "postgresql":  # ids in commit order (see the module docstring)
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_ORDER_LOCK})
     when = now_ms()
     body = dict(payload or {})
+    text_payload = json.dumps(body, sort_keys=True)
+    if driver is not None:  # SQLite: the same row, as SQL text on the driver (see mloop.store.sql.fastpath)
+        with driver_connection(conn):
+            event_id = driver.execute(fastpath.INSERT_EVENT, (type, subject, actor, when, text_payload)).lastrowid
+        return Event(int(event_id), type, subject, actor, when, body)
     result = conn.execute(
-        t.events.insert().values(
-            type=type, subject=subject, actor=actor, time=when, payload=json.dumps(body, sort_keys=True)
-        )
+        t.events.insert().values(type=type, subject=subject, actor=actor, time=when, payload=text_payload)
     )
     (event_id,) = result.inserted_primary_key or (0,)
     return Event(int(event_id), type, subject, actor, when, body)

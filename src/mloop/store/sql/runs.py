@@ -26,13 +26,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import Metric, RunRecord, RunStatus, new_id, now_ms
-from mloop.errors import Conflict, InvalidInput, NotFound, shown
+from mloop.errors import InvalidInput, NotFound, shown
 from mloop.store.protocols.runs import RunEvents
+from mloop.store.sql import fastpath
 from mloop.store.sql import schema as t
 from mloop.store.sql.dialect import chunks, insert_ignore, insert_stmt
-from mloop.store.sql.engine import run_in_transaction
+from mloop.store.sql.engine import driver_connection, run_in_transaction
 from mloop.store.sql.events import write_event
 from mloop.store.sql.experiments import validate_name
+from mloop.store.sql.fastpath import MetricRow, param_conflict
 from mloop.store.sql.inputs import check_text, checked
 
 __all__ = ["RunsMixin", "hydrate_runs"]
@@ -131,8 +133,6 @@ def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> N
     """Params are immutable: the same value again is fine, a different one is a Conflict."""
     if not params:
         return
-    for key in params:
-        _check_key("param", key)
     existing = {
         row.key: row.value
         for part in chunks(list(params))
@@ -142,10 +142,7 @@ def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> N
     }
     for key, value in params.items():
         if key in existing and existing[key] != value:
-            raise Conflict(
-                f"Param {key!r} of run {run_id} is already {existing[key]!r}; it cannot change to {value!r}. "
-                "Params are immutable: start a new run, or log the changing value as a metric or tag."
-            )
+            raise param_conflict(run_id, key, existing[key], value)
     rows = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
     insert_ignore(conn, t.params, rows, ("run_id", "key"))
 
@@ -153,28 +150,18 @@ def _write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> N
 def _write_tags(conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
     if not tags:
         return
-    for key in tags:
-        _check_key("tag", key)
     stmt = insert_stmt(conn, t.tags)
     stmt = stmt.on_conflict_do_update(index_elements=["run_id", "key"], set_={"value": stmt.excluded.value})
     conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
 
 
-def _write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
-    if not metrics:
+_METRIC_COLUMNS = ("run_id", "key", "step", "timestamp", "value")
+
+
+def _write_metrics(conn: Connection, rows: Sequence[MetricRow], latest: Sequence[MetricRow]) -> None:
+    if not rows:
         return
-    rows = []
-    latest: dict[str, dict[str, Any]] = {}
-    for m in metrics:
-        value = None if math.isnan(m.value) else m.value
-        row = {"run_id": run_id, "key": m.key, "step": m.step, "timestamp": m.timestamp, "value": value}
-        rows.append(row)
-        cur = latest.get(m.key)
-        if cur is None or (m.step, m.timestamp) >= (cur["step"], cur["timestamp"]):
-            latest[m.key] = row
-    for key in latest:
-        _check_key("metric", key)
-    conn.execute(t.metrics.insert(), rows)
+    conn.execute(t.metrics.insert(), [dict(zip(_METRIC_COLUMNS, r, strict=True)) for r in rows])
     lm = t.latest_metrics
     stmt = insert_stmt(conn, lm)
     stmt = stmt.on_conflict_do_update(
@@ -185,7 +172,55 @@ def _write_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
             and_(stmt.excluded.step == lm.c.step, stmt.excluded.timestamp >= lm.c.timestamp),
         ),
     )
-    conn.execute(stmt, list(latest.values()))
+    conn.execute(stmt, [dict(zip(_METRIC_COLUMNS, r, strict=True)) for r in latest])
+
+
+def _metric_rows(run_id: str, metrics: Sequence[Metric]) -> tuple[list[MetricRow], list[MetricRow]]:
+    """Every metric as a row, and per key the row with the highest (step, timestamp).
+
+    Values are stored as floats (as SQLAlchemy's ``Float`` binds them; an int 1 becomes 1.0) and NaN as NULL.
+    """
+    rows: list[MetricRow] = []
+    latest: dict[str, MetricRow] = {}
+    for m in metrics:
+        row = (run_id, m.key, m.step, m.timestamp, None if math.isnan(m.value) else float(m.value))
+        rows.append(row)
+        cur = latest.get(m.key)
+        if cur is None or (m.step, m.timestamp) >= (cur[2], cur[3]):
+            latest[m.key] = row
+    return rows, list(latest.values())
+
+
+def _write_values(
+    conn: Connection,
+    run_id: str,
+    params: Mapping[str, str] | None,
+    tags: Mapping[str, str] | None,
+    metrics: Sequence[Metric],
+    *,
+    new_run: bool = False,
+) -> None:
+    """A run's params, tags and metrics in ``conn``'s transaction: on SQLite as SQL text on the driver
+    (:mod:`mloop.store.sql.fastpath`), elsewhere with SQLAlchemy Core. Keys are checked first, on both."""
+    params, tags = params or {}, tags or {}
+    for key in params:
+        _check_key("param", key)
+    for key in tags:
+        _check_key("tag", key)
+    rows, latest = _metric_rows(run_id, metrics)
+    for row in latest:
+        _check_key("metric", row[1])
+    driver = fastpath.driver_of(conn)
+    if driver is not None:
+        with driver_connection(conn):
+            fastpath.write_values(driver, run_id, params, tags, rows, latest, new_run=new_run)
+        return
+    if new_run and params:  # a new run has no params yet: nothing to check for conflicts
+        conn.execute(t.params.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in params.items()])
+    else:
+        _write_params(conn, run_id, params)
+    _write_tags(conn, run_id, tags)
+    _write_metrics(conn, rows, latest)
 
 
 class RunsMixin:
@@ -219,27 +254,31 @@ class RunsMixin:
         )
 
         def create(conn: Connection) -> RunRecord:
-            if parent_id is not None:
-                _run_row(conn, parent_id)
-            conn.execute(
-                t.runs.insert().values(
-                    id=run.id,
-                    experiment_id=experiment_id,
-                    name=name,
-                    status=run.status.value,
-                    start_time=run.start_time,
-                    parent_id=parent_id,
-                    actor=actor,
-                    environment_digest=environment_digest,
-                    deleted=False,
+            driver = fastpath.driver_of(conn)
+            if driver is not None:  # SQLite: SQL text on the driver, same transaction (fastpath)
+                with driver_connection(conn):
+                    if parent_id is not None and not fastpath.run_exists(driver, parent_id):
+                        raise _not_found(parent_id)
+                    row = (run.id, experiment_id, name, run.status.value, run.start_time, parent_id, actor,
+                           environment_digest, False)  # fmt: skip
+                    fastpath.create_run_row(driver, row)
+            else:
+                if parent_id is not None:
+                    _run_row(conn, parent_id)
+                conn.execute(
+                    t.runs.insert().values(
+                        id=run.id,
+                        experiment_id=experiment_id,
+                        name=name,
+                        status=run.status.value,
+                        start_time=run.start_time,
+                        parent_id=parent_id,
+                        actor=actor,
+                        environment_digest=environment_digest,
+                        deleted=False,
+                    )
                 )
-            )
-            if run.params:  # a new run has no params yet: nothing to check for conflicts
-                for key in run.params:
-                    _check_key("param", key)
-                rows = [{"run_id": run.id, "key": k, "value": v} for k, v in run.params.items()]
-                conn.execute(t.params.insert(), rows)
-            _write_tags(conn, run.id, run.tags)
+            _write_values(conn, run.id, run.params, run.tags, (), new_run=True)
             write_event(
                 conn,
                 RunEvents.STARTED,
@@ -264,12 +303,15 @@ class RunsMixin:
         tags: Mapping[str, str] | None = None,
     ) -> None:
         def write(conn: Connection) -> None:
-            exists = conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first()
-            if exists is None:
+            driver = fastpath.driver_of(conn)
+            if driver is not None:
+                with driver_connection(conn):
+                    exists = fastpath.run_exists(driver, run_id)
+            else:
+                exists = conn.execute(select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is not None
+            if not exists:
                 raise _not_found(run_id)
-            _write_params(conn, run_id, params or {})
-            _write_tags(conn, run_id, tags or {})
-            _write_metrics(conn, run_id, metrics)
+            _write_values(conn, run_id, params, tags, metrics)
 
         run_in_transaction(self.engine, write)
 
@@ -291,12 +333,16 @@ class RunsMixin:
         when = end_time if end_time is not None else now_ms()
 
         def end(conn: Connection) -> None:
-            done = conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when))
-            if done.rowcount != 1:
+            driver = fastpath.driver_of(conn)
+            if driver is not None:
+                with driver_connection(conn):
+                    found = fastpath.end_run_row(driver, run_id, status.value, when)
+            else:
+                update_run = update(t.runs).where(t.runs.c.id == run_id).values(status=status.value, end_time=when)
+                found = conn.execute(update_run).rowcount == 1
+            if not found:
                 raise _not_found(run_id)
-            _write_params(conn, run_id, params or {})
-            _write_tags(conn, run_id, tags or {})
-            _write_metrics(conn, run_id, metrics)
+            _write_values(conn, run_id, params, tags, metrics)
             write_event(conn, RunEvents.FINISHED, f"run:{run_id}", actor=actor, payload={"status": status.value})
 
         run_in_transaction(self.engine, end)
