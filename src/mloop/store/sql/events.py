@@ -64,14 +64,9 @@ class EventsMixin:
 
     @checked("types", "subject", "after", "limit")
     def list_events(
-        self,
-        *,
-        types: Sequence[str] | None = None,
-        subject: str | None = None,
-        after: int | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> Page[Event]:
+        self, *, types: Sequence[str] | None = None, subject: str | None = None, after: int | None = None,
+        cursor: str | None = None, limit: int = 100
+    ) -> Page[Event]:  # fmt: skip
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, got {limit}.")
         start = after

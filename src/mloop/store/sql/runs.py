@@ -228,17 +228,10 @@ class RunsMixin:
 
     @checked("experiment_id", "name", "actor", "params", "tags", "parent_id", "environment_digest", "start_time")
     def create_run(
-        self,
-        experiment_id: str,
-        *,
-        name: str,
-        actor: str,
-        params: Mapping[str, str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        parent_id: str | None = None,
-        environment_digest: str | None = None,
-        start_time: int | None = None,
-    ) -> RunRecord:
+        self, experiment_id: str, *, name: str, actor: str, params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None, parent_id: str | None = None, environment_digest: str | None = None,
+        start_time: int | None = None
+    ) -> RunRecord:  # fmt: skip
         name = validate_name("run", name)
         run = RunRecord(
             id=new_id(),
@@ -295,13 +288,9 @@ class RunsMixin:
 
     @checked("run_id", "params", "tags")
     def log_batch(
-        self,
-        run_id: str,
-        *,
-        metrics: Sequence[Metric] = (),
-        params: Mapping[str, str] | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
+        self, run_id: str, *, metrics: Sequence[Metric] = (), params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None
+    ) -> None:  # fmt: skip
         def write(conn: Connection) -> None:
             driver = fastpath.driver_of(conn)
             if driver is not None:
@@ -317,16 +306,10 @@ class RunsMixin:
 
     @checked("run_id", "actor", "end_time", "params", "tags")
     def end_run(
-        self,
-        run_id: str,
-        status: RunStatus,
-        *,
-        actor: str,
-        end_time: int | None = None,
-        metrics: Sequence[Metric] = (),
-        params: Mapping[str, str] | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
+        self, run_id: str, status: RunStatus, *, actor: str, end_time: int | None = None,
+        metrics: Sequence[Metric] = (), params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None
+    ) -> None:  # fmt: skip
         status = RunStatus(status)
         if not status.terminal:
             raise InvalidInput(f"end_run needs a final status (FINISHED, FAILED, KILLED), got {status.value}.")
