@@ -103,15 +103,26 @@ def local_path(text: str | Path) -> Path:
     return Path(text)
 
 
-def dataset_name(text: str) -> str:
-    """The dataset name in ``NAME`` or ``data:NAME`` (a version or alias is a mistake here)."""
+def _name_only(text: str, kind: str, noun: str, example: str) -> str:
+    """The bare name in ``NAME`` or ``<kind>:NAME`` (a version or alias is a mistake here)."""
     from mloop.errors import InvalidInput
     from mloop.refs import parse_ref
 
-    ref = parse_ref(text, default_kind="data")
-    if ref.kind != "data" or ref.version is not None or ref.alias is not None:
-        raise InvalidInput(f"{text!r} is not a dataset name; give the name alone, e.g. `sensors` or `data:sensors`.")
+    ref = parse_ref(text, default_kind=kind)
+    if ref.kind != kind or ref.version is not None or ref.alias is not None:
+        hint = f"`{example}` or `{kind}:{example}`"
+        raise InvalidInput(f"{text!r} is not a {noun} name; give the name alone, e.g. {hint}.")
     return ref.name
+
+
+def dataset_name(text: str) -> str:
+    """The dataset name in ``NAME`` or ``data:NAME``."""
+    return _name_only(text, "data", "dataset", "sensors")
+
+
+def model_name(text: str) -> str:
+    """The model name in ``NAME`` or ``model:NAME``."""
+    return _name_only(text, "model", "model", "churn")
 
 
 def data_ref(text: str) -> str:
@@ -123,17 +134,6 @@ def data_ref(text: str) -> str:
     if ref.kind != "data":
         raise InvalidInput(f"{text!r} is not a dataset reference; use data:<name>/<version> or data:<name>@<alias>.")
     return str(ref)
-
-
-def model_name(text: str) -> str:
-    """The model name in ``NAME`` or ``model:NAME`` (a version or alias is a mistake here)."""
-    from mloop.errors import InvalidInput
-    from mloop.refs import parse_ref
-
-    ref = parse_ref(text, default_kind="model")
-    if ref.kind != "model" or ref.version is not None or ref.alias is not None:
-        raise InvalidInput(f"{text!r} is not a model name; give the name alone, e.g. `churn` or `model:churn`.")
-    return ref.name
 
 
 # notes printed by several commands ---------------------------------------------------------------------------
