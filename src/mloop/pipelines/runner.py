@@ -44,6 +44,7 @@ def task_for(s: Step, client: Client, params: dict[str, Any], inputs: dict[str, 
         step=s.name, module=s.module, module_file=os.path.abspath(file) if file else None, qualname=s.qualname,
         artifact_uri=client.artifacts.uri, algorithm=client.artifacts.algorithm, inputs=inputs, params=params,
         outputs=tuple(s.outputs), multiple=s.multiple, timeout=s.timeout, sys_path=tuple(p for p in sys.path if p),
+        resources=tuple(sorted(s.resources.items())),
     )  # fmt: skip
 
 

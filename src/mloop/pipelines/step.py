@@ -13,8 +13,9 @@ The function's signature says everything::
   ``outputs=("X", "y")`` names several, returned as a tuple (``-> tuple[np.ndarray, np.ndarray]``).
 
 ``cache`` (``True``, ``False`` or a :class:`~mloop.pipelines.policies.CachePolicy`), ``retries`` (with
-``backoff`` seconds, doubled each attempt) and ``timeout`` (seconds) control execution. Steps must be defined
-at module level, so the worker processes can import them.
+``backoff`` seconds, doubled each attempt) and ``timeout`` (seconds) control execution; ``resources``
+(``{"cpu": 2, "memory": 4e9}``) is what an attempt needs on a compute target that schedules by resources
+(Dask). Steps must be defined at module level, so the worker processes can import them.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ def _check_name(kind: str, name: str, fn_name: str) -> str:
     return name
 
 
+def _check_resources(step_name: str, resources: Mapping[str, float] | None) -> dict[str, float]:
+    """``{"cpu": 2, "memory": 4e9}``: what one attempt needs (a Dask worker resource each; ``local`` ignores them)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise InvalidInput(f"Step {step_name!r}: resources={shown(resources)} must be a dict like {{'cpu': 2}}.")
+    out: dict[str, float] = {}
+    for key, value in resources.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidInput(f"Step {step_name!r}: resource name {shown(key)} must be a non-empty string.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise InvalidInput(
+                f"Step {step_name!r}: resources[{key!r}]={shown(value)} must be a number > 0 (e.g. 'cpu': 2)."
+            )
+        out[key] = float(value)
+    return out
+
+
 class Step:
     """A pipeline step made by :func:`step`. Calling it calls the function (handy in tests)."""
 
@@ -70,6 +89,7 @@ class Step:
         retries: int = 0,
         backoff: float = 1.0,
         timeout: float | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidInput(f"@step needs a function, got {shown(fn)}. Put @step on a `def`.")
@@ -87,6 +107,7 @@ class Step:
         if not isinstance(backoff, (int, float)) or backoff < 0:
             raise InvalidInput(f"Step {self.name!r}: backoff={shown(backoff)} must be a number of seconds >= 0.")
         self.cache = as_policy(cache, self.name)
+        self.resources = _check_resources(self.name, resources)
         self.retries, self.backoff, self.timeout = retries, float(backoff), timeout
         try:
             hints = typing.get_type_hints(fn)
@@ -171,6 +192,7 @@ def step(
     retries: int = 0,
     backoff: float = 1.0,
     timeout: float | None = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 

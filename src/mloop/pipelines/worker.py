@@ -45,6 +45,7 @@ class Task:
     multiple: bool
     timeout: float | None
     sys_path: tuple[str, ...] = ()
+    resources: tuple[tuple[str, float], ...] = ()  # the step's resource requests (Dask worker resources)
 
 
 @dataclass(frozen=True)
