@@ -1,6 +1,7 @@
 """CLI start-up: ``mloop --help`` vs ``mlflow --help`` (and a few related start-up costs).
 
     python bench/bench_cli.py [--repeat 5] [--json]
+    python bench/bench_cli.py --repeat 20 --src before=/tmp/mloop-before/src --src after=/tmp/mloop-after/src
 
 Each measurement is one fresh process started with ``subprocess.run`` and timed with
 ``time.perf_counter`` around it (process creation + interpreter start-up + imports + the command + exit);
@@ -15,10 +16,14 @@ Rows:
   runs list     mloop runs list --json  vs  mlflow runs list --experiment-id 0   (both on an empty
                 SQLite store in a temp dir)
   python        python -c pass (the floor both sides share; reported once)
+
+``--src LABEL=DIR`` (twice or more) compares mloop source trees instead of mloop with MLflow (see _trees.py):
+the mloop commands run once per tree, interleaved sample by sample, with cached bytecode written by the warm-up.
 """
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
+from _trees import cell, change, parse_src, tree_env
 
 BIN = Path(sys.executable).parent
 BAR_HELP_S = 0.3
@@ -47,6 +53,67 @@ def commands(work: Path) -> list[tuple[str, list[str] | None, list[str] | None]]
     ]
 
 
+def compare_trees(args: Any) -> None:
+    """--src mode: the mloop commands of each tree, interleaved; before/after medians and paired changes."""
+    trees = parse_src(args.src)
+    work = c.new_workdir("cli-trees")
+    samples: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+    rcs: dict[str, set[int]] = {}
+    try:
+        tenv = {label: tree_env(work, label, src) for label, src in trees}
+        jobs: list[tuple[str, list[str], dict[str, str]]] = []
+        for name, mloop_cmd, _ in commands(work):
+            assert mloop_cmd is not None
+            labels = [label for label, _ in trees] if name != "python" else [trees[0][0]]
+            for label in labels:
+                key = f"{name}/{label}" if name != "python" else name
+                jobs.append((key, mloop_cmd, tenv[label]))
+                samples[key], cpus[key], rcs[key] = [], [], set()
+                time_once(mloop_cmd, tenv[label], work)  # warm-up, untimed (also writes the bytecode)
+        for rep in range(args.repeat):
+            order = jobs if rep % 2 == 0 else list(reversed(jobs))
+            for key, cmd, env in order:
+                secs, rc, err, cpu = time_once_cpu(cmd, env, work)
+                samples[key].append(secs)
+                cpus[key].append(cpu)
+                rcs[key].add(rc)
+                if rc:
+                    c.log(f"[{key}] exit {rc}\n{err}")
+    finally:
+        c.remove_workdir(work)
+    first, last = trees[0][0], trees[-1][0]
+    rows, table = [], []
+    for name, _, _ in commands(work):
+        labels = [label for label, _ in trees] if name != "python" else [first]
+        keys = {label: (f"{name}/{label}" if name != "python" else name) for label in labels}
+        exits = sorted(set().union(*(rcs[k] for k in keys.values())))
+        row: dict[str, Any] = {"command": name, "exit_codes": exits}
+        for what, data in (("wall", samples), ("cpu", cpus)):
+            paired = None if name == "python" else c.paired_ratios(data[keys[first]], data[keys[last]])
+            row[what] = {
+                "median_s": {label: c.median(data[k]) for label, k in keys.items()},
+                "range_s": {label: [min(data[k]), max(data[k])] for label, k in keys.items()},
+                "samples_s": {label: data[k] for label, k in keys.items()},
+                f"{last}_over_{first}": paired,
+            }
+            cells = [cell(data[k]) if not rcs[k] - {0} else "failed" for k in keys.values()]
+            cells += [""] * (len(trees) - len(cells))
+            table.append([f"{name} ({what})", *cells, change(paired), ",".join(map(str, exits))])
+        rows.append(row)
+    doc = {"versions": c.versions(), "repeat": args.repeat, "trees": {lb: str(p) for lb, p in trees}, "rows": rows}
+    c.save_json(doc, args.save)
+    if args.json:
+        c.emit_json(doc)
+        return
+    c.print_table(
+        f"CLI start-up per source tree, fresh process each (median (min-max) of {args.repeat}, interleaved)",
+        ["command", *(lb for lb, _ in trees), f"{last} vs {first} (paired)", "exit codes"],
+        table,
+        "cpu = user + sys time of the process; change = median (min..max) of the per-repeat ratios - 1",
+    )
+
+
 def envs(work: Path) -> tuple[dict[str, str], dict[str, str]]:
     mloop_env = c.side_env(c.MLOOP_SQLITE, work)
     mlflow_env = c.side_env(c.MLFLOW_SQLITE, work)
@@ -54,15 +121,34 @@ def envs(work: Path) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def time_once(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
+    elapsed, rc, err, _ = time_once_cpu(cmd, env, cwd)
+    return elapsed, rc, err
+
+
+def time_once_cpu(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str, float]:
+    """Wall time, exit code, stderr tail and the child's CPU time (user + sys: less disturbed by other jobs)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = c.now()
     proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = c.now() - t0
-    return elapsed, proc.returncode, proc.stderr.decode(errors="replace")[-2000:]
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return elapsed, proc.returncode, proc.stderr.decode(errors="replace")[-2000:], cpu
 
 
 def main() -> None:
     parser = c.base_parser("CLI start-up benchmark")
+    parser.add_argument(
+        "--src",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="compare mloop source trees (give it twice or more) instead of mloop with MLflow",
+    )
     args = parser.parse_args()
+    if args.src:
+        compare_trees(args)
+        return
     work = c.new_workdir("cli")
     mloop_env, mlflow_env = envs(work)
     results: dict[str, dict[str, Any]] = {}

@@ -65,6 +65,7 @@ from _datasets.kill9 import run_kill9
 from _datasets.limits import run_limits, w_limit, w_noop
 from _datasets.readd import run_readd
 from _datasets.report import MARKDOWN, print_report
+from _datasets.tools import MLOOP_PYTHONPATH
 from _datasets.workers import w_add, w_init, w_inspect, w_verify
 
 TASKS = {"init": w_init, "add": w_add, "inspect": w_inspect, "verify": w_verify, "limit": w_limit, "noop": w_noop}
@@ -117,7 +118,12 @@ def main() -> None:
     parser.add_argument(
         "--no-link", action="store_true", help="add-2gb: skip the link modes (mloop --link vs DVC hardlink cache)"
     )
-    parser.add_argument("--sides", help="add-2gb: subset of sides, separated by ';' (names as in the JSON)")
+    parser.add_argument("--sides", help="add-2gb, readd: subset of sides, separated by ';' (names as in the JSON)")
+    parser.add_argument(
+        "--mloop-src",
+        metavar="DIR",
+        help="run mloop from this source tree (PYTHONPATH=DIR, e.g. a git worktree's src/) instead of the install",
+    )
     parser.add_argument(
         "--snapshot-src",
         action="store_true",
@@ -125,6 +131,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     MARKDOWN[0] = args.markdown
+    if args.mloop_src:
+        if args.snapshot_src:
+            parser.error("--mloop-src and --snapshot-src exclude each other")
+        MLOOP_PYTHONPATH[:] = [str(Path(args.mloop_src).resolve())]
     if args.from_json:
         print_report(json.loads(Path(args.from_json).read_text()))
         return
@@ -148,6 +158,7 @@ def main() -> None:
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "loadavg_at_start": os.getloadavg(),
             "mloop_source_snapshot": ctx.snapshot,
+            "mloop_src": args.mloop_src,
         },
         "results": {},
     }

@@ -24,6 +24,7 @@ Every query result is checked: the expected number of matching runs, all with mo
 descending acc order.
 
 ``--big N`` (mloop only, 0 to skip): populate N runs and report the same query's latency; bar < 100 ms.
+``--src LABEL=DIR`` (twice or more): mloop source trees against each other instead of MLflow (_trees.py).
 """
 
 from __future__ import annotations
@@ -239,7 +240,13 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=100_000, help="mloop-only large store size (0 skips)")
     parser.add_argument("--queries", type=int, default=10, help="timed queries per form per process (10)")
     parser.add_argument("--populate-procs", type=int, default=1, help="processes populating mloop's big store")
+    parser.add_argument("--src", action="append", default=[], metavar="LABEL=DIR", help="compare mloop trees")
     args = parser.parse_args()
+    if args.src:
+        from _trees import compare_search
+
+        compare_search(args, SCRIPT)
+        return
     sides = c.pick_sides(args.sides, [c.MLOOP_SQLITE, c.MLFLOW_SQLITE, c.MLFLOW_FILE])
     out: dict[str, Any] = {
         "versions": c.versions(),

@@ -13,9 +13,13 @@ from _datasets.tools import dvc_add, dvc_new_repo, mloop_cli_add, mloop_init, ml
 
 
 def run_readd(ctx: Ctx) -> dict[str, Any]:
-    cases = [("2 GB dir, re-add", ctx.big, False), (f"{ctx.args.small_files} small files", ctx.small, True)]
+    a = ctx.args
+    big = "2 GB dir" if (a.files, a.file_mib) == (200, 10) else f"{a.files} x {a.file_mib} MiB dir"
+    cases = [(f"{big}, re-add", ctx.big, False), (f"{a.small_files} small files", ctx.small, True)]
     out: dict[str, Any] = {"cases": {}}
     sides = ["dvc", "mloop-sdk"] + (["mloop-cli"] if ctx.use_cli else [])
+    if a.sides:  # e.g. "mloop-cli;mloop-sdk" (no DVC) for comparing mloop trees
+        sides = [x for x in sides if x in [y.strip() for y in a.sides.split(";")]]
     for label, data, time_first in cases:
         runs: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
         for rep in range(ctx.args.repeat):
@@ -31,7 +35,7 @@ def run_readd(ctx: Ctx) -> dict[str, Any]:
                             second = dvc_add(repo, "data")
                     finally:
                         cleanup(repo)
-                    row = {"first": first["seconds"], "readd": second["seconds"]}
+                    row = {"first": first["seconds"], "readd": second["seconds"], **cpu(first, second)}
                 else:
                     ws = c.new_workdir("ds-mloop-re")
                     try:
@@ -44,7 +48,7 @@ def run_readd(ctx: Ctx) -> dict[str, Any]:
                             info = mloop_inspect(ws)
                             if info["versions"] != [1]:
                                 raise RuntimeError(f"re-add left versions {info['versions']}, expected [1]")
-                            row = {"first": first["seconds"], "readd": second["seconds"]}
+                            row = {"first": first["seconds"], "readd": second["seconds"], **cpu(first, second)}
                         else:
                             first = mloop_sdk_add(ws, data)
                             os.sync()
@@ -57,6 +61,9 @@ def run_readd(ctx: Ctx) -> dict[str, Any]:
                             row = {
                                 "first": first["wall"],
                                 "readd": second["wall"],
+                                **cpu(first, second),  # the SDK worker's CPU around Dataset.add
+                                "first_inproc": first["seconds"],  # the worker's timer around Dataset.add
+                                "readd_inproc": second["seconds"],
                                 "first_internal": first["internal_seconds"],
                                 "readd_internal": second["internal_seconds"],
                                 "first_breakdown": first["breakdown"],
@@ -68,10 +75,12 @@ def run_readd(ctx: Ctx) -> dict[str, Any]:
                 runs[side].append(row)
                 c.log(f"[readd/{label}] rep {rep + 1} {side}: first {row['first']:.2f} s, re-add {row['readd']:.2f} s")
         med = {side: {k: c.median(r[k] for r in rs) for k in ("first", "readd")} for side, rs in runs.items()}
-        sdk = runs["mloop-sdk"]
-        med["mloop-sdk"]["first_internal"] = c.median(r["first_internal"] for r in sdk)
-        med["mloop-sdk"]["readd_internal"] = c.median(r["readd_internal"] for r in sdk)
-        mloop_side = "mloop-cli" if ctx.use_cli else "mloop-sdk"
+        for side in ("dvc", "mloop-sdk", "mloop-cli"):  # a side left out by --sides: no times
+            med.setdefault(side, {"first": None, "readd": None})
+        sdk = runs.get("mloop-sdk", [])
+        for k in ("first_internal", "readd_internal", "first_inproc", "readd_inproc"):
+            med["mloop-sdk"][k] = c.median(r[k] for r in sdk)
+        mloop_side = "mloop-cli" if "mloop-cli" in runs else "mloop-sdk"
         case = {
             "time_first": time_first,
             "median": med,
@@ -84,6 +93,11 @@ def run_readd(ctx: Ctx) -> dict[str, Any]:
             },
             "runs": runs,
         }
-        case["bar_readd_under_1s"] = med[mloop_side]["readd"] < 1.0
+        case["bar_readd_under_1s"] = (med[mloop_side]["readd"] or 0.0) < 1.0
         out["cases"][label] = case
     return out
+
+
+def cpu(first: dict[str, Any], second: dict[str, Any]) -> dict[str, float]:
+    """User + sys CPU seconds of the first add and the re-add (the tool's process, or the SDK worker's call)."""
+    return {f"{k}_cpu": r["cpu_user"] + r["cpu_sys"] for k, r in (("first", first), ("readd", second))}
