@@ -53,12 +53,13 @@ class Pipeline:
         force: bool = False,
         compute: LocalExecutor | None = None,
         client: Client | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineResult:
         """Run the pipeline as a tracked run (see :mod:`mloop.pipelines.runner`); ``force`` ignores the cache."""
         from mloop.pipelines.runner import run_pipeline
 
         with _client(client) as c:
-            return run_pipeline(c, self, dict(params or {}), force=force, executor=compute)
+            return run_pipeline(c, self, dict(params or {}), force=force, executor=compute, tags=tags)
 
     def plan(self, params: Mapping[str, Any] | None = None, *, client: Client | None = None) -> PipelineResult:
         """Each step as ``cached`` or ``to run`` and why, without running anything."""

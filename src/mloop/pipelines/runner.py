@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -177,15 +178,18 @@ class _Loop:
 
 def run_pipeline(
     client: Client, pipeline: Pipeline, params: dict[str, Any], *, force: bool = False,
-    executor: LocalExecutor | None = None,
+    executor: LocalExecutor | None = None, tags: Mapping[str, str] | None = None,
 ) -> PipelineResult:  # fmt: skip
-    """Validate (parameters first: nothing runs on a bad one), then run every step; see the module docstring."""
+    """Validate (parameters first: nothing runs on a bad one), then run every step; see the module docstring.
+
+    ``tags`` are added to the pipeline run (e.g. what triggered it); they cannot replace the ``mloop.pipeline.*`` ones.
+    """
     bound = bind_params(pipeline.graph, params)
     executor = executor or LocalExecutor()
     start = time.perf_counter()
     flat = {f"{s}.{k}": v for s, p in bound.items() for k, v in params_component(s, p).items()}  # JSON or refused
-    tags = {TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline"}
-    parent = client.start_run(pipeline.experiment, params=flat, tags=tags)
+    run_tags = {**dict(tags or {}), TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline"}
+    parent = client.start_run(pipeline.experiment, params=flat, tags=run_tags)
     loop = _Loop(client, pipeline, parent, bound, force, executor)
     try:
         loop.loop()
