@@ -7,10 +7,18 @@ from collections.abc import Iterator
 import pytest
 
 from mloop.store import Store, open_store
-from mloop.testing import DatasetStoreContract, ModelStoreContract, StoreContract
+from mloop.testing import (
+    DatasetStoreContract,
+    ModelStoreContract,
+    PipelineStoreContract,
+    ScheduleStoreContract,
+    StoreContract,
+)
 
 
-class TestStoreContract(StoreContract, DatasetStoreContract, ModelStoreContract):
+class TestStoreContract(
+    StoreContract, DatasetStoreContract, ModelStoreContract, PipelineStoreContract, ScheduleStoreContract
+):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:
         s = open_store(store_uri)

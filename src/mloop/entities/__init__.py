@@ -5,6 +5,7 @@ from mloop.entities.events import Event
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
 from mloop.entities.page import Page, decode_cursor, encode_cursor, iter_pages
+from mloop.entities.pipelines import PipelineParam, PipelineVersion, PublishedPipeline, Schedule, ScheduleFire
 from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
@@ -22,8 +23,13 @@ __all__ = [
     "ModelFile",
     "ModelVersion",
     "Page",
+    "PipelineParam",
+    "PipelineVersion",
+    "PublishedPipeline",
     "RunRecord",
     "RunStatus",
+    "Schedule",
+    "ScheduleFire",
     "decode_cursor",
     "encode_cursor",
     "iter_pages",

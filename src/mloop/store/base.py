@@ -25,7 +25,9 @@ from mloop.store.protocols import (
     ExperimentStore,
     LineageStore,
     ModelStore,
+    PipelineStore,
     RunStore,
+    ScheduleStore,
     SettingsStore,
 )
 
@@ -43,6 +45,8 @@ class Store(
     DatasetStore,
     LineageStore,
     ModelStore,
+    PipelineStore,
+    ScheduleStore,
     Protocol,
 ):
     """The whole metadata store."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mloop.entities import ArtifactEntry, ManifestEntry, Metric, ModelFile, RunStatus
+from mloop.entities import ArtifactEntry, ManifestEntry, Metric, ModelFile, PipelineParam, RunStatus
 from mloop.errors import AlreadyExists, Conflict, NotFound
 from mloop.store import Store
 from mloop.store.protocols import ArtifactEvents, ExperimentEvents, RunEvents, all_writes
@@ -47,6 +47,15 @@ def _second_dataset_version(store: Store, st: dict[str, Any]) -> None:
 
 def _second_model_version(store: Store, st: dict[str, Any]) -> None:
     store.create_model_version("m", flavor="python", files=_MODEL_FILES, actor=ME)
+
+
+def _publish(store: Store, digest: str) -> Any:
+    return store.create_pipeline_version("p", digest=digest, code_digest=digest, file="f.py", variable="p",
+                                         files=_FILES, actor=ME, params=[PipelineParam("s.n", "int", 1)])  # fmt: skip
+
+
+def _second_pipeline_version(store: Store, st: dict[str, Any]) -> None:
+    _publish(store, "sha256:" + "2" * 64)
 
 
 def _set(key: str, value: Any) -> Step:
@@ -84,6 +93,17 @@ WRITE_CALLS: dict[str, tuple[Step, Step]] = {
     "add_evaluation": (_nothing, lambda s, st: s.add_evaluation("m", 1, data_ref="data:d/1", task="classification",
                                                                 metrics={"accuracy": 1.0}, actor=ME, rows=3)),
     "add_approval": (_nothing, lambda s, st: s.add_approval("m", 1, alias="prod", actor=ME)),
+    "create_pipeline_version": (_nothing, lambda s, st: _publish(s, "sha256:" + "1" * 64)),
+    "set_pipeline_alias": (_second_pipeline_version, lambda s, st: s.set_pipeline_alias("p", "prod", 2, actor=ME)),
+    "create_schedule": (_nothing, lambda s, st: s.create_schedule("sch", pipeline="p", cron="* * * * *", actor=ME,
+                                                                  anchor_at=0)),
+    "pause_schedule": (_nothing, lambda s, st: s.pause_schedule("sch", actor=ME)),
+    "resume_schedule": (_nothing, lambda s, st: s.resume_schedule("sch", actor=ME, anchor_at=0)),
+    "claim_schedule_fire": (_nothing, lambda s, st: s.claim_schedule_fire("sch", 60_000, expected_anchor=0,
+                                                                          actor=ME)),
+    "skip_schedule_fires": (_nothing, lambda s, st: s.skip_schedule_fires("sch", 600_000, expected_anchor=60_000,
+                                                                          actor=ME, missed=9)),
+    "delete_schedule": (_nothing, lambda s, st: s.delete_schedule("sch", actor=ME)),
 }  # fmt: skip
 
 

@@ -20,7 +20,9 @@ from mloop.store.protocols import (
     experiments,
     lineage,
     models,
+    pipelines,
     runs,
+    schedules,
     settings,
 )
 from mloop.store.protocols.artifacts import ArtifactEvents, ArtifactRefStore
@@ -30,7 +32,9 @@ from mloop.store.protocols.events import EventStore
 from mloop.store.protocols.experiments import ExperimentEvents, ExperimentStore
 from mloop.store.protocols.lineage import LineageEvents, LineageStore
 from mloop.store.protocols.models import ModelEvents, ModelStore
+from mloop.store.protocols.pipelines import PipelineEvents, PipelineStore
 from mloop.store.protocols.runs import RunEvents, RunStore
+from mloop.store.protocols.schedules import ScheduleEvents, ScheduleStore
 from mloop.store.protocols.settings import SettingEvents, SettingsStore
 
 __all__ = [
@@ -47,8 +51,12 @@ __all__ = [
     "LineageStore",
     "ModelEvents",
     "ModelStore",
+    "PipelineEvents",
+    "PipelineStore",
     "RunEvents",
     "RunStore",
+    "ScheduleEvents",
+    "ScheduleStore",
     "SettingEvents",
     "SettingsStore",
     "all_writes",
@@ -65,6 +73,8 @@ NOUNS = {
     "datasets": (DatasetStore, datasets.WRITES),
     "lineage": (LineageStore, lineage.WRITES),
     "models": (ModelStore, models.WRITES),
+    "pipelines": (PipelineStore, pipelines.WRITES),
+    "schedules": (ScheduleStore, schedules.WRITES),
 }
 
 

@@ -23,7 +23,9 @@ from mloop.store.sql.holdouts import HoldoutsMixin
 from mloop.store.sql.inputs import check_length, check_path, checked
 from mloop.store.sql.lineage import LineageMixin
 from mloop.store.sql.models import ModelsMixin
+from mloop.store.sql.pipelines import PipelinesMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
+from mloop.store.sql.schedules import SchedulesMixin
 from mloop.store.sql.search import SearchMixin
 
 __all__ = ["SqlStore"]
@@ -31,7 +33,7 @@ __all__ = ["SqlStore"]
 
 class SqlStore(
     ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, HoldoutsMixin, LineageMixin, ModelsMixin,
-    EvaluationsMixin,
+    EvaluationsMixin, PipelinesMixin, SchedulesMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
@@ -156,6 +158,7 @@ class SqlStore(
         q = select(t.artifacts.c.digest).distinct()
 
         def read(conn: Connection) -> set[str]:
-            return {r[0] for r in conn.execute(q)} | self.dataset_digests(conn) | self.model_digests(conn)
+            found = {r[0] for r in conn.execute(q)} | self.dataset_digests(conn) | self.model_digests(conn)
+            return found | self.pipeline_digests(conn)
 
         return run_in_transaction(self.engine, read, write=False)
