@@ -8,11 +8,14 @@ from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.history import explain_step, step_logs
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
 from mloop.pipelines.policies import CachePolicy, MaxAge, Never, Reuse, SameActor
+from mloop.pipelines.references import DatasetRef, dataset_input
 from mloop.pipelines.results import PipelineResult, StepResult
 from mloop.pipelines.step import Step, step
+from mloop.pipelines.stepcontext import StepContext, get_step_context
 
 __all__ = [
     "CachePolicy",
+    "DatasetRef",
     "LocalExecutor",
     "MaxAge",
     "Never",
@@ -21,8 +24,11 @@ __all__ = [
     "Reuse",
     "SameActor",
     "Step",
+    "StepContext",
     "StepResult",
+    "dataset_input",
     "explain_step",
+    "get_step_context",
     "load_pipeline",
     "step",
     "step_logs",

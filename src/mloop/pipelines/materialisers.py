@@ -3,7 +3,8 @@
 Chosen by the value's type, first match wins: ``bytes``, ``str`` (UTF-8), JSON (dicts, lists, numbers, booleans,
 ``None`` that survive a JSON round trip unchanged), numpy arrays (``.npy``, no pickled objects), pandas data
 frames and Arrow tables (Parquet), scikit-learn estimators (pickle: scikit-learn's own persistence, recorded
-with its version), then the **pickle fallback**, which works for anything picklable but is flagged
+with its version), dataset and model versions (a JSON reference, never a copy: see
+:mod:`mloop.pipelines.references`), then the **pickle fallback**, which works for anything picklable but is flagged
 (``fallback: true``) and shown as such: it is tied to the Python classes that wrote it.
 
 Heavy libraries are imported only when a value of theirs is stored or loaded.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mloop.errors import InvalidInput
+from mloop.pipelines import files
 
 __all__ = ["MATERIALISERS", "Materialiser", "Stored", "dumps", "loads"]
 
@@ -134,6 +136,26 @@ def _sklearn_ok(obj: Any) -> bool:
     return isinstance(obj, BaseEstimator)
 
 
+def _reference_ok(obj: Any) -> bool:
+    if not type(obj).__module__.startswith("mloop."):
+        return False
+    from mloop.pipelines.references import is_reference
+
+    return is_reference(obj)
+
+
+def _reference_save(obj: Any) -> bytes:
+    from mloop.pipelines.references import reference_bytes
+
+    return reference_bytes(obj)
+
+
+def _reference_load(data: bytes) -> Any:
+    from mloop.pipelines.references import load_reference
+
+    return load_reference(data)
+
+
 def _pickle_save(obj: Any) -> bytes:
     return pickle.dumps(obj, protocol=5)
 
@@ -150,6 +172,8 @@ MATERIALISERS: tuple[Materialiser, ...] = (
     Materialiser("pandas", _pandas_ok, _pandas_save, _pandas_load),
     Materialiser("arrow", _arrow_ok, _arrow_save, _arrow_load),
     Materialiser("sklearn", _sklearn_ok, _pickle_save, _pickle_load),
+    Materialiser("reference", _reference_ok, _reference_save, _reference_load),
+    Materialiser("path", files.is_path, files.save_path, files.load_path),  # files and folders: mloop.pipelines.files
     Materialiser("pickle", lambda o: True, _pickle_save, _pickle_load, fallback=True),
 )
 _BY_NAME = {m.name: m for m in MATERIALISERS}

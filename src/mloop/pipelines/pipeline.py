@@ -21,6 +21,7 @@ from mloop.pipelines.cache import lookup, outputs_of
 from mloop.pipelines.cachekey import Fingerprinter
 from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.graph import Graph, bind_params
+from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import PipelineResult, StepResult
 from mloop.pipelines.step import Step
 from mloop.pipelines.worker import FILE_MODULE_PREFIX, load_file_module
@@ -78,7 +79,9 @@ class Pipeline:
                 if pending:
                     steps[name] = StepResult(name, "to run", f"upstream step {pending[0]!r} will run")
                     continue
-                key = fp.key(s.fn, name, bound[name], {a: outputs[src] for a, src in s.inputs.items()})
+                data = bind_datasets(c, s, bound[name])  # dataset parameters resolved as a run would
+                key = fp.key(s.fn, name, data.key_params, {**{a: outputs[src] for a, src in s.inputs.items()},
+                                                            **data.digests})  # fmt: skip
                 if exp is None:
                     steps[name] = StepResult(name, "to run", "no earlier run of this pipeline", key=key.digest)
                     continue

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mloop.entities import RunStatus
@@ -24,6 +24,7 @@ from mloop.pipelines.cache import lookup, outputs_of
 from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_component
 from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.graph import bind_params
+from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import TAG, PipelineResult, StepResult
 from mloop.pipelines.step import Step
 from mloop.pipelines.worker import Outcome, Task
@@ -38,14 +39,18 @@ __all__ = ["run_pipeline", "task_for"]
 _LINEAGE = "pipeline_input"
 
 
-def task_for(s: Step, client: Client, params: dict[str, Any], inputs: dict[str, tuple[str, str]]) -> Task:
+def task_for(s: Step, client: Client, params: dict[str, Any], inputs: dict[str, tuple[str, str]], *,
+             run: Run | None = None, pipeline: str = "", datasets: dict[str, str] | None = None) -> Task:  # fmt: skip
+    """The worker's task; with ``run``, the step runs inside it (see :mod:`mloop.pipelines.stepcontext`)."""
     module = sys.modules.get(s.module)
     file = getattr(module, "__file__", None)
+    settings = None if run is None else replace(client.settings, artifact_uri=client.artifacts.uri)
     return Task(
         step=s.name, module=s.module, module_file=os.path.abspath(file) if file else None, qualname=s.qualname,
         artifact_uri=client.artifacts.uri, algorithm=client.artifacts.algorithm, inputs=inputs, params=params,
         outputs=tuple(s.outputs), multiple=s.multiple, timeout=s.timeout, sys_path=tuple(p for p in sys.path if p),
-        resources=tuple(sorted(s.resources.items())),
+        resources=tuple(sorted(s.resources.items())), run_id=None if run is None else run.id, pipeline=pipeline,
+        settings=settings, datasets=dict(datasets or {}),
     )  # fmt: skip
 
 
@@ -89,7 +94,8 @@ class _Loop:
     def _begin(self, name: str) -> None:
         s = self.graph.steps[name]
         inputs = self._inputs(s)
-        key = self.fp.key(s.fn, s.name, self.params[name], {a: d for a, (d, _) in inputs.items()})
+        data = bind_datasets(self.client, s, self.params[name])  # dataset parameters: resolved now, in the key
+        key = self.fp.key(s.fn, s.name, data.key_params, {**{a: d for a, (d, _) in inputs.items()}, **data.digests})
         found = lookup(self.client, self.parent.experiment_id, self.pipeline.name, name, key, s.cache)
         if found.hit is not None and not self.force:
             outs = outputs_of(found.hit)
@@ -102,7 +108,7 @@ class _Loop:
             return
         reason = "forced (--force)" if self.force and found.hit is not None else found.reason
         run = self._start_child(s, key, {TAG.REASON: reason})
-        task = task_for(s, self.client, self.params[name], inputs)
+        task = task_for(s, self.client, data.params, inputs, run=run, pipeline=self.pipeline.name, datasets=data.refs)
         try:
             future = self.executor.submit(task)
         except BaseException:

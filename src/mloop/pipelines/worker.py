@@ -2,13 +2,18 @@
 
 Only plain values cross the process boundary (:class:`Task` in, :class:`Outcome` out); the function is found
 again by module and qualified name, and values travel through the artifact store by digest, never pickled
-between processes. The worker never touches the metadata store: the parent records runs, so SQLite sees one
-writer. stdout and stderr are captured at the file-descriptor level (C extensions and subprocesses included).
-A timeout is an interval timer in the worker that raises :class:`StepTimeout` inside the step.
+between processes. The parent creates and ends each step's run; inside the step that run is the active run
+(:mod:`mloop.pipelines.stepcontext`), so what the step logs, the datasets it reads and the models it registers
+are written by the worker itself (several writer processes: SQLite WAL, as for any concurrent runs). Each
+attempt runs in a fresh ``contextvars`` context, so nothing of one step leaks into the next one this process
+runs. Inputs are read through the workspace's guarded artifact store (a private holdout's blob is refused).
+stdout and stderr are captured at the file-descriptor level (C extensions and subprocesses included). A timeout
+is an interval timer in the worker that raises :class:`StepTimeout` inside the step.
 """
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import os
@@ -19,7 +24,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mloop.artifacts import ArtifactStore
+    from mloop.config import Settings
 
 __all__ = ["FILE_MODULE_PREFIX", "Outcome", "StepTimeout", "Task", "execute", "load_file_module"]
 
@@ -46,6 +55,10 @@ class Task:
     timeout: float | None
     sys_path: tuple[str, ...] = ()
     resources: tuple[tuple[str, float], ...] = ()  # the step's resource requests (Dask worker resources)
+    run_id: str | None = None  # the step's run (created by the parent): the active run inside the step
+    pipeline: str = ""
+    settings: Settings | None = None  # the pipeline's workspace (artifact root resolved): the step's context
+    datasets: dict[str, str] = field(default_factory=dict)  # dataset parameter -> resolved data:<name>/<version>
 
 
 @dataclass(frozen=True)
@@ -99,17 +112,37 @@ def _alarm(signum: int, frame: FrameType | None) -> None:
 
 
 def _call(task: Task) -> dict[str, dict[str, Any]]:
-    from mloop.artifacts import open_artifact_store
+    if task.run_id is None or task.settings is None:  # no workspace given: plain values only, no tracking
+        from mloop.artifacts import open_artifact_store
+
+        return _run(task, open_artifact_store(task.artifact_uri, algorithm=task.algorithm), {})
+    from mloop.pipelines.stepcontext import step_context
+
+    with step_context(task.settings, task.run_id, step=task.step, pipeline=task.pipeline) as run:
+        datasets = {arg: _dataset(run, ref) for arg, ref in task.datasets.items()}
+        return _run(task, run.client.artifacts, datasets)
+
+
+def _dataset(run: Any, ref: str) -> Any:
+    """A dataset parameter: recorded as an input of the step's run (a private holdout is refused and recorded)."""
+    from mloop.datasets.dataset import Dataset
+
+    return Dataset(run.client, run.use_dataset(ref))
+
+
+def _run(task: Task, store: ArtifactStore, datasets: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    from mloop.pipelines.files import use_store
     from mloop.pipelines.materialisers import Stored, dumps, loads
 
-    store = open_artifact_store(task.artifact_uri, algorithm=task.algorithm)
+    use_store(store)  # Path values of this attempt: stored file by file, inputs read-only copies (mloop.pipelines.files)
     fn = _function(task)
-    args = {arg: loads(store.get_bytes(digest), mat) for arg, (digest, mat) in task.inputs.items()}
+    args = {arg: loads(store.get_bytes(digest, name=f"step input {arg!r}"), mat)
+            for arg, (digest, mat) in task.inputs.items()}  # fmt: skip
     if task.timeout is not None:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, task.timeout)
     try:
-        result = fn(**args, **task.params)
+        result = fn(**args, **task.params, **datasets)
     finally:
         if task.timeout is not None:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -146,7 +179,7 @@ def execute(task: Task) -> Outcome:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
         try:
-            outputs = _call(task)
+            outputs = contextvars.Context().run(_call, task)  # a fresh context: no state of an earlier step
             ok, error = True, None
         except (Exception, StepTimeout) as exc:
             ok, outputs = False, {}
