@@ -8,10 +8,12 @@ from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.history import explain_step, step_logs
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
 from mloop.pipelines.policies import CachePolicy, MaxAge, Never, Reuse, SameActor
+from mloop.pipelines.publish import Published, publish
 from mloop.pipelines.references import DatasetRef, dataset_input
 from mloop.pipelines.results import PipelineResult, StepResult
 from mloop.pipelines.step import Step, step
 from mloop.pipelines.stepcontext import StepContext, get_step_context
+from mloop.pipelines.trigger import trigger
 
 __all__ = [
     "CachePolicy",
@@ -21,6 +23,7 @@ __all__ = [
     "Never",
     "Pipeline",
     "PipelineResult",
+    "Published",
     "Reuse",
     "SameActor",
     "Step",
@@ -30,6 +33,8 @@ __all__ = [
     "explain_step",
     "get_step_context",
     "load_pipeline",
+    "publish",
     "step",
     "step_logs",
+    "trigger",
 ]
