@@ -1,4 +1,4 @@
-"""``mloop pipelines``: run a pipeline from a file, plan it, explain a step's caching, show a step's logs."""
+"""``mloop pipelines``: run a pipeline from a file, resume a run, plan it, explain a step's caching, show logs."""
 
 from __future__ import annotations
 
@@ -80,6 +80,37 @@ def run(
     if as_json:
         print_json(result.to_dict())
     else:
+        _show(result, plan=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    run: RunArg,
+    file: Annotated[
+        str | None,
+        typer.Option("--file", metavar="FILE:NAME", help="Load the pipeline from here, not from the recorded file."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Resume even if finished steps' code changed, or the run looks still running."),
+    ] = False,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run only the steps of a pipeline run that did not finish, as a new run; exits 1 if a step failed."""
+    from mloop.cli.output import print_json
+    from mloop.pipelines import LocalExecutor
+    from mloop.pipelines import resume as resume_pipeline
+
+    with open_client(ctx) as client:
+        result = resume_pipeline(run, pipeline=file, force=force, compute=LocalExecutor(workers), client=client)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        typer.echo(f"resuming pipeline run {result.resumed_from}")
         _show(result, plan=False)
     if not result.ok:
         raise typer.Exit(1)

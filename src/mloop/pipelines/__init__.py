@@ -11,6 +11,7 @@ from mloop.pipelines.policies import CachePolicy, MaxAge, Never, Reuse, SameActo
 from mloop.pipelines.publish import Published, publish
 from mloop.pipelines.references import DatasetRef, dataset_input
 from mloop.pipelines.results import PipelineResult, StepResult
+from mloop.pipelines.resume import resume
 from mloop.pipelines.step import Step, step
 from mloop.pipelines.stepcontext import StepContext, get_step_context
 from mloop.pipelines.trigger import trigger
@@ -34,6 +35,7 @@ __all__ = [
     "get_step_context",
     "load_pipeline",
     "publish",
+    "resume",
     "step",
     "step_logs",
     "trigger",

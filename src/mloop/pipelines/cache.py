@@ -17,7 +17,7 @@ from mloop.pipelines.policies import CachePolicy
 from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
 
-__all__ = ["Lookup", "explain_change", "last_step_run", "lookup", "outputs_of"]
+__all__ = ["Lookup", "Prefetched", "explain_change", "last_step_run", "lookup", "outputs_of"]
 
 
 def _quote(text: str) -> str:
@@ -65,14 +65,18 @@ def explain_change(previous: RunRecord | None, key: CacheKey) -> str:
     return "; ".join(f"{component}: {what}" for component, what in diffs)
 
 
-def lookup(
-    client: Client, experiment_id: str, pipeline: str, step: str, key: CacheKey, policy: CachePolicy
-) -> Lookup:
+def lookup(client: Client, experiment_id: str, pipeline: str, step: str, key: CacheKey, policy: CachePolicy) -> Lookup:
     """A reusable finished run with ``key``, or why there is none (the change since the last run)."""
     if not policy.enabled:
         return Lookup(None, "cache disabled for this step (cache=False)")
-    digest = key.digest
-    candidates = _step_runs(client, experiment_id, pipeline, step, f" and tags.`{TAG.KEY}` = {_quote(digest)}")
+    candidates = _step_runs(client, experiment_id, pipeline, step, f" and tags.`{TAG.KEY}` = {_quote(key.digest)}")
+    return _choose(client, experiment_id, pipeline, step, key, policy, candidates)
+
+
+def _choose(
+    client: Client, experiment_id: str, pipeline: str, step: str, key: CacheKey, policy: CachePolicy,
+    candidates: list[RunRecord], last: dict[str, RunRecord] | None = None,
+) -> Lookup:  # fmt: skip
     refusals = []
     for run in candidates:
         if run.status is not RunStatus.FINISHED or run.tags.get(TAG.STATUS) not in ("ran", "cached"):
@@ -89,4 +93,45 @@ def lookup(
         return Lookup(run, f"same key as run {run.tags.get(TAG.CACHED_FROM) or run.id}")
     if refusals:
         return Lookup(None, refusals[0])
-    return Lookup(None, explain_change(last_step_run(client, experiment_id, pipeline, step), key))
+    previous = last.get(step) if last is not None else last_step_run(client, experiment_id, pipeline, step)
+    return Lookup(None, explain_change(previous, key))
+
+
+class Prefetched:
+    """:func:`lookup` for every step of one pipeline run, starting from one query instead of one per step.
+
+    The first lookup reads the newest ``per_step * steps`` finished step runs of the pipeline (newest first, as
+    :func:`lookup` orders them). A step whose key is among them gets the answer :func:`lookup` would give (the
+    newest acceptable run). When the window holds the pipeline's whole history, a miss is answered from it too;
+    otherwise a miss falls back to :func:`lookup`'s own query, so an older hit beyond the window is still found.
+    """
+
+    def __init__(self, client: Client, experiment_id: str, pipeline: str, steps: int, per_step: int = 5) -> None:
+        self.client, self.experiment_id, self.pipeline = client, experiment_id, pipeline
+        self.limit = max(1, min(1000, per_step * steps))
+        self._by_key: dict[tuple[str, str], list[RunRecord]] = {}
+        self._last: dict[str, RunRecord] = {}  # each step's newest run (what explain_change compares with)
+        self._complete: bool | None = None  # None: not read yet
+
+    def _read(self) -> None:
+        flt = f"tags.`{TAG.PIPELINE}` = {_quote(self.pipeline)} and tags.`{TAG.KIND}` = 'step' and status = 'FINISHED'"
+        page = self.client.store.search_runs(
+            experiment_ids=[self.experiment_id], filter=flt, order_by=["start_time DESC"], max_results=self.limit
+        )
+        for run in page.items:
+            step, digest = run.tags.get(TAG.STEP), run.tags.get(TAG.KEY)
+            if step is not None and digest is not None:
+                self._by_key.setdefault((step, digest), []).append(run)
+                self._last.setdefault(step, run)
+        self._complete = len(page.items) < self.limit and page.next_cursor is None
+
+    def lookup(self, step: str, key: CacheKey, policy: CachePolicy) -> Lookup:
+        if not policy.enabled:
+            return Lookup(None, "cache disabled for this step (cache=False)")
+        if self._complete is None:
+            self._read()
+        candidates = self._by_key.get((step, key.digest), [])
+        found = _choose(self.client, self.experiment_id, self.pipeline, step, key, policy, candidates, self._last)
+        if found.hit is None and not self._complete:  # older runs beyond the window may still be acceptable
+            return lookup(self.client, self.experiment_id, self.pipeline, step, key, policy)
+        return found

@@ -12,11 +12,17 @@ from mloop.pipelines.cachekey import CacheKey, differences
 from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
 
-__all__ = ["explain_step", "step_logs", "step_runs"]
+__all__ = ["explain_step", "pipeline_run", "step_logs", "step_runs"]
 
 
-def _pipeline_run(client: Client, run: str) -> RunRecord:
+def pipeline_run(client: Client, run: str) -> RunRecord:
+    """The pipeline run ``run`` (an id or a unique start or end of one); a step run's id names its pipeline run."""
     record = client.get_run(client.resolve_run_id(run))
+    if record.tags.get(TAG.KIND) == "step":
+        raise InvalidInput(
+            f"Run {record.id} is step {record.tags.get(TAG.STEP)!r} of pipeline run {record.parent_id}, not a "
+            f"pipeline run. Use the pipeline run's id: {record.parent_id}."
+        )
     if record.tags.get(TAG.KIND) != "pipeline":
         raise InvalidInput(
             f"Run {record.id} is not a pipeline run (no tag {TAG.KIND}=pipeline). "
@@ -27,7 +33,7 @@ def _pipeline_run(client: Client, run: str) -> RunRecord:
 
 def step_runs(client: Client, run: str) -> tuple[RunRecord, dict[str, RunRecord]]:
     """The pipeline run and its step runs by step name."""
-    record = _pipeline_run(client, run)
+    record = pipeline_run(client, run)
     page = client.store.search_runs(
         experiment_ids=[record.experiment_id], max_results=10_000, order_by=["start_time ASC"],
         filter=f"parent_id = '{record.id}' and tags.`{TAG.KIND}` = 'step'",
@@ -61,8 +67,6 @@ def explain_step(client: Client, run: str, step: str) -> dict[str, Any]:
         "changes": [{"component": c, "change": w} for c, w in changes],
         "summary": explain_change(previous, key), "components": dict(key.components),
     }  # fmt: skip
-
-
 
 
 def step_logs(client: Client, run: str, step: str | None = None) -> dict[str, dict[str, str]]:

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mloop.errors import InvalidInput, NotFound, shown
-from mloop.pipelines.cache import lookup, outputs_of
+from mloop.pipelines.cache import Prefetched, outputs_of
 from mloop.pipelines.cachekey import Fingerprinter
 from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.graph import Graph, bind_params
@@ -31,7 +32,11 @@ __all__ = ["Pipeline", "load_pipeline"]
 
 
 class Pipeline:
-    """Steps plus a name; validated when made (see :class:`~mloop.pipelines.graph.Graph`)."""
+    """Steps plus a name; validated when made (see :class:`~mloop.pipelines.graph.Graph`).
+
+    ``source`` is ``(module name, file)`` of the code that made it, recorded on its runs so that
+    :func:`mloop.pipelines.resume` can load it again.
+    """
 
     def __init__(self, name: str, steps: Sequence[Step], *, experiment: str | None = None) -> None:
         if not isinstance(name, str) or not name.strip():
@@ -39,6 +44,11 @@ class Pipeline:
         self.name = name
         self.experiment = experiment or name
         self.graph = Graph(steps)
+        caller = sys._getframe(1).f_globals
+        file = caller.get("__file__")
+        self.source: tuple[str | None, str | None] = (
+            caller.get("__name__"), str(Path(file).resolve()) if isinstance(file, str) else None
+        )  # fmt: skip
 
     @property
     def steps(self) -> dict[str, Step]:
@@ -71,6 +81,7 @@ class Pipeline:
             except NotFound:
                 exp = None
             fp = Fingerprinter()
+            cache = None if exp is None else Prefetched(c, exp, self.name, len(self.graph.steps))
             outputs: dict[str, str] = {}
             steps: dict[str, StepResult] = {}
             for name in self.graph.order:
@@ -82,10 +93,10 @@ class Pipeline:
                 data = bind_datasets(c, s, bound[name])  # dataset parameters resolved as a run would
                 key = fp.key(s.fn, name, data.key_params, {**{a: outputs[src] for a, src in s.inputs.items()},
                                                             **data.digests})  # fmt: skip
-                if exp is None:
+                if cache is None:
                     steps[name] = StepResult(name, "to run", "no earlier run of this pipeline", key=key.digest)
                     continue
-                found = lookup(c, exp, self.name, name, key, s.cache)
+                found = cache.lookup(name, key, s.cache)
                 if found.hit is None:
                     steps[name] = StepResult(name, "to run", found.reason, key=key.digest)
                     continue
@@ -109,9 +120,7 @@ class _client:
             self.own.close()
 
 
-def load_pipeline(spec: str) -> Pipeline:
-    """``FILE:NAME`` (or ``FILE`` when the file defines one pipeline): the file is imported afresh each time."""
-    file, _, name = spec.rpartition(":") if spec.rpartition(":")[0].endswith(".py") else (spec, "", "")
+def _load_file(file: str) -> Any:
     path = Path(file).expanduser()
     if not path.is_file() or path.suffix != ".py":
         raise InvalidInput(
@@ -120,11 +129,17 @@ def load_pipeline(spec: str) -> Pipeline:
     resolved = str(path.resolve())
     module_name = FILE_MODULE_PREFIX + hashlib.sha256(resolved.encode()).hexdigest()[:16]
     try:
-        module = load_file_module(module_name, resolved)
+        return load_file_module(module_name, resolved)
     except InvalidInput:
         raise
     except Exception as exc:
         raise InvalidInput(f"Cannot load pipeline file {file!r}: {type(exc).__name__}: {exc}. Fix the file.") from exc
+
+
+def load_pipeline(spec: str) -> Pipeline:
+    """``FILE:NAME`` (or ``FILE`` when the file defines one pipeline): the file is imported afresh each time."""
+    file, _, name = spec.rpartition(":") if spec.rpartition(":")[0].endswith(".py") else (spec, "", "")
+    module = _load_file(file)
     found = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
     if name:
         if name not in found:
@@ -133,3 +148,30 @@ def load_pipeline(spec: str) -> Pipeline:
     if len(found) != 1:
         raise InvalidInput(f"{file!r} defines {len(found)} pipelines ({sorted(found)}). Name one: {file}:NAME.")
     return next(iter(found.values()))
+
+
+def find_pipeline(name: str, file: str, module: str | None = None) -> Pipeline:
+    """The pipeline named ``name`` (``Pipeline(name, ...)``, not the variable) in ``module`` or ``file``.
+
+    A module imported by name is imported (or taken from ``sys.modules``); a file loaded by path or run as a
+    script is loaded afresh from ``file``.
+    """
+    import importlib
+
+    loaded: Any = None
+    if module and module != "__main__" and not module.startswith(FILE_MODULE_PREFIX):
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            loaded = None
+    if loaded is None:
+        if not Path(file).is_file():
+            raise NotFound(f"Pipeline file {file!r} does not exist (moved or deleted).")
+        loaded = _load_file(file)
+    found = [v for v in vars(loaded).values() if isinstance(v, Pipeline) and v.name == name]
+    if len({id(p) for p in found}) != 1:
+        others = sorted({v.name for v in vars(loaded).values() if isinstance(v, Pipeline)})
+        raise NotFound(
+            f"{file!r} defines {len(found)} module-level pipelines named {name!r} (it defines {others or 'none'})."
+        )
+    return found[0]

@@ -5,12 +5,18 @@ run tagged with its key, the key's components and its outputs' digests. A step i
 inputs exist; a cached step is recorded at once and its outputs reused. A failed step (after its retries) marks
 only its descendants ``skipped``; unrelated branches run to the end. Ctrl-C / SIGTERM terminate the workers and
 record the running steps and the pipeline run as ``KILLED``.
+
+Crash safety: a step run ends ``FINISHED`` only in the transaction that writes its outputs' digests, after the
+worker stored every output blob; a process killed with -9 leaves its steps ``RUNNING`` (never finished-looking),
+and :func:`mloop.pipelines.resume` re-runs them. ``reuse`` (what resume passes) maps steps to finished step runs
+of the resumed run: they are recorded as ``cached`` with their original key, whatever their cache policy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -19,8 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import RunStatus
-from mloop.pipelines.cache import lookup, outputs_of
+from mloop.entities import RunRecord, RunStatus
+from mloop.pipelines.cache import Prefetched, outputs_of
 from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_component
 from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.graph import bind_params
@@ -67,10 +73,11 @@ class _Running:
 
 class _Loop:
     def __init__(self, client: Client, pipeline: Pipeline, parent: Run, params: dict[str, dict[str, Any]],
-                 force: bool, executor: LocalExecutor) -> None:  # fmt: skip
+                 force: bool, executor: LocalExecutor, reuse: Mapping[str, RunRecord]) -> None:  # fmt: skip
         self.client, self.pipeline, self.graph, self.parent = client, pipeline, pipeline.graph, parent
-        self.params, self.force, self.executor = params, force, executor
+        self.params, self.force, self.executor, self.reuse = params, force, executor, reuse
         self.fp = Fingerprinter()
+        self.cache = Prefetched(client, parent.experiment_id, pipeline.name, len(self.graph.steps))
         self.outputs: dict[str, dict[str, Any]] = {}  # output name -> stored
         self.run_of: dict[str, str] = {}  # step -> its run id in this pipeline run
         self.results: dict[str, StepResult] = {}
@@ -91,20 +98,29 @@ class _Loop:
             self.client.store.add_lineage(f"run:{self.run_of[arg_src]}", run.ref, _LINEAGE, actor=self.client.actor)
         return run
 
+    def _reused(self, s: Step, key: CacheKey, hit: RunRecord, reason: str) -> None:
+        """Record ``s`` as a cached step run whose outputs are ``hit``'s."""
+        outs = outputs_of(hit)
+        source = hit.tags.get(TAG.CACHED_FROM) or hit.id  # the run that made the outputs
+        run = self._start_child(s, key, {TAG.STATUS: "cached", TAG.CACHED_FROM: source,
+                                         TAG.OUTPUTS: canonical(outs), TAG.REASON: reason})  # fmt: skip
+        run.end(RunStatus.FINISHED)
+        self.outputs.update(outs)
+        self.results[s.name] = StepResult(s.name, "cached", reason, run.id, key.digest, outs)
+
     def _begin(self, name: str) -> None:
         s = self.graph.steps[name]
+        earlier = self.reuse.get(name)
+        if earlier is not None:  # resume: finished in the resumed run; its own key (it may predate an edit)
+            key = CacheKey.from_json(earlier.tags.get(TAG.KEY_JSON, "{}"))
+            self._reused(s, key, earlier, f"finished in the resumed run {earlier.parent_id}")
+            return
         inputs = self._inputs(s)
         data = bind_datasets(self.client, s, self.params[name])  # dataset parameters: resolved now, in the key
         key = self.fp.key(s.fn, s.name, data.key_params, {**{a: d for a, (d, _) in inputs.items()}, **data.digests})
-        found = lookup(self.client, self.parent.experiment_id, self.pipeline.name, name, key, s.cache)
+        found = self.cache.lookup(name, key, s.cache)
         if found.hit is not None and not self.force:
-            outs = outputs_of(found.hit)
-            source = found.hit.tags.get(TAG.CACHED_FROM) or found.hit.id  # the run that made the outputs
-            run = self._start_child(s, key, {TAG.STATUS: "cached", TAG.CACHED_FROM: source,
-                                             TAG.OUTPUTS: canonical(outs), TAG.REASON: found.reason})  # fmt: skip
-            run.end(RunStatus.FINISHED)
-            self.outputs.update(outs)
-            self.results[name] = StepResult(name, "cached", found.reason, run.id, key.digest, outs)
+            self._reused(s, key, found.hit, found.reason)
             return
         reason = "forced (--force)" if self.force and found.hit is not None else found.reason
         run = self._start_child(s, key, {TAG.REASON: reason})
@@ -185,18 +201,24 @@ class _Loop:
 def run_pipeline(
     client: Client, pipeline: Pipeline, params: dict[str, Any], *, force: bool = False,
     executor: LocalExecutor | None = None, tags: Mapping[str, str] | None = None,
+    reuse: Mapping[str, RunRecord] | None = None,
 ) -> PipelineResult:  # fmt: skip
     """Validate (parameters first: nothing runs on a bad one), then run every step; see the module docstring.
 
     ``tags`` are added to the pipeline run (e.g. what triggered it); they cannot replace the ``mloop.pipeline.*`` ones.
+    ``reuse``: finished step runs whose outputs are taken as they are (see :func:`mloop.pipelines.resume`).
     """
     bound = bind_params(pipeline.graph, params)
     executor = executor or LocalExecutor()
     start = time.perf_counter()
     flat = {f"{s}.{k}": v for s, p in bound.items() for k, v in params_component(s, p).items()}  # JSON or refused
-    run_tags = {**dict(tags or {}), TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline"}
+    run_tags = {**dict(tags or {}), TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline",
+                TAG.PROCESS: f"{socket.gethostname()}:{os.getpid()}"}  # fmt: skip
+    module, file = pipeline.source
+    run_tags.update({TAG.MODULE: module} if module else {})
+    run_tags.update({TAG.FILE: file} if file else {})
     parent = client.start_run(pipeline.experiment, params=flat, tags=run_tags)
-    loop = _Loop(client, pipeline, parent, bound, force, executor)
+    loop = _Loop(client, pipeline, parent, bound, force, executor, reuse or {})
     try:
         loop.loop()
     except BaseException:
