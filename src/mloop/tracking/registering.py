@@ -20,6 +20,7 @@ from mloop.tracking.models import register_local
 
 if TYPE_CHECKING:
     from mloop.tracking.client import Client
+    from mloop.tracking.run import Run
 
 __all__ = ["BetterResult", "register_if_better", "register_model"]
 
@@ -33,17 +34,40 @@ def _client(client: Client | None) -> Client:
 
 
 def register_model(source: Any, name: str, *, client: Client | None = None, description: str = "") -> ModelVersion:
-    """Register ``run:<id>/<path>`` (a model a run logged), a local file or folder, or a fitted model object."""
+    """Register ``run:<id>/<path>`` (a model a run logged), a local file or folder, or a fitted model object.
+
+    A fitted object is logged to the active run (inside a pipeline step: the step's run), so the version's
+    lineage reaches the datasets that run read; with no active run, to a new run in ``model-registrations``.
+    """
     c = _client(client)
     if isinstance(source, str) and source.startswith("run:"):
         ref = parse_ref(source)
         return register_from_run(c, ref.name, name, path=ref.path or "model", description=description)
     if isinstance(source, (str, Path)):
         return register_local(c, source, name, description=description)
-    with c.start_run("model-registrations", f"register-{name}") as run:
-        version = run.log_model(source, name, description=description)
+    active = _active_run(c)
+    if active is not None:  # inside a run or a pipeline step: the version's run is that run (its lineage holds)
+        version = active.log_model(source, name, path=_free_path(c, active.id, name), description=description)
+    else:
+        with c.start_run("model-registrations", f"register-{name}") as run:
+            version = run.log_model(source, name, description=description)
     assert version is not None
     return version
+
+
+def _active_run(client: Client) -> Run | None:
+    """The active run of this context, when it belongs to ``client``'s workspace."""
+    from mloop.tracking.fluent import active_run
+
+    run = active_run()
+    return run if run is not None and run.client.store is client.store else None
+
+
+def _free_path(client: Client, run_id: str, name: str) -> str:
+    """``model``, or ``model-NAME`` (``-2``, ``-3`` ...) when the run already holds a model there."""
+    taken = {e.path.partition("/")[0] for e in client.store.list_artifacts(run_id)}
+    candidates = ["model", f"model-{name}", *(f"model-{name}-{i}" for i in range(2, len(taken) + 3))]
+    return next(p for p in candidates if p not in taken)
 
 
 @dataclass(frozen=True)
