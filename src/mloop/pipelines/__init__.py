@@ -12,6 +12,7 @@ from mloop.pipelines.publish import Published, publish
 from mloop.pipelines.references import DatasetRef, dataset_input
 from mloop.pipelines.results import PipelineResult, StepResult
 from mloop.pipelines.resume import resume
+from mloop.pipelines.script import script_step
 from mloop.pipelines.step import Step, step
 from mloop.pipelines.stepcontext import StepContext, get_step_context
 from mloop.pipelines.trigger import trigger
@@ -36,6 +37,7 @@ __all__ = [
     "load_pipeline",
     "publish",
     "resume",
+    "script_step",
     "step",
     "step_logs",
     "trigger",

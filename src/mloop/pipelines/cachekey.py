@@ -9,6 +9,11 @@ between two keys. :class:`Fingerprinter` gathers the code and environment compon
   it uses, transitively (a module imported by a module it imports counts);
 - **environment**: the Python version and the version of every installed package the step's code imports.
 
+A **script step** (:mod:`mloop.pipelines.script`) has another code component: the content digest of its whole
+source folder with a short digest per file (:mod:`mloop.pipelines.sourcedir`), the script's path in it, the
+``args`` template, the declared outputs and the environment variables; its environment component lists the
+installed packages that the folder's Python files import.
+
 A project module is one that is neither in the standard library nor an installed distribution: the user's own
 code, which is why editing a helper module invalidates exactly the steps that import it (and, through their
 changed output digests, the steps downstream of them).
@@ -32,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from mloop.errors import InvalidInput, shown
+from mloop.pipelines.script import ScriptRunner, ScriptSpec
+from mloop.pipelines.sourcedir import SourceDigester
 
 __all__ = ["CacheKey", "Fingerprinter", "canonical", "differences", "params_component"]
 
@@ -94,6 +101,7 @@ class Fingerprinter:
         self._modules: dict[str, tuple[str | None, frozenset[str], frozenset[str]]] = {}
         self._versions: dict[str, str | None] = {}
         self._dists: Mapping[str, list[str]] | None = None
+        self.sources = SourceDigester()  # one walk per source folder for this fingerprinter's life (one run)
 
     # classification -------------------------------------------------------------------------------------
     def _version(self, top: str) -> str | None:
@@ -222,12 +230,21 @@ class Fingerprinter:
                      "modules": modules}  # fmt: skip
         return component, packages
 
+    def script_code(self, spec: ScriptSpec) -> tuple[dict[str, Any], set[str]]:
+        """The code component of a script step (its source folder's content, script, args ...) and its packages."""
+        tree = self.sources.tree(spec.source_dir)
+        local = tree.local_modules
+        packages = {m for m in tree.imports - local if self._classify(m)[0] == "package"}
+        component = {"script": spec.script, "args": list(spec.args), "outputs": dict(spec.outputs),
+                     "env": dict(spec.environment), "source": {"digest": tree.digest, "files": tree.files}}  # fmt: skip
+        return component, packages
+
     def environment(self, packages: set[str]) -> dict[str, Any]:
         versions = {p: v for p in sorted(packages) if (v := self._version(p)) is not None}
         return {"python": platform.python_version(), "packages": versions}
 
     def key(self, fn: Callable[..., Any], step: str, params: Mapping[str, Any], inputs: Mapping[str, str]) -> CacheKey:
-        code, packages = self.code(fn)
+        code, packages = self.script_code(fn.spec) if isinstance(fn, ScriptRunner) else self.code(fn)
         return CacheKey({
             "code": code, "params": params_component(step, params), "inputs": dict(inputs),
             "environment": self.environment(packages),
@@ -254,6 +271,21 @@ def _diff_maps(label: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> li
     return out
 
 
+def _script_differences(oc: Mapping[str, Any], nc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What changed in a script step's code component: files of the source folder, script, args, outputs, env."""
+    out: list[tuple[str, str]] = []
+    for k, label in (("script", "script"), ("args", "args template"), ("outputs", "declared outputs")):
+        if oc.get(k) != nc.get(k):
+            out.append(("code", f"{label} changed: {canonical(oc.get(k))} -> {canonical(nc.get(k))}"))
+    out += [("code", d) for d in _diff_maps("environment variable", oc.get("env", {}), nc.get("env", {}))]
+    os_, ns = oc.get("source") or {}, nc.get("source") or {}
+    files = _diff_maps("source file", os_.get("files", {}), ns.get("files", {}))
+    out += [("code", d) for d in files]
+    if not files and os_.get("digest") != ns.get("digest"):
+        out.append(("code", f"source folder changed: {_short(os_.get('digest'))} -> {_short(ns.get('digest'))}"))
+    return out
+
+
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, str]]:
     """``(component, what changed)`` for every difference between two keys' components (empty: same key)."""
     out: list[tuple[str, str]] = []
@@ -263,6 +295,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[st
     out += [("code", d) for d in _diff_maps("helper function", oc.get("helpers", {}), nc.get("helpers", {}))]
     out += [("code", d) for d in _diff_maps("global value", oc.get("globals", {}), nc.get("globals", {}))]
     out += [("code", d) for d in _diff_maps("module", oc.get("modules", {}), nc.get("modules", {}))]
+    out += _script_differences(oc, nc)
     out += [("params", d) for d in _diff_maps("parameter", old.get("params", {}), new.get("params", {}))]
     out += [("inputs", d) for d in _diff_maps("input", old.get("inputs", {}), new.get("inputs", {}))]
     oe, ne = old.get("environment", {}), new.get("environment", {})

@@ -134,7 +134,7 @@ def _run(task: Task, store: ArtifactStore, datasets: dict[str, Any]) -> dict[str
     from mloop.pipelines.files import use_store
     from mloop.pipelines.materialisers import Stored, dumps, loads
 
-    use_store(store)  # Path values of this attempt: stored file by file, inputs read-only copies (mloop.pipelines.files)
+    use_store(store)  # this attempt's Path values: stored file by file, inputs as read-only copies (pipelines.files)
     fn = _function(task)
     args = {arg: loads(store.get_bytes(digest, name=f"step input {arg!r}"), mat)
             for arg, (digest, mat) in task.inputs.items()}  # fmt: skip
