@@ -1,4 +1,7 @@
-"""Running pipelines: caching per key component, tracking and lineage, parallelism, failures, retries, timeouts."""
+"""Running pipelines: caching per key component, tracking and lineage, parallelism, failures, retries, timeouts.
+
+Every test runs on each compute target (``local`` and a real Dask cluster: the ``compute`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,10 @@ from pipeline_cases import write
 
 from mloop.entities import RunStatus
 from mloop.errors import InvalidInput
-from mloop.pipelines import LocalExecutor, Pipeline, PipelineResult, explain_step, step_logs
+from mloop.pipelines import Pipeline, PipelineResult, explain_step, step_logs
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
-
-POOL = LocalExecutor(max_workers=2)
 
 
 def statuses(result: PipelineResult) -> dict[str, str]:
@@ -27,12 +29,12 @@ def ran(result: PipelineResult) -> set[str]:
 
 
 def test_first_run_runs_everything_and_a_rerun_reuses_everything(
-    client: Client, load: Callable[..., Pipeline]
+    client: Client, load: Callable[..., Pipeline], compute: Executor
 ) -> None:
-    first = load().run(client=client, compute=POOL)
+    first = load().run(client=client, compute=compute)
     assert first.ok and ran(first) == {"a", "b", "c", "d", "e"}
     assert first.steps["a"].reason == "no earlier run of this step"
-    again = load().run(client=client, compute=POOL)
+    again = load().run(client=client, compute=compute)
     assert statuses(again) == dict.fromkeys("abcde", "cached")
     assert again.steps["c"].outputs == first.steps["c"].outputs
     assert again.steps["c"].reason == f"same key as run {first.steps['c'].run_id}"
@@ -42,11 +44,11 @@ def test_first_run_runs_everything_and_a_rerun_reuses_everything(
 
 
 def test_each_key_component_invalidates_exactly_its_steps(
-    client: Client, project: Path, load: Callable[..., Pipeline]
+    client: Client, project: Path, load: Callable[..., Pipeline], compute: Executor
 ) -> None:
-    load().run(client=client, compute=POOL)
+    load().run(client=client, compute=compute)
     # a parameter: its step and everything downstream of it (b, c, e read a's output)
-    result = load().run({"n": 4}, client=client, compute=POOL)
+    result = load().run({"n": 4}, client=client, compute=compute)
     assert ran(result) == {"a", "b", "c", "e"} and result.steps["d"].status == "cached"
     assert result.steps["a"].reason == "params: parameter 'n' changed: 3 -> 4"
     # editing a helper module imported (transitively) by b: b, and c only because b's output changed
@@ -54,37 +56,39 @@ def test_each_key_component_invalidates_exactly_its_steps(
     plan = load().plan({"n": 4}, client=client)
     assert statuses(plan) == {"a": "cached", "d": "cached", "e": "cached", "b": "to run", "c": "to run"}
     assert plan.steps["c"].reason == "upstream step 'b' will run"
-    result = load().run({"n": 4}, client=client, compute=POOL)
+    result = load().run({"n": 4}, client=client, compute=compute)
     assert ran(result) == {"b", "c"}
     assert result.steps["b"].reason.startswith("code: module 'deep' changed")
     assert result.steps["c"].reason.startswith("inputs: input 'b' changed")
     # an edit that leaves b's output unchanged: b runs again, c is reused (its input digest is the same)
     write(project / "helpers.py", "from deep import scale\n\ndef double(x):\n    return scale(x) + scale(x)\n")
-    result = load().run({"n": 4}, client=client, compute=POOL)
+    result = load().run({"n": 4}, client=client, compute=compute)
     assert ran(result) == {"b"} and result.steps["c"].status == "cached"
     # --force runs everything; explain says which component changed
-    assert ran(load().run({"n": 4}, force=True, client=client, compute=POOL)) == set("abcde")
+    assert ran(load().run({"n": 4}, force=True, client=client, compute=compute)) == set("abcde")
     info = explain_step(client, result.run_id or "", "b")
     assert [c["component"] for c in info["changes"]] == ["code"] and info["status"] == "ran"
 
 
 def test_cache_false_and_missing_outputs_make_a_step_run(
-    client: Client, project: Path, load: Callable[..., Pipeline]
+    client: Client, project: Path, load: Callable[..., Pipeline], compute: Executor
 ) -> None:
     flow = (project / "flow.py").read_text().replace("@step\ndef d(", "@step(cache=False)\ndef d(")
     write(project / "flow.py", flow)
-    first = load().run(client=client, compute=POOL)
+    first = load().run(client=client, compute=compute)
     digest = first.steps["e"].outputs["e"]["digest"]
     client.artifacts.delete(digest)
-    again = load().run(client=client, compute=POOL)
+    again = load().run(client=client, compute=compute)
     assert ran(again) == {"d", "e"}
     assert again.steps["d"].reason == "cache disabled for this step (cache=False)"
     assert "missing from the artifact store" in again.steps["e"].reason
     assert client.artifacts.exists(digest)
 
 
-def test_runs_are_tracked_with_tags_lineage_and_logs(client: Client, load: Callable[..., Pipeline]) -> None:
-    result = load().run({"a.n": 2}, client=client, compute=POOL)
+def test_runs_are_tracked_with_tags_lineage_and_logs(
+    client: Client, load: Callable[..., Pipeline], compute: Executor
+) -> None:
+    result = load().run({"a.n": 2}, client=client, compute=compute)
     parent = client.get_run(result.run_id or "")
     assert parent.status is RunStatus.FINISHED and parent.tags[TAG.KIND] == "pipeline"
     assert parent.params["a.n"] == "2" and client.get_experiment(parent.experiment_id).name == "flow"
@@ -96,7 +100,7 @@ def test_runs_are_tracked_with_tags_lineage_and_logs(client: Client, load: Calla
     assert [(e.source, e.relation) for e in edges] == [(f"run:{result.steps['a'].run_id}", "pipeline_input")]
     logs = step_logs(client, result.run_id or "", "a")
     assert logs == {"a": {"stdout.txt": "a ran with 2\n"}}
-    cached = load().run({"a.n": 2}, client=client, compute=POOL)
+    cached = load().run({"a.n": 2}, client=client, compute=compute)
     assert step_logs(client, cached.run_id or "", "a") == logs  # a cached step shows the logs it reused
 
 
@@ -130,12 +134,12 @@ par = Pipeline("par", [left, right, both])
 """
 
 
-def test_independent_steps_run_in_parallel(client: Client, tmp_path: Path) -> None:
+def test_independent_steps_run_in_parallel(client: Client, tmp_path: Path, compute: Executor) -> None:
     from mloop.pipelines import load_pipeline
 
     write(tmp_path / "par.py", RENDEZVOUS)
     pipeline = load_pipeline(str(tmp_path / "par.py"))
-    result = pipeline.run({"folder": str(tmp_path)}, client=client, compute=LocalExecutor(max_workers=2))
+    result = pipeline.run({"folder": str(tmp_path)}, client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}
     assert ran(result) == {"left", "right", "both"}
 
@@ -179,12 +183,14 @@ p = Pipeline("failing", [ok, boom, after, other, flaky, slow])
 """
 
 
-def test_a_failure_stops_only_its_dependents_retries_and_timeouts(client: Client, tmp_path: Path) -> None:
+def test_a_failure_stops_only_its_dependents_retries_and_timeouts(
+    client: Client, tmp_path: Path, compute: Executor
+) -> None:
     from mloop.pipelines import load_pipeline
 
     write(tmp_path / "failing.py", FAILING)
     marker = str(tmp_path / "tries")
-    result = load_pipeline(str(tmp_path / "failing.py")).run({"marker": marker}, client=client, compute=POOL)
+    result = load_pipeline(str(tmp_path / "failing.py")).run({"marker": marker}, client=client, compute=compute)
     assert not result.ok and result.status == "FAILED"
     assert statuses(result) == {"ok": "ran", "boom": "failed", "after": "skipped", "other": "ran",
                                 "flaky": "ran", "slow": "failed"}  # fmt: skip
@@ -201,9 +207,11 @@ def test_a_failure_stops_only_its_dependents_retries_and_timeouts(client: Client
     assert "ValueError" in step_logs(client, result.run_id or "", "boom")["boom"]["error.txt"]
 
 
-def test_bad_parameters_fail_before_anything_runs(client: Client, load: Callable[..., Pipeline]) -> None:
+def test_bad_parameters_fail_before_anything_runs(
+    client: Client, load: Callable[..., Pipeline], compute: Executor
+) -> None:
     with pytest.raises(InvalidInput, match="Unknown parameter 'nn'"):
-        load().run({"nn": 1}, client=client, compute=POOL)
+        load().run({"nn": 1}, client=client, compute=compute)
     with pytest.raises(InvalidInput, match="not JSON"):
-        load().run({"n": object()}, client=client, compute=POOL)
+        load().run({"n": object()}, client=client, compute=compute)
     assert [e.name for e in client.list_experiments()] == []  # no pipeline run was started

@@ -20,7 +20,7 @@ from typing import Any
 from mloop.errors import InvalidInput, NotFound, shown
 from mloop.pipelines.cache import Prefetched, outputs_of
 from mloop.pipelines.cachekey import Fingerprinter
-from mloop.pipelines.executors.local import LocalExecutor
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.graph import Graph, bind_params
 from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import PipelineResult, StepResult
@@ -62,11 +62,15 @@ class Pipeline:
         params: Mapping[str, Any] | None = None,
         *,
         force: bool = False,
-        compute: LocalExecutor | None = None,
+        compute: str | Executor | None = None,
         client: Client | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> PipelineResult:
-        """Run the pipeline as a tracked run (see :mod:`mloop.pipelines.runner`); ``force`` ignores the cache."""
+        """Run the pipeline as a tracked run (see :mod:`mloop.pipelines.runner`); ``force`` ignores the cache.
+
+        ``compute``: a compute target's name (``mloop compute list``), an executor, or ``None`` for the
+        workspace's default target (``local`` unless another was made the default).
+        """
         from mloop.pipelines.runner import run_pipeline
 
         with _client(client) as c:

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from mloop.entities import RunRecord, RunStatus
 from mloop.pipelines.cache import Prefetched, outputs_of
 from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_component
-from mloop.pipelines.executors.local import LocalExecutor
+from mloop.pipelines.compute import resolve_executor
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.graph import bind_params
 from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import TAG, PipelineResult, StepResult
@@ -73,7 +74,7 @@ class _Running:
 
 class _Loop:
     def __init__(self, client: Client, pipeline: Pipeline, parent: Run, params: dict[str, dict[str, Any]],
-                 force: bool, executor: LocalExecutor, reuse: Mapping[str, RunRecord]) -> None:  # fmt: skip
+                 force: bool, executor: Executor, reuse: Mapping[str, RunRecord]) -> None:  # fmt: skip
         self.client, self.pipeline, self.graph, self.parent = client, pipeline, pipeline.graph, parent
         self.params, self.force, self.executor, self.reuse = params, force, executor, reuse
         self.fp = Fingerprinter()
@@ -200,7 +201,7 @@ class _Loop:
 
 def run_pipeline(
     client: Client, pipeline: Pipeline, params: dict[str, Any], *, force: bool = False,
-    executor: LocalExecutor | None = None, tags: Mapping[str, str] | None = None,
+    executor: Executor | str | None = None, tags: Mapping[str, str] | None = None,
     reuse: Mapping[str, RunRecord] | None = None,
 ) -> PipelineResult:  # fmt: skip
     """Validate (parameters first: nothing runs on a bad one), then run every step; see the module docstring.
@@ -209,7 +210,7 @@ def run_pipeline(
     ``reuse``: finished step runs whose outputs are taken as they are (see :func:`mloop.pipelines.resume`).
     """
     bound = bind_params(pipeline.graph, params)
-    executor = executor or LocalExecutor()
+    executor = resolve_executor(client, executor)  # a compute target's name, None: the workspace's default
     start = time.perf_counter()
     flat = {f"{s}.{k}": v for s, p in bound.items() for k, v in params_component(s, p).items()}  # JSON or refused
     run_tags = {**dict(tags or {}), TAG.PIPELINE: pipeline.name, TAG.KIND: "pipeline",
