@@ -1,4 +1,4 @@
-"""``mloop demo`` runs the loop end to end in a temporary folder; the CLI then finds what it made."""
+"""``mloop demo`` trains through the example pipeline in a temporary folder; the CLI then finds what it made."""
 
 from __future__ import annotations
 
@@ -10,21 +10,44 @@ from cli_cases import Invoke
 
 
 @pytest.mark.slow
-def test_demo(mloop: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """One demo run, the user's `mloop pipelines run` of the file it wrote, then the demo again from inside its
+    folder: the second and third runs reuse every step, and the demo does not nest a new folder."""
     target = tmp_path / "demo"
     out = mloop("demo", "--dir", str(target)).stdout
+    assert "6 ran, 0 cached" in out
+    for step in ("prepare", "featurise", "train_linear", "train_forest", "evaluate", "register"):
+        assert step in out
+    assert "Registered model:breast-cancer/1 (" in out and "promoted to production" in out
     assert "Production: model:breast-cancer/1" in out
     assert "Gate refused model:breast-cancer/2" in out
-    assert (target / ".mloop" / "config.toml").is_file()
+    assert (target / ".mloop" / "config.toml").is_file() and (target / "train_pipeline.py").is_file()
     monkeypatch.chdir(target)
+
     runs = json.loads(mloop("runs", "list", "--experiment", "breast-cancer", "--json").stdout)
-    assert len(runs) == 5  # the grid-search parent and four trainings
+    kinds = sorted(r["tags.mloop.pipeline.kind"] for r in runs)
+    assert kinds == ["pipeline"] + ["step"] * 6  # the pipeline run and one run per step
+    steps = {r["tags.mloop.step"]: r for r in runs if r["tags.mloop.pipeline.kind"] == "step"}
+    for candidate in ("train_linear", "train_forest"):  # each candidate logged to its own step run
+        assert 0.8 < steps[candidate]["metrics.val_accuracy"] <= 1
+        assert steps[candidate]["params.estimator"]
     model = json.loads(mloop("models", "show", "model:breast-cancer@production", "--json").stdout)
-    assert model["version"] == 1 and model["datasets"] == ["data:breast-cancer-train/1"]
-    lineage = json.loads(mloop("lineage", "model:breast-cancer/1", "--json").stdout)
-    assert lineage["upstream"]["children"][0]["ref"].startswith("run:")
+    assert model["version"] == 1 and model["run_id"] == steps["register"]["run_id"]  # registered from the step's run
+    lineage = json.loads(mloop("lineage", "run:" + steps["featurise"]["run_id"], "--json").stdout)
+    read = {n["ref"] for n in lineage["upstream"]["children"]}  # the data it read, the step whose output it took
+    assert read == {"data:breast-cancer-train/1", "run:" + steps["prepare"]["run_id"]}
     holdout = json.loads(mloop("data", "versions", "breast-cancer-holdout", "--json").stdout)
     assert holdout[0]["private"] is True
+
+    again = json.loads(mloop("pipelines", "run", "train_pipeline.py:train", "--json").stdout)
+    assert [s["status"] for s in again["steps"]] == ["cached"] * 6  # the file the demo wrote is the same pipeline
+
+    out = mloop("demo").stdout  # from inside the demo folder: reused, every step cached
+    assert f"workspace: {target / '.mloop'}" in out and not (target / "mloop-demo").exists()
+    assert "every step reused from the cache (6 cached)" in out
+    assert "Nothing new to register: model:breast-cancer/1" in out
+    assert "Production: model:breast-cancer/1" in out
 
 
 def test_demo_folder_is_reused_from_inside(tmp_path: Path) -> None:
@@ -39,17 +62,6 @@ def test_demo_folder_is_reused_from_inside(tmp_path: Path) -> None:
     assert demo_root(None, cwd=tmp_path / "mloop-demo" / "sub") == tmp_path / "mloop-demo"
     init_workspace(tmp_path / "project").close()  # any other workspace gets its own ./mloop-demo
     assert demo_root(None, cwd=tmp_path / "project") == tmp_path / "project" / "mloop-demo"
-
-
-@pytest.mark.slow
-def test_demo_run_inside_its_folder_does_not_nest(mloop: Invoke, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    target = tmp_path / "mine"
-    mloop("demo", "--dir", str(target))
-    monkeypatch.chdir(target)
-    out = mloop("demo").stdout
-    assert f"workspace: {target / '.mloop'}" in out
-    assert not (target / "mloop-demo").exists()
 
 
 def test_demo_says_how_to_put_mloop_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

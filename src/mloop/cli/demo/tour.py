@@ -1,85 +1,44 @@
 """The tour ``mloop demo`` runs: the loop so far, on data scikit-learn ships, in a fresh workspace.
 
-1. version the data (Parquet) and split off a private, stratified holdout;
-2. train a small grid of models in tracked runs that read the train split (lineage is recorded);
-3. register the best run's model only if it beats production on the holdout (the first one does: there is
-   no champion yet), then show a weaker challenger being refused by the promotion gate;
+1. write the example training pipeline (:mod:`mloop.cli.demo.pipeline`) into the demo folder as
+   ``train_pipeline.py``, for the user to run, edit and re-run with ``mloop pipelines run``;
+2. train through it: prepare (version the data, split off a private stratified holdout), featurise, train two
+   candidates in parallel, evaluate them on validation data, register the better one and promote it to
+   ``production`` only if it beats the current production model on the holdout. Each step is a tracked run;
+   run again, every step is reused from the cache;
+3. register the runner-up as a challenger and show the promotion gate refusing it, with its table of checks;
 4. print where to look. Serving, monitoring and automatic retraining extend it as they land.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_DIRNAME", "DemoResult", "demo_root", "path_hint", "run_demo"]
+__all__ = ["DEMO_DIRNAME", "PIPELINE_FILE", "DemoResult", "demo_root", "path_hint", "run_demo", "write_pipeline_file"]
 
 DEMO_DIRNAME = "mloop-demo"
+PIPELINE_FILE = "train_pipeline.py"  # the example pipeline, copied into the demo folder for the user
 _MARKER = "made-by-mloop-demo"  # in the demo's .mloop/: running the demo again from inside reuses the folder
-
-_GRID: list[dict[str, Any]] = [
-    {"model": "sgd", "alpha": 1e-4, "epochs": 30},
-    {"model": "sgd", "alpha": 1e-2, "epochs": 30},
-    {"model": "forest", "n_estimators": 60, "max_depth": 3},
-    {"model": "forest", "n_estimators": 150, "max_depth": 8},
-]
 
 
 @dataclass
 class DemoResult:
     workspace: Path
     experiment: str
-    run_ids: list[str] = field(default_factory=list)
+    pipeline_run_id: str = ""
+    steps: dict[str, str] = field(default_factory=dict)  # step -> ran / cached
+    run_ids: list[str] = field(default_factory=list)  # the runs that trained the two candidates
     best_run_id: str = ""
     best_accuracy: float = 0.0
     production: str = ""
     production_metrics: dict[str, Any] = field(default_factory=dict)
     refused: str = ""
     chart: Path | None = None
+    pipeline_file: Path | None = None
     seconds: float = 0.0
-
-
-def _train(params: dict[str, Any], x: Any, y: Any, xv: Any, yv: Any, run: Any) -> Any:
-    import numpy as np
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.metrics import accuracy_score, log_loss
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if params["model"] == "sgd":
-        scaler = StandardScaler().fit(x)
-        clf = SGDClassifier(loss="log_loss", alpha=params["alpha"], random_state=0)
-        for epoch in range(params["epochs"]):
-            clf.partial_fit(scaler.transform(x), y, classes=np.unique(y))
-            run.log_metrics(
-                {"train_loss": log_loss(y, clf.predict_proba(scaler.transform(x))),
-                 "val_accuracy": accuracy_score(yv, clf.predict(scaler.transform(xv)))},
-                step=epoch,
-            )  # fmt: skip
-        return make_pipeline(scaler, clf)
-    model = RandomForestClassifier(
-        n_estimators=params["n_estimators"], max_depth=params["max_depth"], random_state=0, n_jobs=1
-    ).fit(x, y)
-    run.log_metric("val_accuracy", accuracy_score(yv, model.predict(xv)))
-    return model
-
-
-def _data(root: Path, client: Any) -> Any:
-    from sklearn.datasets import load_breast_cancer
-
-    import mloop
-
-    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "breast_cancer.parquet"
-        frame.to_parquet(path, index=False)
-        mloop.Dataset.add(path, "breast-cancer", client=client, message="scikit-learn's breast cancer data")
-    return mloop.split_dataset("data:breast-cancer@latest", holdout=0.25, seed=7, stratify="label", client=client)
 
 
 def demo_root(directory: Path | None = None, *, cwd: Path | None = None) -> Path:
@@ -106,109 +65,138 @@ def path_hint() -> str | None:
     activate = Path(sys.prefix) / "bin" / "activate"
     if activate.is_file():
         return f"`mloop` is not on your PATH: first run `source {activate}`."
-    return f"`mloop` is not on your PATH: first run `export PATH=\"{Path(sys.executable).parent}:$PATH\"`."
+    return f'`mloop` is not on your PATH: first run `export PATH="{Path(sys.executable).parent}:$PATH"`.'
+
+
+def write_pipeline_file(root: Path) -> tuple[Path, bool]:
+    """Copy the example pipeline to ``root/train_pipeline.py`` unless a copy is there; ``(path, edited)``.
+
+    A copy that differs from this mloop's example is the user's (edited, or from another release): it is kept.
+    The steps' code is the same either way, so running the copy reuses what the demo's run cached.
+    """
+    source = Path(__file__).with_name("pipeline.py").read_text(encoding="utf-8")
+    target = root / PIPELINE_FILE
+    if not target.exists():
+        target.write_text(source, encoding="utf-8")
+        return target, False
+    return target, target.read_text(encoding="utf-8") != source
+
+
+def _output(client: Any, result: Any, name: str) -> Any:
+    """The value of output ``name`` of a pipeline run, read back from the artifact store."""
+    from mloop.pipelines.materialisers import loads
+
+    for s in result.steps.values():
+        if name in s.outputs:
+            stored = s.outputs[name]
+            return loads(client.artifacts.get_bytes(stored["digest"]), stored["materialiser"])
+    raise KeyError(name)
+
+
+def _producer(client: Any, run_id: str) -> Any:
+    """The run that did a step's work: the step run itself, or for a cached step the run it reused."""
+    record = client.get_run(run_id)
+    source = record.tags.get("mloop.step.cached_from")
+    return client.get_run(source) if source else record
+
+
+def _train(out: Any, client: Any, root: Path) -> Any:
+    """Run the example pipeline (Rich spinner while it runs, then its steps with their cache status)."""
+    from mloop.cli.demo.pipeline import train
+    from mloop.cli.demo.show import show_pipeline
+    from mloop.errors import MloopError
+
+    with out.status(f"running pipeline {train.name!r}: {' → '.join(train.graph.order)}"):
+        result = train.run(client=client, tags={"mloop.demo": "true"})
+    show_pipeline(out, result)
+    if not result.ok:
+        failed = next(s for s in result.steps.values() if s.status == "failed")
+        last = (failed.error or "failed").strip().splitlines()[-1]
+        raise MloopError(
+            f"The demo pipeline failed at step {failed.step!r}: {last}. See its log with "
+            f"`mloop pipelines logs {result.run_id} {failed.step} --uri {root / '.mloop'}`."
+        )
+    return result
 
 
 def run_demo(directory: Path | None = None, *, console: Any = None) -> DemoResult:
-    """Run the demo in :func:`demo_root` of ``directory`` and return what it made."""
+    """Run the demo in :func:`demo_root` of ``directory`` and return what it made.
+
+    It runs in a copy of the caller's ``contextvars`` context whose fluent client is the demo's workspace (step
+    outputs that are dataset versions are read back through it), so the caller's client is left alone.
+    """
+    import contextvars
+
+    result: DemoResult = contextvars.copy_context().run(_tour, directory, console, time.perf_counter())
+    return result
+
+
+def _tour(directory: Path | None, console: Any, started: float) -> DemoResult:
     from rich.console import Console
-    from rich.progress import Progress
 
     import mloop
+    from mloop.cli.demo.pipeline import DATASET, MODEL
+    from mloop.cli.demo.show import report
     from mloop.errors import GateFailed
     from mloop.tracking.client import Client
     from mloop.workspace import init_workspace
 
     out = console or Console()
-    started = time.perf_counter()
     root = demo_root(directory)
     client = Client(workspace=init_workspace(root))
-    marker = root / ".mloop" / _MARKER
-    if not marker.exists():
-        marker.write_text("This workspace was made by `mloop demo`; running it again from here reuses it.\n")
-    experiment = "breast-cancer"
-    result = DemoResult(workspace=root, experiment=experiment)
-    out.print(f"[bold]mloop demo[/] workspace: {root / '.mloop'}")
-
-    split = _data(root, client)
-    out.print(f"Data: {split.source.ref} → {split.train.ref} ({split.train.info.rows} rows) and private "
-              f"{split.holdout.ref} ({split.holdout.info.rows} rows)")  # fmt: skip
-    from sklearn.model_selection import train_test_split
-
-    train = None
-    models: dict[str, Any] = {}
-    with Progress(console=out, transient=True) as progress:
-        task = progress.add_task("training", total=len(_GRID))
-        with client.start_run(experiment, "grid-search", tags={"demo": "true"}) as parent:
-            for params in _GRID:
-                name = "-".join(f"{v}" for v in params.values())
-                progress.update(task, description=f"training {name}")
-                with client.start_run(experiment, name, params=params, parent=parent) as run:
-                    run.use_dataset(split.train.ref)  # lineage: this run trained on that version
-                    train = split.train.to_pandas()
-                    x, y = train.drop(columns=["label"]), train["label"]
-                    xt, xv, yt, yv = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
-                    model = _train(params, xt, yt, xv, yv, run)
-                    run.log_model(model, input_example=x.head(3), signature_data=x, target="label")
-                    models[run.id] = model
-                    result.run_ids.append(run.id)
-                progress.advance(task)
-    ranked = client.search_runs(experiment, filter=f"parent_id = '{parent.id}'", order_by=["metrics.val_accuracy DESC"])
-    best, worst = ranked[0], ranked[-1]
-    result.best_run_id, result.best_accuracy = best.id, best.metrics["val_accuracy"]
-
-    better = mloop.register_if_better(
-        f"run:{best.id}/model", "breast-cancer", data=split.holdout.ref, alias="production", client=client
-    )
-    result.production = better.version.ref
-    result.production_metrics = dict(better.evaluation.metrics)
-    out.print(f"Registered {better.version.ref} from run {best.name}; promoted to production: {better.promoted}")
-    challenger = mloop.register_model(f"run:{worst.id}/model", "breast-cancer", client=client)
-    mloop.evaluate(challenger.ref, split.holdout.ref, client=client)
+    mloop.use_client(client)
     try:
-        mloop.promote("breast-cancer", challenger.version, to="production", client=client)
-    except GateFailed as refusal:
-        result.refused = challenger.ref
-        out.print(f"[yellow]Gate refused {challenger.ref}[/] (run {worst.name}):")
-        out.print(str(refusal).split("\n", 1)[1].rsplit("\n", 1)[0])
-    try:
-        from mloop.tracking.compare import write_chart
+        marker = root / ".mloop" / _MARKER
+        if not marker.exists():
+            marker.write_text("This workspace was made by `mloop demo`; running it again from here reuses it.\n")
+        result = DemoResult(workspace=root, experiment=DATASET)
+        out.print(f"[bold]mloop demo[/] workspace: {root / '.mloop'}")
+        result.pipeline_file, edited = write_pipeline_file(root)
+        if edited:
+            out.print(f"{PIPELINE_FILE} differs from this mloop's example: kept as it is (the demo runs the "
+                      "original; delete the file to get it back).")  # fmt: skip
 
-        sgd = [r.id for r in ranked if r.params.get("model") == "sgd"]
-        result.chart = write_chart(client, sgd, root / "val_accuracy.html", metrics=["val_accuracy"])
-    except ImportError:  # pragma: no cover - ships with the CLI
-        result.chart = None
-    result.seconds = time.perf_counter() - started
-    _report(out, client, result)
-    client.close()
+        run = _train(out, client, root)
+        result.pipeline_run_id = run.run_id
+        result.steps = {name: s.status for name, s in run.steps.items()}
+        train_ref, holdout_ref = _output(client, run, "train").ref, _output(client, run, "holdout")
+        rows = {ref: mloop.get_dataset(ref, client=client).info.rows for ref in (train_ref, holdout_ref)}
+        out.print(f"Data: {train_ref} ({rows[train_ref]} rows) and private {holdout_ref} ({rows[holdout_ref]} rows)")
+        choice = _output(client, run, "choice")
+        registered = _output(client, run, "register")
+        producers = {c: _producer(client, run.steps[f"train_{c}"].run_id) for c in ("linear", "forest")}
+        result.run_ids = [r.id for r in producers.values()]
+        best = producers[choice["winner"]]
+        result.best_run_id, result.best_accuracy = best.id, choice["scores"][choice["winner"]]["val_accuracy"]
+        production = client.store.get_model_version(MODEL, alias="production")
+        result.production = production.ref
+        result.production_metrics = dict(registered["metrics"]) if registered["version"] == production.ref else {}
+        if run.steps["register"].status == "cached":
+            out.print(f"Nothing new to register: {registered['version']} ({choice['winner']}) was registered by the "
+                      "pipeline run this one reused.")  # fmt: skip
+        else:
+            verb = "promoted to production" if registered["promoted"] else "not promoted: it does not beat production"
+            out.print(f"Registered {registered['version']} ({choice['winner']} won on validation "
+                      f"{choice['metric']}): {verb}")  # fmt: skip
+
+        challenger = mloop.register_model(_output(client, run, "runner_up"), MODEL, client=client)
+        mloop.evaluate(challenger.ref, holdout_ref, client=client)
+        try:
+            mloop.promote(MODEL, challenger.version, to="production", client=client)
+            out.print(f"{challenger.ref} ({choice['runner_up']}) beat production: promoted")
+            result.production = challenger.ref
+        except GateFailed as refusal:
+            result.refused = challenger.ref
+            out.print(f"[yellow]Gate refused {challenger.ref}[/] (the runner-up, {choice['runner_up']}):")
+            out.print(str(refusal).split("\n", 1)[1].rsplit("\n", 1)[0], markup=False)
+        try:
+            from mloop.tracking.compare import write_chart
+
+            result.chart = write_chart(client, result.run_ids, root / "val_accuracy.html", metrics=["val_accuracy"])
+        except ImportError:  # pragma: no cover - ships with the CLI
+            result.chart = None
+        result.seconds = time.perf_counter() - started
+        report(out, client, result, producers, choice, hint=path_hint())
+    finally:
+        client.close()
     return result
-
-
-def _report(out: Any, client: Any, result: DemoResult) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"experiment {result.experiment!r}")
-    for col in ("run", "name", "val_accuracy"):
-        table.add_column(col)
-    for run in client.search_runs(result.experiment, filter="metrics.val_accuracy > 0",
-                                  order_by=["metrics.val_accuracy DESC"]):  # fmt: skip
-        mark = " *" if run.id == result.best_run_id else ""
-        table.add_row(run.id[-8:] + mark, run.name, f"{run.metrics['val_accuracy']:.4f}")
-    out.print(table)
-    m = result.production_metrics
-    if m:
-        out.print(f"Production: [bold]{result.production}[/] — holdout roc_auc {m['roc_auc']:.4f}, "
-                  f"accuracy {m['accuracy']:.4f}")  # fmt: skip
-    if result.chart is not None:
-        out.print(f"Chart of validation accuracy per epoch: {result.chart}")
-    out.print("Look around (from that folder, or pass --uri):")
-    hint = path_hint()
-    if hint is not None:
-        out.print(hint, markup=False)
-    out.print(f"  cd {result.workspace}")
-    out.print("  mloop runs list --experiment breast-cancer")
-    out.print(f"  mloop models show {result.production}")
-    out.print(f"  mloop lineage {result.production}")
-    out.print("  mloop data versions breast-cancer-holdout")
-    out.print("  mloop events list")
-    out.print(f"Done in {result.seconds:.1f} s.")
