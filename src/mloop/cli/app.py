@@ -13,7 +13,22 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mloop.cli import data, demo, evaluate, events, experiments, gc, lineage, models, pipelines, runs, workspace
+from mloop.cli import (
+    data,
+    demo,
+    evaluate,
+    events,
+    experiments,
+    gc,
+    lineage,
+    models,
+    pipelines,
+    published,
+    runs,
+    scheduler,
+    schedules,
+    workspace,
+)
 from mloop.cli.common import Globals
 
 __all__ = ["app", "main"]
@@ -84,7 +99,14 @@ app.add_typer(events.app, name="events")
 app.add_typer(data.app, name="data")
 app.command("lineage")(lineage.lineage)
 app.add_typer(models.app, name="models")
+pipelines.app.command("publish")(published.publish)  # published pipelines: cli/published.py
+pipelines.app.command("trigger")(published.trigger)
+pipelines.app.command("published")(published.published)
+pipelines.app.command("versions")(published.versions)
+pipelines.app.command("alias")(published.alias)
 app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(schedules.app, name="schedules")
+app.command("scheduler")(scheduler.scheduler)
 app.command("evaluate")(evaluate.evaluate)
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)

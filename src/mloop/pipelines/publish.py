@@ -25,14 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from mloop.context import Context
-from mloop.entities import ManifestEntry, PipelineParam, PipelineVersion
+from mloop.entities import ManifestEntry, PipelineParam, PipelineVersion, PublishedPipeline, iter_pages
 from mloop.errors import InvalidInput, shown
 from mloop.pipelines.cachekey import Fingerprinter, canonical
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
 from mloop.pipelines.worker import FILE_MODULE_PREFIX
 from mloop.refs import parse_ref
 
-__all__ = ["Published", "definition_params", "publish", "snapshot_files", "split_spec"]
+__all__ = [
+    "Published",
+    "definition_params",
+    "list_published",
+    "list_versions",
+    "publish",
+    "set_alias",
+    "snapshot_files",
+    "split_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -144,3 +153,18 @@ def publish(ctx: Context, spec: str, *, name: str | None = None, description: st
         actor=ctx.actor, source=str(path), params=params, steps=steps, description=description,
     )  # fmt: skip
     return Published(version, created)
+
+
+def list_published(ctx: Context) -> list[PublishedPipeline]:
+    """Every published pipeline, by name."""
+    return list(iter_pages(lambda cursor: ctx.store.list_pipelines(cursor=cursor)))
+
+
+def list_versions(ctx: Context, name: str) -> list[PipelineVersion]:
+    """The published versions of ``name``, newest first."""
+    return list(iter_pages(lambda cursor: ctx.store.list_pipeline_versions(name, cursor=cursor)))
+
+
+def set_alias(ctx: Context, name: str, version: int, alias: str) -> PipelineVersion:
+    """Point ``name@alias`` at ``version`` (trigger ``name@alias``; schedules pin numbers)."""
+    return ctx.store.set_pipeline_alias(name, alias, version, actor=ctx.actor)

@@ -16,11 +16,12 @@ The pipeline run is tagged with what triggered it (``mloop.trigger``: ``user:<na
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from mloop.pipelines.results import PipelineResult
 from mloop.refs import parse_ref
 from mloop.tracking.client import Client
 
-__all__ = ["TRIGGER_TAGS", "check_params", "materialise", "resolve_published", "trigger"]
+__all__ = ["TRIGGER_TAGS", "check_params", "materialise", "parse_overrides", "resolve_published", "trigger"]
 
 
 class TRIGGER_TAGS:
@@ -61,6 +62,20 @@ def resolve_published(ctx: Context, name: str, version: int | None = None) -> Pi
     if version is not None:
         return ctx.store.get_pipeline_version(ref.name, version)
     return ctx.store.get_pipeline_version(ref.name, ref.version, ref.alias)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["fit.C=0.5", "name=text"]`` -> ``{"fit.C": 0.5, "name": "text"}``: each VALUE is JSON, else text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise InvalidInput(f"Parameter {item!r} is not KEY=VALUE. Write e.g. `-p train.C=0.5`.")
+        try:
+            out[key.strip()] = json.loads(text)
+        except ValueError:
+            out[key.strip()] = text
+    return out
 
 
 def _type_ok(type_name: str, value: Any) -> bool:
