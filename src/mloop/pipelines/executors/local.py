@@ -44,7 +44,10 @@ class LocalExecutor:
             method = self.start_method or ("forkserver" if "forkserver" in methods else "spawn")
             if method not in methods:
                 raise InvalidInput(f"Start method {method!r} is not available here; use one of {methods}.")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":  # imported once in the fork server, not again in every worker it forks
+                context.set_forkserver_preload(["mloop.pipelines.worker", "mloop.store.sql"])
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._pool
 
     def submit(self, task: Task) -> Future[Outcome]:
