@@ -34,6 +34,7 @@ def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path:
         assert steps[candidate]["params.estimator"]
     model = json.loads(mloop("models", "show", "model:breast-cancer@production", "--json").stdout)
     assert model["version"] == 1 and model["run_id"] == steps["register"]["run_id"]  # registered from the step's run
+    assert model["datasets"] == ["data:breast-cancer-train/1"]
     lineage = json.loads(mloop("lineage", "run:" + steps["featurise"]["run_id"], "--json").stdout)
     read = {n["ref"] for n in lineage["upstream"]["children"]}  # the data it read, the step whose output it took
     assert read == {"data:breast-cancer-train/1", "run:" + steps["prepare"]["run_id"]}

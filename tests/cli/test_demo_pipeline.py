@@ -97,12 +97,13 @@ def test_register_promotes_only_a_model_that_beats_production(chain: Any) -> Non
 
     def register(model: Any) -> dict[str, Any]:
         with mloop.start_run("example", "register"):
-            result: dict[str, Any] = example.register(model, out["holdout"])
+            result: dict[str, Any] = example.register(model, out["train"], out["holdout"])
             return result
 
     first = context.run(register, out["linear"])
     assert first["version"] == "model:breast-cancer/1" and first["promoted"] is True
     assert first["metrics"]["roc_auc"] > 0.9 and first["report"]["passed"] is True
+    assert client.store.get_model_version("breast-cancer", 1).datasets == ("data:breast-cancer-train/1",)
     again = context.run(register, out["linear"])  # the same model cannot beat itself
     assert again["version"] == "model:breast-cancer/2" and again["promoted"] is False
     failed = [c["check"] for c in again["report"]["checks"] if not c["passed"]]

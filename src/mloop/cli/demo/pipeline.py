@@ -149,8 +149,13 @@ def evaluate(
 
 
 @step
-def register(model: SklearnPipeline, holdout: str, *, name: str = MODEL, alias: str = "production") -> dict[str, Any]:
+def register(
+    model: SklearnPipeline, train: Dataset, holdout: str, *, name: str = MODEL, alias: str = "production"
+) -> dict[str, Any]:
     """Register the winner; move ``alias`` only if it beats the current holder on the private holdout."""
+    run = mloop.active_run()  # inside a step: the step's run, which the version is registered from
+    if run is not None:
+        run.use_dataset(train.ref)  # the data the model was made from (the version lists it; nothing is read)
     better = mloop.register_if_better(model, name, data=holdout, alias=alias, champion=alias, target=LABEL)
     metrics = {k: float(v) for k, v in better.evaluation.metrics.items()
                if isinstance(v, (int, float)) and math.isfinite(v)}  # fmt: skip
