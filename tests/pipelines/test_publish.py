@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pipeline_cases import write
 
+from mloop.datasets.lineage import canonical_ref
 from mloop.entities import PipelineParam
 from mloop.errors import InvalidInput, NotFound
 from mloop.pipelines import PipelineResult, publish, trigger
@@ -46,6 +47,9 @@ def test_publish_records_the_definition_and_dedupes(client: Client, project: Pat
     assert second.created and second.version.version == 2 and second.version.code_digest != v.code_digest
     named = publish(client, f"{project / 'flow.py'}:flow", name="flow-copy")
     assert named.created and named.version.ref == "pipeline:flow-copy/1"
+    assert canonical_ref(client, "pipeline:flow") == "pipeline:flow/2"  # references resolve (lineage, CLI)
+    with pytest.raises(NotFound, match="no version 7"):
+        canonical_ref(client, "pipeline:flow/7")
 
 
 def test_trigger_runs_the_published_snapshot_not_the_working_copy(client: Client, project: Path) -> None:
