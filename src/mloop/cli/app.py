@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from mloop.cli import (
+    compute,
     data,
     demo,
     evaluate,
@@ -106,6 +107,7 @@ pipelines.app.command("versions")(published.versions)
 pipelines.app.command("alias")(published.alias)
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(schedules.app, name="schedules")
+app.add_typer(compute.app, name="compute")
 app.command("scheduler")(scheduler.scheduler)
 app.command("evaluate")(evaluate.evaluate)
 app.command("gc")(gc.gc)

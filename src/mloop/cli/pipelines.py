@@ -67,6 +67,12 @@ def run(
     param: ParamOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Run every step, ignoring the cache.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")] = None,
+    compute: Annotated[
+        str | None,
+        typer.Option(
+            "--compute", metavar="NAME", help="A compute target (`mloop compute list`; default: the workspace's)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline: independent steps in parallel, unchanged steps reused; exits 1 if a step failed."""
@@ -76,7 +82,12 @@ def run(
     pipeline = load_pipeline(spec)
     params = _params(param)
     with open_client(ctx) as client:
-        result = pipeline.run(params, force=force, compute=LocalExecutor(workers), client=client)
+        if workers is not None and compute is not None:
+            from mloop.errors import InvalidInput
+
+            raise InvalidInput("Give --compute NAME or --workers N, not both (a target sets its own workers).")
+        target = LocalExecutor(workers) if workers is not None else compute  # None: the workspace's default target
+        result = pipeline.run(params, force=force, compute=target, client=client)
     if as_json:
         print_json(result.to_dict())
     else:
