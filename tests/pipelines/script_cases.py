@@ -73,7 +73,7 @@ def total(metrics: Path) -> float:
     assert metrics.name == "metrics.json"
     return json.loads(metrics.read_text())["total"]
 
-other = script_step("other", script="other.py", source_dir=HERE / "other", outputs={"report": "file"},
+other = script_step("other", script="other.py", source_dir="other", outputs={"report": "file"},  # from this file
                     args=["{outputs.report}"])
 
 @step

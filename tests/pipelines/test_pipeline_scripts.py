@@ -26,8 +26,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def load(project: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], Pipeline]:
-    monkeypatch.chdir(project)
+def load(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], Pipeline]:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # relative source folders are found from the pipeline file
     return lambda: load_pipeline(f"{project / 'scripts_flow.py'}:flow")
 
 
@@ -254,8 +255,8 @@ def test_bad_definitions_name_the_value_and_the_fix(tmp_path: Path) -> None:
             {"script": "trian.py"},
             "script 'trian.py' does not exist in source_dir .* Python files there: \\['train.py'\\]",
         ),
-        ({"source_dir": tmp_path / "nope"}, "source_dir .*nope' is missing, not a folder"),
-        ({"source_dir": src / "train.py"}, "source_dir .*train.py' is a file, not a folder"),
+        ({"source_dir": tmp_path / "nope"}, "source_dir .*nope' is missing \\(.*nope'\\), not a folder"),
+        ({"source_dir": src / "train.py"}, "source_dir .*train.py' is a file \\(.*\\), not a folder"),
         ({"script": "../outside.py"}, "is outside source_dir"),
         ({"args": ["{inputs.data}"]}, "unknown input 'data'; inputs are none. Declare it in inputs="),
         ({"args": ["{outputs.modle}"], "outputs": ["model"]}, "Did you mean \\{outputs.model\\}\\?"),
@@ -280,7 +281,8 @@ def test_placeholders_are_substituted_inside_arguments(client: Client, tmp_path:
     src = tmp_path / "src"
     put(
         src / "echo.py",
-        "import json, sys\nopen(sys.argv[-1].partition('=')[2], 'w').write(json.dumps(sys.argv[1:-1]))\n",
+        "import json, os, sys\nout = sys.argv[-1].partition('=')[2]\n"
+        "open(out, 'w').write(json.dumps([*sys.argv[1:-1], os.environ['TOKEN'], sys.executable]))\n",
     )
     s = script_step(
         "echo",
@@ -289,8 +291,10 @@ def test_placeholders_are_substituted_inside_arguments(client: Client, tmp_path:
         outputs={"out": "args.json"},
         params={"n": 2, "on": True},
         args=["{{braces}}", "n={params.n}", "{params.on}", "--out={outputs.out}"],
+        environment={"TOKEN": "s3cret-value"},
     )
     with attempt(client.artifacts):
         out = s(n=5, on=False)
-        assert json.loads(out.read_text()) == ["{braces}", "n=5", "false"]
-    assert sys.executable  # the script ran with this interpreter (its json module answered)
+        assert json.loads(out.read_text()) == ["{braces}", "n=5", "false", "s3cret-value", sys.executable]
+    key = Fingerprinter().key(s.fn, "echo", {"n": 5, "on": False}, {})
+    assert set(key.components["code"]["env"]) == {"TOKEN"} and "s3cret" not in key.to_json()

@@ -11,7 +11,8 @@ between two keys. :class:`Fingerprinter` gathers the code and environment compon
 
 A **script step** (:mod:`mloop.pipelines.script`) has another code component: the content digest of its whole
 source folder with a short digest per file (:mod:`mloop.pipelines.sourcedir`), the script's path in it, the
-``args`` template, the declared outputs and the environment variables; its environment component lists the
+``args`` template, the declared outputs and the environment variables (names, and digests of the values: a key
+is stored as a tag and must not hold a token); its environment component lists the
 installed packages that the folder's Python files import.
 
 A project module is one that is neither in the standard library nor an installed distribution: the user's own
@@ -235,8 +236,10 @@ class Fingerprinter:
         tree = self.sources.tree(spec.source_dir)
         local = tree.local_modules
         packages = {m for m in tree.imports - local if self._classify(m)[0] == "package"}
-        component = {"script": spec.script, "args": list(spec.args), "outputs": dict(spec.outputs),
-                     "env": dict(spec.environment), "source": {"digest": tree.digest, "files": tree.files}}  # fmt: skip
+        env = {k: _sha(v)[:16] for k, v in spec.environment}
+        source = {"digest": tree.digest, "files": tree.files}
+        component = {"script": spec.script, "args": list(spec.args), "outputs": dict(spec.outputs), "env": env,
+                     "source": source}  # fmt: skip
         return component, packages
 
     def environment(self, packages: set[str]) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from pathlib import Path, PurePath
 from types import FrameType
 from typing import Any
 
-from mloop.errors import InvalidInput, shown
+from mloop.errors import InvalidInput, MloopError, shown
 from mloop.pipelines.files import current_scope
 from mloop.pipelines.policies import CachePolicy
 from mloop.pipelines.sourcedir import SourceDigester
@@ -68,7 +68,7 @@ _PREFIX = "script_"  # ScriptRunner names: script_<the spec, compressed>; found 
 _TAIL = 20  # stderr lines shown in the error of a failed script
 
 
-class ScriptFailed(Exception):
+class ScriptFailed(MloopError):
     """A script step's script exited with a non-zero code, was killed, or did not write a declared output."""
 
 
@@ -361,16 +361,22 @@ def script_step(
     ``inputs``: upstream output names (``["data"]``), or ``{placeholder: output}`` to read one under another name.
     ``outputs``: names of folders the script writes (``["model"]``), or ``{name: "folder" | "file" | FILE_NAME}``.
     ``params``: ``{name: default}``; a run overrides them like a function step's (``-p STEP.NAME=VALUE``).
-    ``environment``: extra environment variables for the script (part of the key).
+    ``environment``: extra environment variables for the script (part of the key, values as digests).
+    A relative ``source_dir`` is from the folder of the file that calls this (else the working folder).
     """
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name or ""):
         raise InvalidInput(f"Script step name {shown(name)} is not valid. Use letters, digits, '_' and '-'.")
     root = Path(source_dir).expanduser()
+    if not root.is_absolute():  # like DVC's paths in dvc.yaml: from the file that defines the step
+        caller = inspect.currentframe()
+        defined_in = caller.f_back.f_globals.get("__file__") if caller and caller.f_back else None
+        root = (Path(defined_in).resolve().parent if defined_in else Path.cwd()) / root
     if not root.is_dir():
         what = "a file" if root.is_file() else "missing"
         raise InvalidInput(
-            f"Script step {name!r}: source_dir {shown(str(source_dir))} is {what}, not a folder. Pass the folder "
-            "that holds the script (relative paths are from the current working folder)."
+            f"Script step {name!r}: source_dir {shown(str(source_dir))} is {what} ({str(root)!r}), not a folder. "
+            "Pass the folder that holds the script (a relative path is from the file defining the step, or from the "
+            "working folder where there is no file)."
         )
     root = root.resolve()
     if not isinstance(script, str) or not script:
