@@ -3,11 +3,12 @@
 Each tree runs from ``PYTHONPATH=DIR`` (which wins over the editable install in ``bench/.venv``), on its own store
 created by its own code, with cached bytecode in a fresh ``PYTHONPYCACHEPREFIX`` (recompiling on every start would
 dominate a start-up measurement; ``PYTHONDONTWRITEBYTECODE`` is dropped). The trees' samples are interleaved and
-the change of the last tree against the first is the median (min..max) of the per-repeat ratios.
+the change of the last tree against each earlier one is the median (min..max) of the per-repeat ratios.
 
-    git worktree add --detach /tmp/mloop-before <commit>
+    mkdir -p /tmp/mloop-before && git archive <commit> | tar -x -C /tmp/mloop-before   (and the same for after)
     python bench/bench_cli.py --repeat 20 --src before=/tmp/mloop-before/src --src after=/tmp/mloop-after/src
     python bench/bench_search.py --runs 1000 --repeat 9 --queries 20 --src before=... --src after=...
+    python bench/_datasets/readd_trees.py --src before=... --src after=... --data DIR --repeat 5  (first add, re-add)
     python bench/bench_datasets.py add-2gb readd --mloop-src /tmp/mloop-before/src ...  (one tree per invocation)
 """
 
@@ -53,6 +54,11 @@ def tree_env(work: Path, label: str, src: Path) -> dict[str, str]:
     return env
 
 
+def baselines(trees: list[tuple[str, Path]]) -> list[str]:
+    """Every tree but the last: the last tree's change is reported against each of them (e.g. two "before"s)."""
+    return [label for label, _ in trees[:-1]]
+
+
 def pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f}%"
 
@@ -94,8 +100,10 @@ def compare_search(args: Any, script: Path) -> None:
                 )
     finally:
         c.remove_workdir(work)
-    first, last = trees[0][0], trees[-1][0]
-    paired = {k: c.paired_ratios([s[k] for s in samples[first]], [s[k] for s in samples[last]]) for k in keys}
+    last, bases = trees[-1][0], baselines(trees)
+    paired = {
+        b: {k: c.paired_ratios([s[k] for s in samples[b]], [s[k] for s in samples[last]]) for k in keys} for b in bases
+    }
     doc = {
         "versions": c.versions(),
         "command": " ".join(["bench_search.py", *sys.argv[1:]]),
@@ -106,16 +114,19 @@ def compare_search(args: Any, script: Path) -> None:
         "trees": {label: str(src) for label, src in trees},
         "median": {lb: {k: c.median(s[k] for s in samples[lb]) for k in keys} for lb, _ in trees},
         "samples": samples,
-        f"{last}_over_{first}": paired,
+        **{f"{last}_over_{b}": paired[b] for b in bases},
     }
     c.save_json(doc, args.save)
     if args.json:
         c.emit_json(doc)
         return
-    rows = [[k, *(cell([s[k] for s in samples[lb]]) for lb, _ in trees), change(paired[k])] for k in keys]
+    rows = [
+        [k, *(cell([s[k] for s in samples[lb]]) for lb, _ in trees), *(change(paired[b][k]) for b in bases)]
+        for k in keys
+    ]
     c.print_table(
         f"mloop-sqlite search_runs over {args.runs:,} runs per tree, median (min-max) of {args.repeat} processes",
-        ["measure", *(lb for lb, _ in trees), f"{last} vs {first} (paired)"],
+        ["measure", *(lb for lb, _ in trees), *(f"{last} vs {b} (paired)" for b in bases)],
         rows,
         "per process: cold = first query, list/pandas = median of --queries more; change = per-repeat ratios - 1",
     )

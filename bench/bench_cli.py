@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c
-from _trees import cell, change, parse_src, tree_env
+from _trees import baselines, cell, change, parse_src, tree_env
 
 BIN = Path(sys.executable).parent
 BAR_HELP_S = 0.3
@@ -82,7 +82,7 @@ def compare_trees(args: Any) -> None:
                     c.log(f"[{key}] exit {rc}\n{err}")
     finally:
         c.remove_workdir(work)
-    first, last = trees[0][0], trees[-1][0]
+    first, last, bases = trees[0][0], trees[-1][0], baselines(trees)
     rows, table = [], []
     for name, _, _ in commands(work):
         labels = [label for label, _ in trees] if name != "python" else [first]
@@ -90,16 +90,16 @@ def compare_trees(args: Any) -> None:
         exits = sorted(set().union(*(rcs[k] for k in keys.values())))
         row: dict[str, Any] = {"command": name, "exit_codes": exits}
         for what, data in (("wall", samples), ("cpu", cpus)):
-            paired = None if name == "python" else c.paired_ratios(data[keys[first]], data[keys[last]])
+            paired = {b: None if name == "python" else c.paired_ratios(data[keys[b]], data[keys[last]]) for b in bases}
             row[what] = {
                 "median_s": {label: c.median(data[k]) for label, k in keys.items()},
                 "range_s": {label: [min(data[k]), max(data[k])] for label, k in keys.items()},
                 "samples_s": {label: data[k] for label, k in keys.items()},
-                f"{last}_over_{first}": paired,
+                **{f"{last}_over_{b}": paired[b] for b in bases},
             }
             cells = [cell(data[k]) if not rcs[k] - {0} else "failed" for k in keys.values()]
             cells += [""] * (len(trees) - len(cells))
-            table.append([f"{name} ({what})", *cells, change(paired), ",".join(map(str, exits))])
+            table.append([f"{name} ({what})", *cells, *(change(paired[b]) for b in bases), ",".join(map(str, exits))])
         rows.append(row)
     doc = {"versions": c.versions(), "repeat": args.repeat, "trees": {lb: str(p) for lb, p in trees}, "rows": rows}
     c.save_json(doc, args.save)
@@ -108,7 +108,7 @@ def compare_trees(args: Any) -> None:
         return
     c.print_table(
         f"CLI start-up per source tree, fresh process each (median (min-max) of {args.repeat}, interleaved)",
-        ["command", *(lb for lb, _ in trees), f"{last} vs {first} (paired)", "exit codes"],
+        ["command", *(lb for lb, _ in trees), *(f"{last} vs {b} (paired)" for b in bases), "exit codes"],
         table,
         "cpu = user + sys time of the process; change = median (min..max) of the per-repeat ratios - 1",
     )

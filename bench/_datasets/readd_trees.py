@@ -8,7 +8,7 @@ Each sample, trees alternating (the first tree rotates), in fresh workspaces mad
   cli     ``mloop data add DATA --name x --json`` in a fresh process, first add then re-add: wall and CPU (user + sys);
   inproc  one process: ``mloop.Dataset.add`` timed once as the first add, then ``--inproc`` timed re-adds (their
           median), wall and the process's CPU time.
-The change of the last tree against the first is the median (min..max) of the per-sample ratios. Workspaces go
+The change of the last tree against each earlier one is the median (min..max) of the per-sample ratios. Workspaces go
 under ``MLOOP_BENCH_TMP`` (e.g. /dev/shm, to take the disk and its journal out of a first add of many small files).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _common as c
-from _trees import cell, change, parse_src, tree_env
+from _trees import baselines, cell, change, parse_src, tree_env
 
 from _datasets.data import MLOOP_BIN
 
@@ -113,14 +113,14 @@ def main() -> None:
             )
     finally:
         c.remove_workdir(work)
-    first, last = trees[0][0], trees[-1][0]
-    paired = {k: c.paired_ratios(samples[first][k], samples[last][k]) for k in KINDS}
+    last, bases = trees[-1][0], baselines(trees)
+    paired = {b: {k: c.paired_ratios(samples[b][k], samples[last][k]) for k in KINDS} for b in bases}
     doc = {"data": data, "tmp": str(work.parent), "trees": {lb: str(p) for lb, p in trees}, "samples": samples}
     c.save_json(doc | {"paired": paired, "command": " ".join(sys.argv)}, args.save)
     c.print_table(
         f"add of {Path(data).name} under {work.parent}, median (min-max) of {args.repeat} samples per tree",
-        ["measure", *(lb for lb, _ in trees), f"{last} vs {first} (paired)"],
-        [[k, *(cell(samples[lb][k]) for lb, _ in trees), change(paired[k])] for k in KINDS],
+        ["measure", *(lb for lb, _ in trees), *(f"{last} vs {b} (paired)" for b in bases)],
+        [[k, *(cell(samples[lb][k]) for lb, _ in trees), *(change(paired[b][k]) for b in bases)] for k in KINDS],
         f"inproc re-add: each sample is the median of {args.inproc} Dataset.add calls in one process",
     )
 
