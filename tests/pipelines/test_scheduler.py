@@ -94,6 +94,11 @@ def test_a_fire_that_cannot_start_fails_once_with_an_event(published: Client, pr
     assert scheduler.tick(now=T0 + 5 * MIN) == [] and not scheduler.children  # claimed: not retried
     (event,) = c.store.list_events(types=[SchedulerEvents.FIRE_FAILED]).items
     assert event.subject == "schedule:follows" and event.payload["fire_time"] == T0 + 5 * MIN
+    c.store.create_schedule("garbled", pipeline="flow", cron="99 * * * *", actor="x", anchor_at=T0)  # unchecked
+    fires = {f.schedule: f for f in scheduler.tick(now=T0 + 10 * MIN)}  # the other schedules keep firing
+    assert fires["follows"].fire_time == T0 + 10 * MIN and fires["follows"].status == "failed"
+    assert "Recreate the schedule" in (fires["garbled"].error or "")
+    assert scheduler.tick(now=T0 + 10 * MIN) == []  # reported once
 
 
 def test_serve_once_is_refused_while_another_holds_the_lock(published: Client) -> None:

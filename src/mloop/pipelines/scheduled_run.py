@@ -2,7 +2,8 @@
 
 The scheduler claims a fire in the store and then starts this process, so its loop keeps ticking while the
 pipeline runs and each run imports the published snapshot into a fresh interpreter. ``SPEC.json`` holds the
-store and artifact URIs, the published version, the parameters, what triggered it and the run's extra tags;
+published version, the parameters, what triggered it and the run's extra tags (the stores come from the
+environment: a PostgreSQL URI may hold a password);
 the :class:`~mloop.pipelines.results.PipelineResult` (or the error) is written to ``result`` as JSON.
 """
 
@@ -24,7 +25,7 @@ def main(argv: list[str]) -> int:
     spec: dict[str, Any] = json.loads(Path(argv[1]).read_text())
     out = Path(spec["result"])
     try:
-        client = Client(spec["uri"], spec["artifact_uri"])
+        client = Client()  # the stores come from MLOOP_URI / MLOOP_ARTIFACT_URI, set by the scheduler
         try:
             result = trigger(spec["pipeline"], spec["version"], spec["params"], triggered_by=spec["triggered_by"],
                              client=client, tags=spec["tags"])  # fmt: skip

@@ -38,7 +38,7 @@ from typing import Any
 
 from mloop.context import Context
 from mloop.entities import Schedule, iter_pages, now_ms
-from mloop.errors import MloopError
+from mloop.errors import InvalidInput, MloopError, StoreUnavailable
 from mloop.pipelines.events import SchedulerEvents
 from mloop.pipelines.schedules import due_times, iso, next_fire
 from mloop.pipelines.trigger import TRIGGER_TAGS, check_params, resolve_published
@@ -93,6 +93,7 @@ class Scheduler:
         self.children: list[_Child] = []
         self.history: list[Fire] = []
         self.logs = ctx.settings.local_dir / "scheduler"
+        self._broken: set[str] = set()  # schedules whose cron cannot be read (reported once)
 
     def schedules(self) -> list[Schedule]:
         return list(iter_pages(lambda cursor: self.ctx.store.list_schedules(cursor=cursor)))
@@ -100,7 +101,19 @@ class Scheduler:
     def tick(self, now: int | None = None) -> list[Fire]:
         """Claim and start every due fire at ``now`` (UTC ms, default the clock); the fires it handled."""
         at = now_ms() if now is None else now
-        fires = [f for s in self.schedules() if not s.paused and (f := self._consider(s, at)) is not None]
+        fires = []
+        for s in self.schedules():
+            if s.paused:
+                continue
+            try:
+                fire = self._consider(s, at)
+            except InvalidInput as exc:  # e.g. a cron expression written to the store without the library's check
+                if s.name in self._broken:
+                    continue
+                self._broken.add(s.name)
+                fire = Fire(s.name, at, "failed", error=f"{type(exc).__name__}: {exc}")
+            if fire is not None:
+                fires.append(fire)
         self.history.extend(fires)
         return fires
 
@@ -135,15 +148,16 @@ class Scheduler:
         spec = Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=".json", dir=self.logs)[1])
         result = spec.with_suffix(".result.json")
         spec.write_text(json.dumps({
-            "uri": self.ctx.settings.store_uri, "artifact_uri": self.ctx.artifacts.uri, "pipeline": name,
-            "version": version, "params": params, "triggered_by": f"schedule:{fire.schedule}",
+            "pipeline": name, "version": version, "params": params, "triggered_by": f"schedule:{fire.schedule}",
             "tags": {TRIGGER_TAGS.FIRE_TIME: iso(fire.fire_time)}, "result": str(result),
         }))  # fmt: skip
+        # the stores travel in the environment, not in a file (a PostgreSQL URI may hold a password)
+        env = {**os.environ, "MLOOP_URI": self.ctx.settings.store_uri, "MLOOP_ARTIFACT_URI": self.ctx.artifacts.uri}
         log = open(self.logs / f"{stem}.log", "ab")  # noqa: SIM115 - closed when the child is reaped
         try:
             process = subprocess.Popen(
                 [self.python, "-m", "mloop.pipelines.scheduled_run", str(spec)], stdout=log, stderr=log,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, env=env,
             )  # fmt: skip
         except OSError:
             log.close()
@@ -218,9 +232,14 @@ def serve(
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set()) if main else None
     try:
         while True:
-            events = scheduler.tick()
-            events += scheduler.reap(block=once)
-            status = scheduler.status()
+            try:
+                events = scheduler.tick()
+                events += scheduler.reap(block=once)
+                status = scheduler.status()
+            except StoreUnavailable:  # the database is down: keep the runs going, try again next tick
+                if once:
+                    raise
+                events, status = scheduler.reap(), SchedulerStatus(0, 0, len(scheduler.children), 0)
             if on_status is not None:
                 on_status(status, events)
             if once:

@@ -51,7 +51,10 @@ def iso(ms: int) -> str:
 def _croniter(cron: str, start_ms: int) -> Any:
     from croniter import croniter  # imported only when a schedule is made or evaluated
 
-    return croniter(cron, datetime.fromtimestamp(start_ms / 1000, UTC))
+    try:
+        return croniter(cron, datetime.fromtimestamp(start_ms / 1000, UTC))
+    except (ValueError, KeyError) as exc:  # croniter's errors derive from ValueError
+        raise InvalidInput(f"Cron expression {shown(cron)} cannot be read ({exc}). Recreate the schedule.") from None
 
 
 def check_cron(cron: str) -> str:

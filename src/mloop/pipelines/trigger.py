@@ -11,6 +11,10 @@ workspace (``<local dir>/pipelines/<code digest>/``, every file verified against
 the pipeline is loaded from there, so a trigger next month runs what was published, not today's working copy.
 The pipeline run is tagged with what triggered it (``mloop.trigger``: ``user:<name>``, ``schedule:<name>``,
 ``rule:<id>`` ...) and the published version (``mloop.pipeline.published``: ``pipeline:<name>/<version>``).
+
+While it runs, the snapshot's folder is first on ``sys.path`` and its modules replace same-named ones in
+``sys.modules`` (both restored after): run one trigger at a time per process (the scheduler runs each fire in
+a process of its own).
 """
 
 from __future__ import annotations
