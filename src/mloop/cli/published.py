@@ -62,8 +62,10 @@ def trigger(
     target: Annotated[str, typer.Argument(metavar="NAME[/VERSION]", help="NAME (newest), NAME/VERSION or NAME@ALIAS.")],
     param: ParamOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Run every step, ignoring the cache.")] = False,
+    compute: Annotated[str | None, typer.Option("--compute", metavar="NAME",
+                                                help="A compute target (default: the workspace's).")] = None,
     as_json: JsonOpt = False,
-) -> None:
+) -> None:  # fmt: skip
     """Run a published pipeline with parameter overrides (the run is tagged with who triggered it); exits 1 if a
     step failed."""
     from mloop.cli.output import cell, heading, print_json, short_id, table
@@ -72,7 +74,7 @@ def trigger(
 
     params = parse_overrides(param or [])
     with open_client(ctx) as client:
-        result = trigger_pipeline(target, params=params, client=client, force=force)
+        result = trigger_pipeline(target, params=params, client=client, force=force, compute=compute)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -34,7 +34,7 @@ from mloop.artifacts.digest import hash_file, parse_digest
 from mloop.context import Context
 from mloop.entities import PipelineParam, PipelineVersion
 from mloop.errors import InvalidInput, shown
-from mloop.pipelines.executors.local import LocalExecutor
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
 from mloop.pipelines.results import PipelineResult
 from mloop.refs import parse_ref
@@ -183,13 +183,15 @@ def trigger(
     version: int | None = None,
     params: Mapping[str, Any] | None = None,
     *,
-    compute: LocalExecutor | None = None,
+    compute: str | Executor | None = None,
     triggered_by: str | None = None,
     client: Client | None = None,
     force: bool = False,
     tags: Mapping[str, str] | None = None,
 ) -> PipelineResult:
     """Run published pipeline ``name`` (see the module docstring); ``triggered_by`` defaults to ``user:<actor>``.
+
+    ``compute`` is a compute target's name or an executor (default: the workspace's default target).
 
     ``tags`` are added to the pipeline run (the scheduler adds the nominal fire time).
     """
