@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from script_cases import make_project, put
 from mloop.errors import InvalidInput
 from mloop.pipelines import LocalExecutor, Pipeline, PipelineResult, explain_step, load_pipeline, script_step, step_logs
 from mloop.pipelines.cachekey import Fingerprinter, differences
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.files import attempt, store_path
 from mloop.tracking.client import Client
 
@@ -36,8 +39,8 @@ def ran(result: PipelineResult) -> set[str]:
     return {n for n, s in result.steps.items() if s.status == "ran"}
 
 
-def run(p: Pipeline, client: Client, **kw: object) -> PipelineResult:
-    return p.run(client=client, compute=LocalExecutor(max_workers=2), **kw)  # type: ignore[arg-type]
+def run(p: Pipeline, client: Client, compute: Executor | None = None, **kw: object) -> PipelineResult:
+    return p.run(client=client, compute=compute or LocalExecutor(max_workers=2), **kw)  # type: ignore[arg-type]
 
 
 def files_of(client: Client, digest: str) -> dict[str, str]:
@@ -46,9 +49,9 @@ def files_of(client: Client, digest: str) -> dict[str, str]:
 
 
 def test_script_steps_read_inputs_write_outputs_and_are_cached(
-    client: Client, project: Path, load: Callable[[], Pipeline]
+    client: Client, project: Path, load: Callable[[], Pipeline], compute: Executor
 ) -> None:
-    first = run(load(), client)
+    first = run(load(), client, compute)
     assert first.ok, {n: s.error for n, s in first.steps.items() if s.error}
     assert ran(first) == {"numbers", "prep", "train", "total", "other", "shapes", "count"}
     table = first.steps["prep"].outputs["table"]
@@ -63,10 +66,10 @@ def test_script_steps_read_inputs_write_outputs_and_are_cached(
     assert not (project / "src" / "written-next-to-the-script.txt").exists()
     logs = step_logs(client, first.run_id or "", "prep")["prep"]
     assert "prep wrote 3 rows" in logs["stdout.txt"] and "prep warning on stderr" in logs["stderr.txt"]
-    again = run(load(), client)
+    again = run(load(), client, compute)
     assert ran(again) == set() and again.steps["train"].outputs == first.steps["train"].outputs
     # a parameter reaches the script through its placeholder and is part of the key
-    scaled = run(load(), client, params={"prep.scale": 3})
+    scaled = run(load(), client, compute, params={"prep.scale": 3})
     assert ran(scaled) == {"prep", "train", "total"}
     assert client.artifacts.get_bytes(scaled.steps["total"].outputs["total"]["digest"]) == b"9.0"
 
@@ -146,7 +149,9 @@ def test_a_failing_script_names_its_exit_code_and_last_stderr_lines(
     assert logs["stdout.txt"] == "working\n" and logs["stdout.2.txt"] == "working\n"
 
 
-def test_a_script_past_its_timeout_is_killed_with_its_children(client: Client, tmp_path: Path) -> None:
+def test_a_script_past_its_timeout_is_killed_with_its_children(
+    client: Client, tmp_path: Path, compute: Executor
+) -> None:
     src = tmp_path / "src"
     pids = tmp_path / "pids"
     put(
@@ -167,7 +172,7 @@ def test_a_script_past_its_timeout_is_killed_with_its_children(client: Client, t
     """,
     )
     start = time.monotonic()
-    result = run(load_pipeline(f"{tmp_path / 'slow_flow.py'}:flow"), client)
+    result = run(load_pipeline(f"{tmp_path / 'slow_flow.py'}:flow"), client, compute)
     assert time.monotonic() - start < 30
     assert result.steps["slow"].status == "failed"
     assert "ran longer than its timeout of 1.5 s" in (result.steps["slow"].error or "")
@@ -298,3 +303,30 @@ def test_placeholders_are_substituted_inside_arguments(client: Client, tmp_path:
         assert json.loads(out.read_text()) == ["{braces}", "n=5", "false", "s3cret-value", sys.executable]
     key = Fingerprinter().key(s.fn, "echo", {"n": 5, "on": False}, {})
     assert set(key.components["code"]["env"]) == {"TOKEN"} and "s3cret" not in key.to_json()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_script_dies_with_the_process_that_runs_it(tmp_path: Path, sig: int) -> None:
+    """A worker killed (SIGKILL: a cancelled Dask attempt; SIGTERM: a cancelled local pool) takes its script along."""
+    src, pids = tmp_path / "src", tmp_path / "pid"
+    put(src / "slow.py", f"import os, time\nopen({str(pids)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    driver = (
+        f"from mloop.pipelines import script_step\nscript_step('slow', script='slow.py', source_dir={str(src)!r})()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver])
+    try:
+        deadline = time.monotonic() + 30
+        while not pids.exists() or not pids.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "the script did not start"
+            time.sleep(0.05)
+        script = int(pids.read_text())
+        assert _alive(script)
+        proc.send_signal(sig)
+        proc.wait()
+        deadline = time.monotonic() + 5
+        while _alive(script) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(script), "the script outlived the process that ran it"
+    finally:
+        proc.kill()
+        proc.wait()
