@@ -56,7 +56,8 @@ def dask_cluster() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed")
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
+            n_workers=2, threads_per_worker=1, processes=True, silence_logs=40,
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
             memory_limit=WORKER_MEMORY, resources={"cpu": 1, "memory": WORKER_MEMORY},
         )  # fmt: skip
     try:

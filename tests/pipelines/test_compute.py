@@ -49,7 +49,7 @@ def test_create_list_show_delete_and_events(client: Client) -> None:
     assert isinstance(named, DaskExecutor)
     assert named.get_params() | {"target": "x"} == {
         "address": None, "min_workers": 0, "max_workers": 3, "threads_per_worker": 1, "memory_limit": 10**9,
-        "adapt_interval": 1.0, "wait_count": 3, "target": "x",
+        "adapt_interval": 1.0, "wait_count": 3, "timeout": 10.0, "target": "x",
     }  # fmt: skip
     assert named.worker_resources() == {"cpu": 1.0, "memory": 1e9}
     small_executor = resolve_executor(client, "small")

@@ -122,7 +122,8 @@ class DaskExecutor:
     """Run steps on Dask: ``address=`` an existing scheduler, else a local adaptive cluster started on demand.
 
     ``target`` names the compute target in messages. ``adapt_interval`` (seconds) and ``wait_count`` tune how
-    fast the local cluster follows the number of ready steps (Dask's defaults: 1 s and 3).
+    fast the local cluster follows the number of ready steps (Dask's defaults: 1 s and 3); ``timeout`` is how long
+    connecting to a scheduler address may take (seconds).
     """
 
     name = "dask"
@@ -137,18 +138,19 @@ class DaskExecutor:
         memory_limit: int | None = None,
         adapt_interval: float = 1.0,
         wait_count: int = 3,
+        timeout: float = 10.0,
         target: str = "dask",
     ) -> None:
         self.address, self.min_workers, self.max_workers = address, min_workers, max_workers
         self.threads_per_worker, self.memory_limit = threads_per_worker, memory_limit
-        self.adapt_interval, self.wait_count, self.target = adapt_interval, wait_count, target
+        self.adapt_interval, self.wait_count, self.timeout, self.target = adapt_interval, wait_count, timeout, target
         self._client: Any = None
         self._cluster: Any = None
         self._running: dict[str, Any] = {}  # key -> dask future of an attempt not finished yet
 
     def get_params(self) -> dict[str, object]:
         names = ("address", "min_workers", "max_workers", "threads_per_worker", "memory_limit", "adapt_interval",
-                 "wait_count", "target")  # fmt: skip
+                 "wait_count", "timeout", "target")  # fmt: skip
         return {n: getattr(self, n) for n in names}
 
     # -- the cluster ---------------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ class DaskExecutor:
             if not isinstance(self.address, str) or not self.address.strip():
                 raise InvalidInput(f"{owner}: address={shown(self.address)} must be like 'tcp://host:8786'.")
             try:
-                self._client = Client(self.address, timeout="10s", set_as_default=False)  # type: ignore[no-untyped-call]
+                self._client = Client(self.address, timeout=self.timeout, set_as_default=False)  # type: ignore[no-untyped-call]
             except (OSError, TimeoutError) as exc:
                 raise InvalidInput(
                     f"{owner}: cannot reach the Dask scheduler at {self.address!r} ({type(exc).__name__}: {exc}). "
@@ -205,8 +207,8 @@ class DaskExecutor:
         with dask.config.set(config):
             cluster = LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=low, threads_per_worker=threads, processes=True, memory_limit=memory,
-                resources={"cpu": float(threads), "memory": float(memory)}, dashboard_address=None,
-                silence_logs=40,  # logging.ERROR
+                resources={"cpu": float(threads), "memory": float(memory)}, silence_logs=40,  # logging.ERROR
+                dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},  # no dashboard; any free port
             )  # fmt: skip
             try:
                 # a tiny target duration makes Dask's own target "one thread per ready or running task"
