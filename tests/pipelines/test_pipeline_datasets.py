@@ -17,13 +17,12 @@ from mloop.datasets.dataset import Dataset
 from mloop.entities import DatasetVersion, RunStatus
 from mloop.errors import IntegrityError, InvalidInput
 from mloop.guard import READ_DENIED
-from mloop.pipelines import LocalExecutor, Pipeline, PipelineResult, load_pipeline
+from mloop.pipelines import Pipeline, PipelineResult, load_pipeline
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.materialisers import dumps, loads
 from mloop.pipelines.references import parse_dataset_ref
 from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
-
-POOL = LocalExecutor(max_workers=2)
 
 STEPS = """
 from mloop import Dataset
@@ -91,11 +90,11 @@ def inputs_of(client: Client, run_id: str | None) -> list[tuple[str, str]]:
 
 
 def test_a_dataset_parameter_is_resolved_recorded_and_keyed_by_content(
-    client: Client, project: Path, tmp_path: Path
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
     split = add_split(client, tmp_path)
     train_v1 = split.train.info
-    first = load(project, "data_flow").run(client=client, compute=POOL)
+    first = load(project, "data_flow").run(client=client, compute=compute)
     assert first.ok, {n: s.error for n, s in first.steps.items()}
     assert value(client, first, "rows") == train_v1.rows
     rows_run = client.get_run(first.steps["rows"].run_id or "")
@@ -105,28 +104,28 @@ def test_a_dataset_parameter_is_resolved_recorded_and_keyed_by_content(
     assert key["inputs"]["data"] == train_v1.manifest_digest  # the version's content
     assert inputs_of(client, rows_run.id) == [("data:churn-train/1", "input")]
     # unchanged data: every step is reused
-    again = load(project, "data_flow").run(client=client, compute=POOL)
+    again = load(project, "data_flow").run(client=client, compute=compute)
     assert {s.status for s in again.steps.values()} == {"cached"}
     # a new version behind the alias: a cache miss for the steps that read it and, through the reference, downstream
     add_split(client, tmp_path, n=900, seed=4)
     plan = load(project, "data_flow").plan(client=client)
     assert plan.steps["rows"].status == "to run" and plan.steps["pick"].status == "to run"
-    third = load(project, "data_flow").run(client=client, compute=POOL)
+    third = load(project, "data_flow").run(client=client, compute=compute)
     assert {n: s.status for n, s in third.steps.items()} == dict.fromkeys(["rows", "pick", "entity", "count"], "ran")
     assert "parameter 'data' changed" in third.steps["rows"].reason and "churn-train/2" in third.steps["rows"].reason
     train_v2 = client.store.get_dataset_version("churn-train", 2)
     assert value(client, third, "rows") == train_v2.rows != train_v1.rows
     assert inputs_of(client, third.steps["rows"].run_id) == [("data:churn-train/2", "input")]
     # pinning the old version (Azure ML's "iris:2" form: NAME@VERSION) is the first run's key again
-    pinned = load(project, "data_flow").run({"data": "churn-train@1"}, client=client, compute=POOL)
+    pinned = load(project, "data_flow").run({"data": "churn-train@1"}, client=client, compute=compute)
     assert pinned.steps["rows"].status == "cached" and pinned.steps["rows"].key == first.steps["rows"].key
 
 
 def test_a_returned_dataset_version_is_a_reference_loaded_as_the_same_object(
-    client: Client, project: Path, tmp_path: Path
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
     split = add_split(client, tmp_path)
-    result = load(project, "data_flow").run(client=client, compute=POOL)
+    result = load(project, "data_flow").run(client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}
     pick = result.steps["pick"].outputs["pick"]
     assert pick["materialiser"] == "reference" and pick["type"] == "mloop.datasets.dataset.Dataset"
@@ -158,9 +157,11 @@ def test_reference_materialiser_round_trip_in_process(client: Client, tmp_path: 
     assert isinstance(loads(dumps(train.info)[0], "reference"), DatasetVersion)
 
 
-def test_a_holdout_parameter_fails_the_step_and_is_recorded(client: Client, project: Path, tmp_path: Path) -> None:
+def test_a_holdout_parameter_fails_the_step_and_is_recorded(
+    client: Client, project: Path, tmp_path: Path, compute: Executor
+) -> None:
     split = add_split(client, tmp_path)
-    result = load(project, "holdout_param").run(client=client, compute=POOL)
+    result = load(project, "holdout_param").run(client=client, compute=compute)
     step = result.steps["peek"]
     assert step.status == "failed" and "AccessDenied" in (step.error or "")
     assert f"{split.holdout.ref} is a private holdout" in (step.error or "")
@@ -170,8 +171,10 @@ def test_a_holdout_parameter_fails_the_step_and_is_recorded(client: Client, proj
     assert [e.payload["run"] for e in denied] == [f"run:{step.run_id}"]
 
 
-def test_a_dataset_reference_that_does_not_resolve_fails_only_that_step(client: Client, project: Path) -> None:
-    result = load(project, "data_flow").run({"data": "nope@latest"}, client=client, compute=POOL)
+def test_a_dataset_reference_that_does_not_resolve_fails_only_that_step(
+    client: Client, project: Path, compute: Executor
+) -> None:
+    result = load(project, "data_flow").run({"data": "nope@latest"}, client=client, compute=compute)
     assert {n: s.status for n, s in result.steps.items()} == {
         "rows": "failed", "pick": "failed", "entity": "skipped", "count": "skipped"}  # fmt: skip
     assert "NotFound" in (result.steps["rows"].error or "") and "nope" in (result.steps["rows"].error or "")

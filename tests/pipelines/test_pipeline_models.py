@@ -17,10 +17,9 @@ import mloop
 from mloop.entities import ModelVersion, RunStatus
 from mloop.errors import GateFailed
 from mloop.pipelines import LocalExecutor, Pipeline, PipelineResult, load_pipeline
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.materialisers import dumps, loads
 from mloop.tracking.client import Client
-
-POOL = LocalExecutor(max_workers=2)
 
 STEPS = """
 import contextlib
@@ -79,9 +78,9 @@ def value(client: Client, result: PipelineResult, step: str) -> Any:
     return json.loads(client.artifacts.get_bytes(result.steps[step].outputs[step]["digest"]))
 
 
-def check_registered_from_the_step(client: Client, project: Path, tmp_path: Path) -> None:
+def check_registered_from_the_step(client: Client, project: Path, tmp_path: Path, compute: Executor) -> None:
     split = add_split(client, tmp_path)
-    result = load(project, "registered").run(client=client, compute=POOL)
+    result = load(project, "registered").run(client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}
     train_run = result.steps["train"].run_id
     version = client.store.get_model_version("churn", 1)
@@ -95,17 +94,17 @@ def check_registered_from_the_step(client: Client, project: Path, tmp_path: Path
     assert scored["ref"] == version.ref and scored["run_id"] == train_run and scored["acc"] > 0.6
     assert client.get_run(result.steps["score"].run_id or "").metrics["train_acc"] == pytest.approx(scored["acc"])
     # a cached re-run registers nothing new; a new parameter value trains and registers version 2
-    again = load(project, "registered").run(client=client, compute=POOL)
+    again = load(project, "registered").run(client=client, compute=compute)
     assert {s.status for s in again.steps.values()} == {"cached"}
     assert [v.version for v in client.store.list_model_versions("churn").items] == [1]
-    load(project, "registered").run({"C": 0.1}, client=client, compute=POOL)
+    load(project, "registered").run({"C": 0.1}, client=client, compute=compute)
     assert sorted(v.version for v in client.store.list_model_versions("churn").items) == [1, 2]
 
 
 def test_a_model_registered_in_a_step_has_the_steps_run_as_its_run(
-    client: Client, project: Path, tmp_path: Path
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
-    check_registered_from_the_step(client, project, tmp_path)
+    check_registered_from_the_step(client, project, tmp_path, compute)
 
 
 def test_registering_from_a_step_on_postgresql(postgres_uri: str, project: Path, tmp_path: Path) -> None:
@@ -113,16 +112,16 @@ def test_registering_from_a_step_on_postgresql(postgres_uri: str, project: Path,
     client = Client(workspace=workspace)
     mloop.use_client(client)
     try:
-        check_registered_from_the_step(client, project, tmp_path)
+        check_registered_from_the_step(client, project, tmp_path, LocalExecutor(max_workers=2))
     finally:
         client.close()
 
 
 def test_a_model_from_a_step_that_reached_for_the_holdout_is_refused_by_the_gate(
-    client: Client, project: Path, tmp_path: Path
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
     split = add_split(client, tmp_path)
-    result = load(project, "contaminated").run(client=client, compute=POOL)
+    result = load(project, "contaminated").run(client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}  # the refusal was caught by the step
     step_run = result.steps["sneaky"].run_id
     version = client.store.get_model_version("churn", 1)
@@ -133,10 +132,10 @@ def test_a_model_from_a_step_that_reached_for_the_holdout_is_refused_by_the_gate
 
 
 def test_register_if_better_inside_a_step_evaluates_on_the_holdout(
-    client: Client, project: Path, tmp_path: Path
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
     split = add_split(client, tmp_path)
-    result = load(project, "gated").run(client=client, compute=POOL)
+    result = load(project, "gated").run(client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}
     seen = value(client, result, "gate")
     assert seen["run_id"] == seen["step_run"] == result.steps["gate"].run_id

@@ -12,10 +12,9 @@ from pipeline_cases import write
 import mloop
 from mloop.entities import RunStatus
 from mloop.errors import NotFound
-from mloop.pipelines import LocalExecutor, Pipeline, get_step_context, load_pipeline
+from mloop.pipelines import Pipeline, get_step_context, load_pipeline
+from mloop.pipelines.executors import Executor
 from mloop.tracking.client import Client
-
-POOL = LocalExecutor(max_workers=2)
 
 TRACKED = """
 import json, os, tempfile
@@ -96,8 +95,10 @@ def _output(client: Client, result: object, step: str) -> dict[str, object]:
     return value
 
 
-def test_the_fluent_api_inside_a_step_logs_to_the_steps_own_run(client: Client, project: Path) -> None:
-    result = _load(project, "tracked").run(client=client, compute=POOL)
+def test_the_fluent_api_inside_a_step_logs_to_the_steps_own_run(
+    client: Client, project: Path, compute: Executor
+) -> None:
+    result = _load(project, "tracked").run(client=client, compute=compute)
     assert result.ok, {n: s.error for n, s in result.steps.items()}
     for side in ("left", "right"):
         step_run_id = result.steps[side].run_id
@@ -120,8 +121,10 @@ def test_the_fluent_api_inside_a_step_logs_to_the_steps_own_run(client: Client, 
         assert left_open.parent_id == step_run_id and left_open.status is RunStatus.FINISHED
 
 
-def test_ending_the_steps_run_and_holdout_access_are_refused_inside_a_step(client: Client, project: Path) -> None:
-    result = _load(project, "tracked").run(client=client, compute=POOL)
+def test_ending_the_steps_run_and_holdout_access_are_refused_inside_a_step(
+    client: Client, project: Path, compute: Executor
+) -> None:
+    result = _load(project, "tracked").run(client=client, compute=compute)
     refused = _output(client, result, "refusals")
     assert "is ended by pipeline 'tracked' when the step returns" in str(refused["end"])
     assert "with mloop.start_run()" in str(refused["end"])
@@ -131,8 +134,10 @@ def test_ending_the_steps_run_and_holdout_access_are_refused_inside_a_step(clien
     assert [e.payload["purpose"] for e in denied] == ["a look at the labels"]
 
 
-def test_a_failing_step_keeps_what_it_logged_and_its_run_fails(client: Client, project: Path) -> None:
-    result = _load(project, "failing").run(client=client, compute=POOL)
+def test_a_failing_step_keeps_what_it_logged_and_its_run_fails(
+    client: Client, project: Path, compute: Executor
+) -> None:
+    result = _load(project, "failing").run(client=client, compute=compute)
     step = result.steps["fails"]
     assert step.status == "failed" and "RuntimeError: boom" in (step.error or "")
     record = client.get_run(step.run_id or "")
