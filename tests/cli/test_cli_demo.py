@@ -16,6 +16,7 @@ def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path:
     folder: the second and third runs reuse every step, and the demo does not nest a new folder."""
     target = tmp_path / "demo"
     out = mloop("demo", "--dir", str(target)).stdout
+    assert "prepare → featurise → train_linear | train_forest → evaluate → register" in out
     assert "6 ran, 0 cached" in out
     for step in ("prepare", "featurise", "train_linear", "train_forest", "evaluate", "register"):
         assert step in out

@@ -11,6 +11,7 @@ import pytest
 
 import mloop
 from mloop.cli.demo import pipeline as example
+from mloop.cli.demo.show import stages
 from mloop.cli.demo.tour import PIPELINE_FILE, write_pipeline_file
 from mloop.tracking.client import Client
 
@@ -134,3 +135,4 @@ def test_the_pipeline_is_the_documented_shape() -> None:
     assert graph.upstream["evaluate"] == {"train_linear", "train_forest", "featurise"}
     assert graph.upstream["register"] == {"evaluate", "prepare"}
     assert example.train.experiment == "breast-cancer"
+    assert stages(graph) == "prepare → featurise → train_linear | train_forest → evaluate → register"

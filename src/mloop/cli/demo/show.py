@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["report", "show_pipeline"]
+__all__ = ["report", "show_pipeline", "stages"]
 
 _STYLES = {"cached": "green", "ran": "cyan", "failed": "red", "skipped": "dim", "killed": "red"}
+
+
+def stages(graph: Any) -> str:
+    """The steps by depth in the DAG: ``prepare → featurise → train_linear | train_forest → ...``."""
+    depth: dict[str, int] = {}
+    for name in graph.order:  # topological: every upstream step comes first
+        depth[name] = 1 + max((depth[u] for u in graph.upstream[name]), default=-1)
+    levels = [[n for n in graph.order if depth[n] == d] for d in range(max(depth.values(), default=-1) + 1)]
+    return " → ".join(" | ".join(level) for level in levels)
 
 
 def show_pipeline(out: Any, result: Any) -> None:

@@ -103,10 +103,11 @@ def _producer(client: Any, run_id: str) -> Any:
 def _train(out: Any, client: Any, root: Path) -> Any:
     """Run the example pipeline (Rich spinner while it runs, then its steps with their cache status)."""
     from mloop.cli.demo.pipeline import train
-    from mloop.cli.demo.show import show_pipeline
+    from mloop.cli.demo.show import show_pipeline, stages
     from mloop.errors import MloopError
 
-    with out.status(f"running pipeline {train.name!r}: {' → '.join(train.graph.order)}"):
+    out.print(f"Training through the example pipeline ({PIPELINE_FILE}): {stages(train.graph)}")
+    with out.status(f"running pipeline {train.name!r} ({len(train.steps)} steps, independent ones in parallel)"):
         result = train.run(client=client, tags={"mloop.demo": "true"})
     show_pipeline(out, result)
     if not result.ok:
