@@ -167,3 +167,34 @@ def test_second_scheduler_refused_on_postgresql(tmp_path: Path, postgres_uri: st
     finally:
         engine.dispose()
     assert os.environ.get("MLOOP_URI") is None
+
+
+def test_sigterm_stops_the_scheduler_and_its_running_fire(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = project / "started"
+    (project / "slow.py").write_text(
+        "import pathlib, time\nfrom mloop.pipelines import Pipeline, step\n\n\n@step\ndef nap() -> int:\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n    time.sleep(120)\n    return 1\n\n\n"
+        "slow = Pipeline('slow', [nap])\n"
+    )
+    client = Client(workspace=init_workspace(project))
+    try:
+        publish(client, f"{project / 'slow.py'}:slow")
+        create_schedule(client, "naps", pipeline="slow", cron="* * * * *", missed="run-once",
+                        start_ms=int(time.time() * 1000) - 10 * MIN)  # fmt: skip
+        scheduler = _mloop(project, "scheduler", "--interval", "1")
+        try:
+            _wait_for(lambda: started.exists() or scheduler.poll() is not None, "the scheduled run's step")
+            scheduler.send_signal(signal.SIGTERM)
+            out, err = scheduler.communicate(timeout=60)
+            assert scheduler.returncode == 1, out + err  # its one fire did not finish
+        finally:
+            if scheduler.poll() is None:
+                scheduler.kill()
+                scheduler.communicate()
+        runs = {r.tags.get("mloop.pipeline.kind"): r for r in client.store.search_runs().items}
+        assert runs["pipeline"].status.value == "KILLED" and runs["step"].status.value == "KILLED"
+        assert runs["pipeline"].tags[TRIGGER_TAGS.BY] == "schedule:naps"
+        (event,) = client.store.list_events(types=[SchedulerEvents.RUN_FAILED]).items
+        assert event.payload["run"] == runs["pipeline"].id
+    finally:
+        client.close()

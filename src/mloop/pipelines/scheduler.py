@@ -178,7 +178,7 @@ class Scheduler:
                 outcome = json.loads(child.result.read_text())
             except (OSError, ValueError):
                 outcome = {"error": f"the run process ended with exit code {code} and no result (killed?)"}
-            fire.run_id = outcome.get("run_id")
+            fire.run_id = outcome.get("run_id") or self._run_of(fire)
             ok = code == 0 and outcome.get("status") == "FINISHED"
             fire.status = "finished" if ok else "failed"
             if not ok:
@@ -190,6 +190,14 @@ class Scheduler:
                 path.unlink(missing_ok=True)
             done.append(fire)
         return done
+
+    def _run_of(self, fire: Fire) -> str | None:
+        """The pipeline run of a fire whose process left no result (killed): found by its trigger tags."""
+        found = self.ctx.store.search_runs(
+            filter=f"tags.`{TRIGGER_TAGS.BY}` = 'schedule:{fire.schedule}' and "
+            f"tags.`{TRIGGER_TAGS.FIRE_TIME}` = '{iso(fire.fire_time)}'", max_results=1,
+        )  # fmt: skip
+        return found.items[0].id if found.items else None
 
     def stop(self) -> list[Fire]:
         """SIGTERM the running pipeline processes (their runs end KILLED) and wait for them."""
