@@ -198,3 +198,31 @@ def test_sigterm_stops_the_scheduler_and_its_running_fire(project: Path, monkeyp
         assert event.payload["run"] == runs["pipeline"].id
     finally:
         client.close()
+
+
+def test_a_lost_postgresql_lock_stops_the_scheduler(tmp_path: Path, postgres_uri: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from mloop.errors import StoreUnavailable
+
+    client = Client(workspace=init_workspace(tmp_path, store_uri=postgres_uri, artifact_uri=str(tmp_path / "a")))
+    engine = create_engine(postgres_uri.replace("postgresql://", "postgresql+psycopg://"))
+    key = zlib.crc32(b"mloop:scheduler")
+    ticks: list[int] = []
+
+    def drop_the_lock_connection(*_: object) -> None:
+        ticks.append(1)
+        if len(ticks) == 1:  # after the first tick: the server ends the lock's connection (a restart, a network cut)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                                  "AND objid = :k AND classid = 0"), {"k": key})  # fmt: skip
+                conn.commit()
+
+    try:
+        with pytest.raises(StoreUnavailable, match="lost its lock"):
+            serve(client, interval_s=0.2, on_status=drop_the_lock_connection)
+        assert len(ticks) == 1
+        serve(client, once=True)  # the lock is free: a new scheduler starts
+    finally:
+        engine.dispose()
+        client.close()

@@ -240,6 +240,11 @@ def serve(
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set()) if main else None
     try:
         while True:
+            if not lock.held():
+                raise StoreUnavailable(
+                    "The scheduler lost its lock on the store (the database connection holding it dropped), so "
+                    "another scheduler may have started. Stopped; start `mloop scheduler` again."
+                )
             try:
                 events = scheduler.tick()
                 events += scheduler.reap(block=once)

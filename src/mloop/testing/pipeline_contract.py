@@ -127,10 +127,13 @@ class ScheduleStoreContract:
 
     def test_exclusive_lock_refuses_a_second_holder(self, store: Store) -> None:
         lock = store.try_exclusive_lock("scheduler", holder="mloop scheduler host-a pid 1")
+        assert lock.held()
         try:
             with pytest.raises(Conflict, match="host-a"):
                 store.try_exclusive_lock("scheduler", holder="mloop scheduler host-b pid 2")
         finally:
             lock.release()
+        assert not lock.held()
         again = store.try_exclusive_lock("scheduler", holder="mloop scheduler host-b pid 2")
         again.release()
+        again.release()  # releasing twice is harmless

@@ -39,6 +39,10 @@ class ExclusiveLock(Protocol):
     @property
     def name(self) -> str: ...
 
+    def held(self) -> bool:
+        """Still held (``False`` once released, or when the database connection holding it was lost)."""
+        ...
+
     def release(self) -> None: ...
 
 

@@ -40,6 +40,9 @@ class FileLock:
     def name(self) -> str:
         return self._name
 
+    def held(self) -> bool:
+        return self._fd >= 0
+
     def release(self) -> None:
         import fcntl
 
@@ -60,11 +63,28 @@ class PostgresLock:
     def name(self) -> str:
         return self._name
 
+    def held(self) -> bool:
+        """Asks the server: a dropped connection (server restart, network) has lost the lock."""
+        if self._conn is None:
+            return False
+        try:
+            got = self._conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 "
+                     "AND objid = :k AND pid = pg_backend_pid()"),
+                {"k": self._key},
+            ).scalar()  # fmt: skip
+            self._conn.commit()
+        except Exception:  # the connection is gone, and the lock with it
+            return False
+        return bool(got)
+
     def release(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 self._conn.commit()
+            except Exception:  # the connection was lost: so was the lock
+                pass
             finally:
                 self._conn.close()
                 self._conn = None
