@@ -44,6 +44,9 @@ def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path:
 
     again = json.loads(mloop("pipelines", "run", "train_pipeline.py:train", "--json").stdout)
     assert [s["status"] for s in again["steps"]] == ["cached"] * 6  # the file the demo wrote is the same pipeline
+    mloop("pipelines", "publish", "train_pipeline.py:train")  # what retraining will trigger
+    triggered = json.loads(mloop("pipelines", "trigger", "train", "--json").stdout)
+    assert [s["status"] for s in triggered["steps"]] == ["cached"] * 6
 
     out = mloop("demo").stdout  # from inside the demo folder: reused, every step cached
     assert f"workspace: {target / '.mloop'}" in out and not (target / "mloop-demo").exists()
