@@ -18,7 +18,7 @@ from mloop.errors import Conflict
 from mloop.pipelines import publish
 from mloop.pipelines.events import SchedulerEvents
 from mloop.pipelines.scheduler import Scheduler, serve
-from mloop.pipelines.schedules import create_schedule, pause_schedule
+from mloop.pipelines.schedules import create_schedule, pause_schedule, show_schedule
 from mloop.pipelines.trigger import TRIGGER_TAGS
 from mloop.store.protocols.schedules import ScheduleEvents
 from mloop.tracking.client import Client
@@ -51,8 +51,9 @@ def test_a_due_schedule_fires_exactly_once(published: Client) -> None:
     assert run.tags[TRIGGER_TAGS.BY] == "schedule:every5"
     assert run.tags[TRIGGER_TAGS.FIRE_TIME] == "2026-01-01T00:05:00Z"
     assert run.tags[TRIGGER_TAGS.PUBLISHED] == "pipeline:flow/1" and run.params["a.n"] == "2"
-    (claimed,) = c.store.list_schedule_fires("every5")
-    assert claimed.fire_time == T0 + 5 * MIN
+    schedule, (claimed,) = show_schedule(c, "every5")
+    assert claimed.fire_time == T0 + 5 * MIN and schedule.last_fire_at == T0 + 5 * MIN
+    assert schedule.next_fire_at == T0 + 10 * MIN
     assert len(c.store.list_events(types=[ScheduleEvents.FIRED]).items) == 1
 
 

@@ -121,6 +121,8 @@ def test_cli_publish_trigger_and_schedules(project: Path, monkeypatch: pytest.Mo
     assert made[0]["params"] == {"d.k": 2} and made[0]["timezone"] == "UTC" and made[0]["next_fire_at"]
     assert "not valid" in mloop("schedules", "create", "bad", "--pipeline", "flow", "--cron", "* *", code=2).stderr
     assert "nightly" in mloop("schedules", "list").stdout
+    shown = json.loads(mloop("schedules", "show", "nightly", "--json").stdout)
+    assert shown["name"] == "nightly" and shown["fires"] == [] and shown["missed"] == "run-once"
     assert json.loads(mloop("schedules", "pause", "nightly", "--json").stdout)[0]["paused"] is True
     assert json.loads(mloop("schedules", "resume", "nightly", "--json").stdout)[0]["paused"] is False
     mloop("schedules", "delete", "nightly")

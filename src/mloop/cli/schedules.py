@@ -67,6 +67,27 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     _show(items, as_json)
 
 
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    name: NameArg,
+    fires: Annotated[int, typer.Option("--fires", min=1, help="How many recent fires to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a schedule and its recent fires (nominal time, when claimed, missed times folded into it)."""
+    from mloop.cli.output import format_time, print_json, table
+    from mloop.pipelines.schedules import show_schedule
+
+    with open_client(ctx) as client:
+        schedule, recent = show_schedule(client, name, fires=fires)
+    if as_json:
+        print_json({**schedule.to_dict(), "fires": [f.to_dict() for f in recent]})
+        return
+    _show([schedule], False)
+    table(["fire time (UTC)", "claimed", "by", "missed"],
+          [[format_time(f.fire_time), format_time(f.claimed_at), f.actor, f.missed] for f in recent])  # fmt: skip
+
+
 @app.command("pause")
 def pause(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Stop firing a schedule until it is resumed."""

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mloop.context import Context
-from mloop.entities import Schedule, iter_pages, now_ms
+from mloop.entities import Schedule, ScheduleFire, iter_pages, now_ms
 from mloop.errors import InvalidInput, shown
 from mloop.pipelines.trigger import check_params, resolve_published
 from mloop.refs import parse_ref
@@ -38,6 +38,7 @@ __all__ = [
     "next_fire",
     "pause_schedule",
     "resume_schedule",
+    "show_schedule",
 ]
 
 MISSED_POLICIES = ("skip", "run-once")
@@ -132,3 +133,8 @@ def resume_schedule(ctx: Context, name: str) -> Schedule:
 
 def delete_schedule(ctx: Context, name: str) -> Schedule:
     return ctx.store.delete_schedule(name, actor=ctx.actor)
+
+
+def show_schedule(ctx: Context, name: str, *, fires: int = 20) -> tuple[Schedule, list[ScheduleFire]]:
+    """A schedule with its next fire time and its last ``fires`` claimed fires, newest first."""
+    return _with_next(ctx.store.get_schedule(name)), ctx.store.list_schedule_fires(name, limit=fires)
