@@ -47,9 +47,16 @@ def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path:
     mloop("pipelines", "publish", "train_pipeline.py:train")  # what retraining will trigger
     triggered = json.loads(mloop("pipelines", "trigger", "train", "--json").stdout)
     assert [s["status"] for s in triggered["steps"]] == ["cached"] * 6
+    edited = (target / "train_pipeline.py").read_text().replace("trees: int = 60,", "trees: int = 80,")
+    (target / "train_pipeline.py").write_text(edited)  # the user edits a step: it and what follows would re-run
+    plan = json.loads(mloop("pipelines", "plan", "train_pipeline.py:train", "--json").stdout)
+    assert [s["status"] for s in plan["steps"]] == ["cached"] * 3 + ["to run"] * 3
+    assert plan["steps"][3]["step"] == "train_forest" and "code" in plan["steps"][3]["reason"]
 
-    out = mloop("demo").stdout  # from inside the demo folder: reused, every step cached
+    out = mloop("demo").stdout  # from inside the demo folder: reused, every step cached; the edited file kept
     assert f"workspace: {target / '.mloop'}" in out and not (target / "mloop-demo").exists()
+    assert "train_pipeline.py differs from this mloop's example: kept" in out
+    assert (target / "train_pipeline.py").read_text() == edited
     assert "every step reused from the cache (6 cached)" in out
     assert "Nothing new to register: model:breast-cancer/1" in out
     assert "Production: model:breast-cancer/1" in out

@@ -71,7 +71,7 @@ def prepare(*, holdout: float = 0.25, seed: int = 7) -> tuple[Dataset, str]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "breast_cancer.parquet"
         frame.to_parquet(path, index=False)
-        added = mloop.Dataset.add(path, DATASET, message="scikit-learn's breast cancer data")
+        added = Dataset.add(path, DATASET, message="scikit-learn's breast cancer data")
     split = mloop.split_dataset(added.dataset.ref, holdout=holdout, seed=seed, stratify=LABEL)
     print(f"{split.source.ref} -> {split.train.ref} ({split.train.info.rows} rows) "
           f"and private {split.holdout.ref} ({split.holdout.info.rows} rows)")  # fmt: skip
