@@ -1,9 +1,11 @@
 """Pipelines: steps with typed inputs, outputs and parameters, a validated DAG, cached and tracked runs.
 
 See ``docs/pipelines.md``. Importing this package is light: numpy, pandas and scikit-learn are imported only
-when a value of theirs is stored or loaded.
+when a value of theirs is stored or loaded; Dask only when a step is submitted to a ``dask`` compute target.
 """
 
+from mloop.pipelines.executors import Executor
+from mloop.pipelines.executors.dask import DaskExecutor
 from mloop.pipelines.executors.local import LocalExecutor
 from mloop.pipelines.history import explain_step, step_logs
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
@@ -19,7 +21,9 @@ from mloop.pipelines.trigger import trigger
 
 __all__ = [
     "CachePolicy",
+    "DaskExecutor",
     "DatasetRef",
+    "Executor",
     "LocalExecutor",
     "MaxAge",
     "Never",
