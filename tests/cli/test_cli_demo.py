@@ -59,6 +59,8 @@ def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path:
     assert (target / "train_pipeline.py").read_text() == edited
     assert "every step reused from the cache (6 cached)" in out
     assert "Nothing new to register: model:breast-cancer/1" in out
+    for candidate in ("train_linear", "train_forest"):  # candidates shown with the runs that trained them
+        assert steps[candidate]["run_id"][-8:] in out
     assert "Production: model:breast-cancer/1" in out
 
 

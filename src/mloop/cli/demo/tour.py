@@ -95,8 +95,10 @@ def _output(client: Any, result: Any, name: str) -> Any:
 
 def _producer(client: Any, run_id: str) -> Any:
     """The run that did a step's work: the step run itself, or for a cached step the run it reused."""
+    from mloop.pipelines.results import TAG
+
     record = client.get_run(run_id)
-    source = record.tags.get("mloop.step.cached_from")
+    source = record.tags.get(TAG.CACHED_FROM)
     return client.get_run(source) if source else record
 
 
