@@ -24,7 +24,10 @@ from mloop.tracking.client import Client
 STEPS = """
 import contextlib
 
+import pandas as pd
+
 import mloop
+from mloop import Dataset
 from mloop.entities import ModelVersion
 from mloop.errors import AccessDenied
 from mloop.pipelines import DatasetRef, Pipeline, get_step_context, step
@@ -63,7 +66,31 @@ def gate(*, data: DatasetRef = "churn-train@latest", holdout: str = "data:churn-
             "step_run": get_step_context().run_id}
 
 
+@step
+def peek_then_pass(*, data: DatasetRef = "churn-train@latest") -> pd.DataFrame:
+    with contextlib.suppress(AccessDenied):
+        mloop.get_dataset("churn-holdout@latest").to_pandas()
+    return data.to_pandas()
+
+
+@step
+def fit_downstream(peek_then_pass: pd.DataFrame) -> ModelVersion:
+    return mloop.register_model(fit(peek_then_pass), "churn")
+
+
+@step
+def split_here(*, source: str = "data:churn/1") -> Dataset:
+    return mloop.split_dataset(source, holdout=0.3, seed=1, stratify="label").train
+
+
+@step
+def fit_split(split_here: Dataset) -> ModelVersion:
+    return mloop.register_model(fit(split_here.to_pandas()), "churn")
+
+
 registered = Pipeline("registered", [train, score])
+upstream_peek = Pipeline("upstream_peek", [peek_then_pass, fit_downstream])
+split_upstream = Pipeline("split_upstream", [split_here, fit_split])
 contaminated = Pipeline("contaminated", [sneaky])
 gated = Pipeline("gated", [gate])
 """
@@ -129,6 +156,35 @@ def test_a_model_from_a_step_that_reached_for_the_holdout_is_refused_by_the_gate
     mloop.evaluate(version.ref, split.holdout.ref)
     with pytest.raises(GateFailed, match=rf"contaminated: run:{step_run} tried to read \(refused\) "):
         mloop.promote("churn", 1, to="production")
+
+
+def test_a_holdout_attempt_in_an_upstream_step_taints_the_model_registered_downstream(
+    client: Client, project: Path, tmp_path: Path, compute: Executor
+) -> None:
+    split = add_split(client, tmp_path)
+    result = load(project, "upstream_peek").run(client=client, compute=compute)
+    assert result.ok, {n: s.error for n, s in result.steps.items()}
+    version = client.store.get_model_version("churn", 1)
+    assert version.run_id == result.steps["fit_downstream"].run_id
+    mloop.evaluate(version.ref, split.holdout.ref)
+    peek_run = result.steps["peek_then_pass"].run_id
+    with pytest.raises(GateFailed, match=rf"contaminated: run:{peek_run} tried to read \(refused\) "):
+        mloop.promote("churn", 1, to="production")
+
+
+def test_splitting_in_an_upstream_step_is_not_contamination(
+    client: Client, project: Path, tmp_path: Path, compute: Executor
+) -> None:
+    add_split(client, tmp_path)  # data:churn/1
+    result = load(project, "split_upstream").run(client=client, compute=compute)
+    assert result.ok, {n: s.error for n, s in result.steps.items()}
+    split_run = result.steps["split_here"].run_id
+    assert ("data:churn/1", "input") in [(e.source, e.relation) for e in
+                                         client.store.list_lineage(f"run:{split_run}", direction="up")]  # fmt: skip
+    mloop.evaluate("model:churn/1", "data:churn-holdout/2")  # the holdout the step split off
+    report = mloop.promote("churn", 1, to="production")
+    row = next(c for c in report.checks if c.check.startswith("uncontaminated"))
+    assert row.passed
 
 
 def test_register_if_better_inside_a_step_evaluates_on_the_holdout(

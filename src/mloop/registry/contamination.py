@@ -1,13 +1,13 @@
 """Holdout contamination: did the run that made a model see the holdout it is evaluated on?
 
 A model version is *contaminated* for holdout ``H`` when the run that trained it (or any parent run, e.g. the
-pipeline run around a step):
+pipeline run around a step; or an *upstream* run, whose outputs it consumed: the steps before it in a pipeline):
 
 - read ``H`` (lineage ``input``), or tried to and was refused (lineage ``read-denied``: the attempt alone
   means the training code reached for it, and what it did after the refusal is invisible to mloop);
 - read a dataset version holding any of ``H``'s files byte for byte (same digest);
-- read a version ``H`` was made from (the data it was split from holds the holdout's rows), or one made
-  from ``H``;
+- read a version ``H`` was made from (the data it was split from holds the holdout's rows; not counted for
+  upstream runs, since splitting is what a pipeline's preparing step does with it), or one made from ``H``;
 - was started in a process that had read ``H`` through ``holdout_access`` (lineage ``override-read``);
 - or a ``dataset.holdout_read`` event other than an evaluation's names that run.
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["contamination"]
 
 _MAX_DEPTH = 50
+_MAX_UPSTREAM = 1000
 
 
 def _when(ms: int) -> str:
@@ -59,6 +60,21 @@ def _runs(client: Context, run_id: str | None) -> Iterator[str]:
             run_id = client.store.get_run(run_id).parent_id
         except NotFound:
             return
+
+
+def _upstream(client: Context, runs: list[str]) -> list[str]:
+    """Runs whose outputs ``runs`` consumed (``run: -> run:`` lineage, e.g. a pipeline step's upstream steps),
+    transitively, other than ``runs``; at most :data:`_MAX_UPSTREAM`."""
+    seen, frontier = set(runs), list(runs)
+    found: list[str] = []
+    while frontier and len(found) < _MAX_UPSTREAM:
+        for edge in client.store.list_lineage(f"run:{frontier.pop()}", direction="up"):
+            other = edge.source.removeprefix("run:")
+            if edge.source.startswith("run:") and other not in seen:
+                seen.add(other)
+                found.append(other)
+                frontier.append(other)
+    return found
 
 
 def _lineage_closure(client: Context, ref: str, direction: str) -> set[str]:
@@ -89,6 +105,8 @@ def contamination(client: Context, version: ModelVersion, holdout: str) -> list[
     runs = list(_runs(client, version.run_id))
     if not runs:
         return []
+    upstream = set(_upstream(client, runs))
+    runs += sorted(upstream)
     holdout_files = _digests(client, holdout)
     sources = _lineage_closure(client, holdout, "up")
     derived = _lineage_closure(client, holdout, "down")
@@ -106,7 +124,7 @@ def contamination(client: Context, version: ModelVersion, holdout: str) -> list[
                 findings.append(f"{run_ref} {verb} {holdout} at {when}")
             elif edge.relation in (READ_DENIED, OVERRIDE_READ):
                 continue
-            elif data in sources:
+            elif data in sources and run_id not in upstream:
                 findings.append(f"{run_ref} read {data}, which {holdout} was split from, at {when}")
             elif data in derived:
                 findings.append(f"{run_ref} read {data}, made from {holdout}, at {when}")
