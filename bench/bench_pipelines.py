@@ -3,7 +3,7 @@
 Benchmarks are not tests: they print medians and ratios and never gate CI.
 
     bench/.venv-dvc/bin/python -m pip install -r bench/requirements-dvc.txt   # once (bench/run.sh does it)
-    .venv/bin/python bench/bench_pipelines.py [--repeats 7] [--stages 20]
+    .venv/bin/python bench/bench_pipelines.py [--repeats 7] [--stages 20] [--before-src OLD_TREE/src]
 
 Measures, each in fresh subprocesses except the in-process executor checks:
 
@@ -40,12 +40,12 @@ MLOOP = Path(sys.executable).parent / "mloop"
 DVC = BENCH / ".venv-dvc" / "bin" / "dvc"
 
 
-def mloop_project(root: Path, stages: int) -> None:
+def mloop_project(root: Path, stages: int, env: dict[str, str] | None = None) -> None:
     lines = ["from mloop.pipelines import Pipeline, step", "", "@step\ndef s0() -> str:\n    return '0'\n"]
     lines += [f"@step\ndef s{i}(s{i - 1}: str) -> str:\n    return s{i - 1} + '.{i}'\n" for i in range(1, stages)]
     lines.append(f"chain = Pipeline('chain', [{', '.join(f's{i}' for i in range(stages))}])")
     (root / "chain.py").write_text("\n".join(lines) + "\n")
-    subprocess.run([str(MLOOP), "init", str(root)], check=True, capture_output=True)
+    subprocess.run([str(MLOOP), "init", str(root)], check=True, capture_output=True, env=env)
 
 
 def dvc_project(root: Path, stages: int) -> None:
@@ -100,50 +100,61 @@ def floors(env: dict[str, str], cwd: Path, repeats: int) -> None:
               f"CPU {_summary([c for _, c in samples])}")  # fmt: skip
 
 
-def cli(repeats: int, stages: int) -> None:
+def cli(repeats: int, stages: int, before: Path | None) -> None:
+    """Interleaved repeats; with ``before`` (a source tree), mloop as it was runs in the same repeats too."""
     mloop_cmd = [str(MLOOP), "pipelines", "run", "chain.py:chain"]
     dvc_cmd = [str(DVC), "repro", "-q"]
-    first: dict[str, list[float]] = {"mloop": [], "dvc": []}
-    cached: dict[str, list[float]] = {"mloop": [], "dvc": []}
-    cpu: dict[str, list[float]] = {"mloop": [], "dvc": []}
-    ratios, cpu_ratios, loads = [], [], []
+    names = ["mloop", "dvc"] + (["before"] if before else [])
+    first: dict[str, list[float]] = {n: [] for n in names}
+    cached: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    ratios: dict[str, list[float]] = {"wall": [], "CPU": [], "before/after wall": [], "before/after CPU": []}
+    loads = []
     with tempfile.TemporaryDirectory() as cache_dir:
         env = child_env(Path(cache_dir))
+        envs = {"mloop": env, "dvc": env, "before": {**env, "PYTHONPATH": str(before)}}
         for r in range(repeats):
             with tempfile.TemporaryDirectory() as tmp:
-                m, d = Path(tmp, "mloop"), Path(tmp, "dvc")
-                m.mkdir()
-                d.mkdir()
-                mloop_project(m, stages)
-                dvc_project(d, stages)
-                order = [("mloop", m, mloop_cmd), ("dvc", d, dvc_cmd)]
-                if r % 2:
-                    order.reverse()
+                order = []
+                for name in names:
+                    folder = Path(tmp, name)
+                    folder.mkdir()
+                    if name == "dvc":
+                        dvc_project(folder, stages)
+                    else:
+                        mloop_project(folder, stages, envs[name])
+                    order.append((name, folder, dvc_cmd if name == "dvc" else mloop_cmd))
+                order = order[r % len(order) :] + order[: r % len(order)]  # who goes first rotates
                 for name, cwd, cmd in order:
-                    first[name].append(timed(cmd, cwd, env)[0])
-                if r == 0:  # the first, uncached runs compiled both tools' bytecode; one more warm-up pair
-                    for _, cwd, cmd in order:
-                        timed(cmd, cwd, env)
+                    first[name].append(timed(cmd, cwd, envs[name])[0])
+                if r == 0:  # the first, uncached runs compiled each tool's bytecode; one more warm-up round
+                    for name, cwd, cmd in order:
+                        timed(cmd, cwd, envs[name])
                 loads.append(os.getloadavg()[0])
-                pair = {}
+                got = {}
                 for name, cwd, cmd in order:
-                    pair[name] = timed(cmd, cwd, env)
-                    cached[name].append(pair[name][0])
-                    cpu[name].append(pair[name][1])
-                ratios.append(pair["dvc"][0] / pair["mloop"][0])
-                cpu_ratios.append(pair["dvc"][1] / pair["mloop"][1])
-        label = "first run"
-        print(f"{label:>34}: mloop {_summary(first['mloop'])}   dvc {_summary(first['dvc'])}")
+                    got[name] = timed(cmd, cwd, envs[name])
+                    cached[name].append(got[name][0])
+                    cpu[name].append(got[name][1])
+                ratios["wall"].append(got["dvc"][0] / got["mloop"][0])
+                ratios["CPU"].append(got["dvc"][1] / got["mloop"][1])
+                if before:
+                    ratios["before/after wall"].append(got["before"][0] / got["mloop"][0])
+                    ratios["before/after CPU"].append(got["before"][1] / got["mloop"][1])
+        print(f"{'first run':>34}: " + "   ".join(f"{n} {_summary(first[n])}" for n in names))
         for label, data in (("fully cached re-run, wall", cached), ("fully cached re-run, CPU", cpu)):
-            print(f"{label:>34}: mloop {_summary(data['mloop'])}   dvc {_summary(data['dvc'])}   (ratio of "
-                  f"medians {statistics.median(data['dvc']) / statistics.median(data['mloop']):.2f}x)")  # fmt: skip
-        for label, values in (("cached, per pair, wall", ratios), ("cached, per pair, CPU", cpu_ratios)):
-            print(f"{label:>34}: median dvc/mloop {statistics.median(values):.2f}x (range {min(values):.2f}-"
-                  f"{max(values):.2f}x, {repeats} interleaved pairs)")  # fmt: skip
+            ratio = statistics.median(data["dvc"]) / statistics.median(data["mloop"])
+            sides = "   ".join(f"{n} {_summary(data[n])}" for n in names)
+            print(f"{label:>34}: {sides}   (dvc/mloop, ratio of medians {ratio:.2f}x)")
+        for label, values in ratios.items():
+            if values:
+                what = label if label.startswith("before") else f"dvc/mloop {label}"
+                print(f"{'cached, per round':>34}: median {what} {statistics.median(values):.2f}x (range "
+                      f"{min(values):.2f}-{max(values):.2f}x, {repeats} interleaved rounds)")  # fmt: skip
         print(f"{'load average (1 min)':>34}: {min(loads):.1f}-{max(loads):.1f}")
         ws = Path(cache_dir, "floor")
         ws.mkdir()
-        mloop_project(ws, 1)  # a workspace for `mloop runs list`
+        mloop_project(ws, 1, env)  # a workspace for `mloop runs list`
         floors(env, ws, repeats)
 
 
@@ -193,11 +204,12 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=20)
     parser.add_argument("--skip-cli", action="store_true", help="only the in-process executor measurements")
     parser.add_argument("--skip-in-process", action="store_true", help="only the command-line comparison")
+    parser.add_argument("--before-src", type=Path, help="also time mloop from this source tree (its src/ folder)")
     args = parser.parse_args()
     if not args.skip_cli:
         if not DVC.exists() or shutil.which("git") is None:
             raise SystemExit(f"needs git and {DVC}: run `bash bench/run.sh` once to install DVC")
-        cli(args.repeats, args.stages)
+        cli(args.repeats, args.stages, args.before_src)
     if not args.skip_in_process:
         in_process(args.stages)
 
