@@ -196,7 +196,7 @@ class ScriptRunner:
             "params": {k: _text(kwargs[k]) for k in spec.params},
         }
         argv = [sys.executable, str(copy / spec.script), *(_substitute(a, values) for a in spec.args)]
-        code, tail = _run(argv, copy, dict(spec.environment), spec)
+        code, tail = _run(argv, copy, dict(spec.environment))
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             lines = "\n".join(f"  | {line}" for line in tail) or "  | (nothing)"
@@ -204,8 +204,14 @@ class ScriptRunner:
                 f"Last lines of its stderr:\n{lines}\nScript {spec.script!r} of step {spec.step!r} {how} "
                 "(its full stdout and stderr are in the step's logs: `mloop pipelines logs RUN STEP`)."
             )
-        for name, path in outputs.items():
-            if not path.exists():
+        for name, kind in spec.outputs:
+            path = outputs[name]
+            if kind == "folder" and not path.is_dir():
+                raise ScriptFailed(
+                    f"Script {spec.script!r} of step {spec.step!r} removed its output folder {name!r} at "
+                    f"{str(path)!r}. Write the files into that folder (declare {{{name!r}: 'file'}} for a file)."
+                )
+            if kind != "folder" and not path.is_file():
                 raise ScriptFailed(
                     f"Script {spec.script!r} of step {spec.step!r} exited 0 but did not write output {name!r} at "
                     f"{str(path)!r}. Write the file at the path its placeholder {{outputs.{name}}} gives."
@@ -265,7 +271,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     return child
 
 
-def _run(argv: list[str], cwd: Path, env_extra: dict[str, str], spec: ScriptSpec) -> tuple[int, list[str]]:
+def _run(argv: list[str], cwd: Path, env_extra: dict[str, str]) -> tuple[int, list[str]]:
     """Run the script; stdout goes to our fd 1, stderr to our fd 2 and a tail kept for the error message."""
     env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
