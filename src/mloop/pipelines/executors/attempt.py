@@ -111,6 +111,16 @@ def serve() -> None:
         os.write(reply, f"{pid}\n".encode())
 
 
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class AttemptServer:
     """The worker's side: start the server on first use, then ``start(folder)`` forks an attempt."""
 
@@ -140,15 +150,16 @@ class AttemptServer:
     @staticmethod
     def wait(pid: int, folder: str) -> Outcome | int:
         """Block until attempt ``pid`` ends: its outcome, or its exit code when it wrote none."""
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:  # ended and reaped already
-            fd = -1
-        if fd >= 0:
-            try:
-                select.select([fd], [], [])
-            finally:
-                os.close(fd)
+        if hasattr(os, "pidfd_open"):  # Linux: wait without polling
+            with contextlib.suppress(ProcessLookupError):  # (ended and reaped already)
+                fd = os.pidfd_open(pid)
+                try:
+                    select.select([fd], [], [])
+                finally:
+                    os.close(fd)
+        else:
+            while _exists(pid):
+                time.sleep(0.01)
         outcome_file, exit_file = Path(folder, OUTCOME_FILE), Path(folder, EXIT_FILE)
         deadline = time.monotonic() + 5
         while not exit_file.exists() and time.monotonic() < deadline:

@@ -287,13 +287,15 @@ class DaskExecutor:
         self._client = self._cluster = None
         if client is None:
             return
+        running = dict(self._running)
+        self._running.clear()
         try:
-            running = dict(self._running)
             if cancel and running:
-                client.cancel(list(running.values()), force=True)
-                client.run(_kill_attempts, list(running))
+                # best effort (a dead worker's attempts are gone already); the runner records KILLED after this
+                with contextlib.suppress(Exception):
+                    client.cancel(list(running.values()), force=True)
+                    client.run(_kill_attempts, list(running), on_error="ignore")
         finally:
-            self._running.clear()
             client.close()
             if cluster is not None:
                 cluster.close()
