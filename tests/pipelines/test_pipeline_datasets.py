@@ -55,7 +55,13 @@ def peek(*, holdout: DatasetRef = "churn-holdout@latest") -> int:
     return len(holdout.to_pandas())  # never reached: the holdout is refused before the step starts
 
 
+@step
+def maybe(*, data: DatasetRef | None = None) -> str:
+    return "none" if data is None else f"{type(data).__name__} {data.ref}"
+
+
 data_flow = Pipeline("data_flow", [rows, pick, entity, count])
+optional = Pipeline("optional", [maybe])
 holdout_param = Pipeline("holdout_param", [peek])
 """
 
@@ -178,6 +184,17 @@ def test_a_dataset_reference_that_does_not_resolve_fails_only_that_step(
     assert {n: s.status for n, s in result.steps.items()} == {
         "rows": "failed", "pick": "failed", "entity": "skipped", "count": "skipped"}  # fmt: skip
     assert "NotFound" in (result.steps["rows"].error or "") and "nope" in (result.steps["rows"].error or "")
+
+
+def test_an_optional_dataset_parameter(client: Client, project: Path, tmp_path: Path, compute: Executor) -> None:
+    add_split(client, tmp_path)
+
+    def text(result: PipelineResult) -> str:
+        return client.artifacts.get_bytes(result.steps["maybe"].outputs["maybe"]["digest"]).decode()
+
+    assert text(load(project, "optional").run(client=client, compute=compute)) == "none"
+    given = load(project, "optional").run({"data": "churn-train"}, client=client, compute=compute)
+    assert text(given) == "Dataset data:churn-train/1"
 
 
 def test_dataset_reference_text_forms() -> None:

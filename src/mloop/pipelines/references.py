@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from mloop.artifacts import hash_bytes
 from mloop.datasets.dataset import Dataset
@@ -61,8 +61,8 @@ def dataset_input(ref: str) -> Any:
 
 
 def dataset_params(step: Step) -> list[str]:
-    """The step's parameters annotated ``Dataset``: their values are dataset references."""
-    return [name for name, p in step.params.items() if p.annotation is Dataset]
+    """The step's parameters annotated ``Dataset`` (or ``Dataset | None``): their values are dataset references."""
+    return [name for name, p in step.params.items() if p.annotation is Dataset or Dataset in get_args(p.annotation)]
 
 
 def parse_dataset_ref(text: str) -> Ref:
