@@ -330,3 +330,32 @@ def test_a_script_dies_with_the_process_that_runs_it(tmp_path: Path, sig: int) -
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_values_that_are_not_files_reach_a_script_as_files(client: Client, tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    src = tmp_path / "src"
+    put(
+        src / "show.py",
+        "import json, sys\nout = sys.argv[1]\n"
+        "json.dump([[p.rpartition('.')[2], open(p, 'rb').read()[:6].decode('latin-1')] for p in sys.argv[2:]],"
+        " open(out, 'w'))\n",
+    )
+    names = ["frame", "array", "text", "raw", "doc", "obj"]
+    s = script_step(
+        "show",
+        script="show.py",
+        source_dir=src,
+        inputs=names,
+        outputs={"out": "seen.json"},
+        args=["{outputs.out}", *(f"{{inputs.{n}}}" for n in names)],
+    )
+    values = {"frame": pd.DataFrame({"a": [1]}), "array": np.arange(3), "text": "hello", "raw": b"\x00bytes",
+              "doc": {"k": [1]}, "obj": {1, 2}}  # fmt: skip
+    with attempt(client.artifacts):
+        seen = json.loads(s(**values).read_text())
+    expected = [("parquet", "PAR1"), ("npy", "\x93NUMPY"), ("txt", "hello"), ("bin", "\x00bytes"), ("json", '{"k": '),
+                ("pkl", "\x80\x05")]  # fmt: skip
+    assert [ext for ext, _ in seen] == [ext for ext, _ in expected]
+    assert all(head.startswith(prefix) for (_, head), (_, prefix) in zip(seen, expected, strict=True)), seen
