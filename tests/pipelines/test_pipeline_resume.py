@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from pathlib import Path
@@ -183,3 +184,28 @@ def test_a_run_left_running_is_resumed_only_once_its_process_is_gone(client: Cli
                                               TAG.PROCESS: "another-host:1"})  # fmt: skip
     with pytest.raises(Conflict, match=r"on host 'another-host', which cannot be checked.*--force"):
         resume(elsewhere.id, client=client)
+
+
+def test_cli_resume(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mloop.cli.app import app
+    from mloop.workspace import init_workspace
+
+    init_workspace(folder)
+    monkeypatch.chdir(folder)
+
+    def mloop(*args: str, code: int) -> str:
+        result = CliRunner().invoke(app, list(args), prog_name="mloop")
+        assert result.exit_code == code, f"{result.stdout}\n{result.stderr}\n{result.exception!r}"
+        return result.stdout + result.stderr
+
+    failed = mloop("pipelines", "run", "res.py:res", "--workers", "2", "--json", code=1)
+    run_id = json.loads(failed[: failed.rindex("}") + 1])["run_id"]
+    assert "not both" in mloop("pipelines", "resume", run_id, "--workers", "2", "--compute", "local", code=2)
+    fix_b(folder)
+    out = mloop("pipelines", "resume", run_id[-8:], "--workers", "2", code=0)
+    assert f"resuming pipeline run {run_id}" in out and "finished in the resumed run" in out
+    again = json.loads(mloop("pipelines", "resume", run_id, "--workers", "2", "--json", code=0))  # a 2nd resume
+    assert again["resumed_from"] == run_id and again["status"] == "FINISHED"
+    assert "finished already" in mloop("pipelines", "resume", again["run_id"], code=5)

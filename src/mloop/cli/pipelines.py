@@ -109,15 +109,25 @@ def resume(
         typer.Option("--force", help="Resume even if finished steps' code changed, or the run looks still running."),
     ] = False,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")] = None,
+    compute: Annotated[
+        str | None,
+        typer.Option(
+            "--compute", metavar="NAME", help="A compute target (`mloop compute list`; default: the workspace's)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run only the steps of a pipeline run that did not finish, as a new run; exits 1 if a step failed."""
     from mloop.cli.output import print_json
+    from mloop.errors import InvalidInput
     from mloop.pipelines import LocalExecutor
     from mloop.pipelines import resume as resume_pipeline
 
+    if workers is not None and compute is not None:
+        raise InvalidInput("Give --compute NAME or --workers N, not both (a target sets its own workers).")
+    target = LocalExecutor(workers) if workers is not None else compute  # None: the workspace's default target
     with open_client(ctx) as client:
-        result = resume_pipeline(run, pipeline=file, force=force, compute=LocalExecutor(workers), client=client)
+        result = resume_pipeline(run, pipeline=file, force=force, compute=target, client=client)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -36,18 +36,19 @@ from mloop.pipelines.runner import run_pipeline
 from mloop.tracking.client import Client
 
 if TYPE_CHECKING:
-    from mloop.pipelines.executors.local import LocalExecutor
+    from mloop.pipelines.executors import Executor
 
 __all__ = ["resume", "resume_run"]
 
 
 def resume(
-    run: str, *, pipeline: Pipeline | str | None = None, force: bool = False, compute: LocalExecutor | None = None,
-    client: Client | None = None, tags: Mapping[str, str] | None = None,
+    run: str, *, pipeline: Pipeline | str | None = None, force: bool = False,
+    compute: str | Executor | None = None, client: Client | None = None, tags: Mapping[str, str] | None = None,
 ) -> PipelineResult:  # fmt: skip
     """Resume pipeline run ``run`` (see the module docstring).
 
     ``pipeline`` (a :class:`Pipeline` or ``FILE.py:NAME``) replaces the recorded file, e.g. after it moved.
+    ``compute`` as for :meth:`Pipeline.run` (``None``: the workspace's default target, not the resumed run's).
     ``force`` resumes even when finished steps' code changed since, or when the run is ``RUNNING`` in a process
     that cannot be checked (another host)."""
     given = load_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
@@ -140,7 +141,7 @@ def _changes(pipeline: Pipeline, params: dict[str, dict[str, object]], finished:
 
 def resume_run(
     client: Client, run: str, *, pipeline: Pipeline | None = None, force: bool = False,
-    executor: LocalExecutor | None = None, tags: Mapping[str, str] | None = None,
+    executor: str | Executor | None = None, tags: Mapping[str, str] | None = None,
 ) -> PipelineResult:  # fmt: skip
     """:func:`resume` on an open client."""
     record, steps = step_runs(client, run)
