@@ -112,3 +112,33 @@ def test_publish_refuses_non_json_defaults(client: Client, project: Path) -> Non
     """)  # fmt: skip
     with pytest.raises(InvalidInput, match=r"parameter 'when' has the default .* not JSON"):
         publish(client, f"{project / 'odd.py'}:odd")
+
+
+def test_a_package_of_the_project_is_snapshotted_with_its_parents(
+    client: Client, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "mypkg" / "sub").mkdir(parents=True)
+    write(project / "mypkg" / "__init__.py", "BASE = 100\n")
+    write(project / "mypkg" / "sub" / "__init__.py", "")
+    write(project / "mypkg" / "sub" / "calc.py", "from mypkg import BASE\n\ndef plus(x):\n    return BASE + x\n")
+    write(project / "pkgflow.py", """
+        import mypkg.sub.calc
+        from mloop.pipelines import Pipeline, step
+
+        @step
+        def total(*, x: int = 1) -> int:
+            return mypkg.sub.calc.plus(x)
+
+        pkgflow = Pipeline("pkgflow", [total])
+    """)  # fmt: skip
+    for module in ("mypkg", "mypkg.sub", "mypkg.sub.calc"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    v = publish(client, f"{project / 'pkgflow.py'}:pkgflow").version
+    assert [f.path for f in v.files] == ["mypkg/__init__.py", "mypkg/sub/__init__.py", "mypkg/sub/calc.py",
+                                         "pkgflow.py"]  # fmt: skip
+    shutil.rmtree(project)
+    for module in ("mypkg", "mypkg.sub", "mypkg.sub.calc"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    result = trigger("pkgflow", params={"x": 5}, client=client)
+    assert result.ok and output(client, result, "total") == 105
+    assert "mypkg" not in sys.modules  # the snapshot's modules are forgotten after the run
