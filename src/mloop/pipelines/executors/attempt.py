@@ -6,8 +6,8 @@ keeps both correct, lets several attempts share a multi-threaded worker, and can
 session, so whatever the step started goes too).
 
 Starting a fresh interpreter per attempt costs its start-up and mloop's imports (0.1 s idle, 0.7 s on a loaded
-machine), so each Dask worker keeps one :class:`AttemptServer`: a single-threaded process (``python -m
-mloop.pipelines.executors.attempt``) that imports mloop's worker modules once and forks one child per attempt.
+machine), so each Dask worker keeps one :class:`AttemptServer`: a single-threaded process (:func:`serve`, started
+with ``python -c``) that imports mloop's worker modules once and forks one child per attempt.
 User code is imported only in the children, so an edited module is never stale. The server reads folder paths on
 stdin and answers each with the child's pid; ``FOLDER/task.pickle`` is the task, ``FOLDER/outcome.pickle`` the
 outcome, ``FOLDER/exit`` the child's wait status. A server whose worker dies sees end of input and exits; a child
@@ -132,7 +132,7 @@ class AttemptServer:
         with self._lock:
             for _ in range(2):  # a server that died is started again once
                 if self._proc is None or self._proc.poll() is not None:
-                    cmd = [sys.executable, "-m", "mloop.pipelines.executors.attempt"]
+                    cmd = [sys.executable, "-c", "from mloop.pipelines.executors.attempt import serve; serve()"]
                     self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
                 assert self._proc.stdin is not None and self._proc.stdout is not None
                 try:
@@ -175,7 +175,3 @@ class AttemptServer:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-if __name__ == "__main__":
-    serve()
