@@ -10,6 +10,7 @@ from mloop.store import Store, open_store
 from mloop.testing import (
     DatasetStoreContract,
     ModelStoreContract,
+    PipelineEventsContract,
     PipelineStoreContract,
     ScheduleStoreContract,
     StoreContract,
@@ -17,7 +18,12 @@ from mloop.testing import (
 
 
 class TestStoreContract(
-    StoreContract, DatasetStoreContract, ModelStoreContract, PipelineStoreContract, ScheduleStoreContract
+    StoreContract,
+    DatasetStoreContract,
+    ModelStoreContract,
+    PipelineStoreContract,
+    ScheduleStoreContract,
+    PipelineEventsContract,
 ):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:

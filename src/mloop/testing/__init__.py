@@ -6,7 +6,7 @@ Importing this package needs pytest (``pip install 'mloop[test]'``).
 from mloop.testing.dataset_contract import DatasetStoreContract
 from mloop.testing.event_contract import EventStoreContract
 from mloop.testing.model_contract import ModelStoreContract
-from mloop.testing.pipeline_contract import PipelineStoreContract, ScheduleStoreContract
+from mloop.testing.pipeline_contract import PipelineEventsContract, PipelineStoreContract, ScheduleStoreContract
 from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
 from mloop.testing.store_contract import (
     ArtifactRefStoreContract,
@@ -23,6 +23,7 @@ __all__ = [
     "EventStoreContract",
     "ExperimentStoreContract",
     "ModelStoreContract",
+    "PipelineEventsContract",
     "PipelineStoreContract",
     "RunStoreContract",
     "ScheduleStoreContract",

@@ -10,7 +10,7 @@ from mloop.store import Store
 from mloop.store.protocols.schedules import ScheduleEvents
 from mloop.testing.threads import in_threads
 
-__all__ = ["PipelineStoreContract", "ScheduleStoreContract"]
+__all__ = ["PipelineEventsContract", "PipelineStoreContract", "ScheduleStoreContract"]
 
 ME = "tester"
 _D = "sha256:" + "d" * 64
@@ -54,7 +54,7 @@ class PipelineStoreContract:
             store.create_pipeline_version("empty", digest="x", code_digest="y", file="f.py", variable="v", files=(),
                                           actor=ME)  # fmt: skip
 
-    def test_aliases(self, store: Store) -> None:
+    def test_pipeline_aliases(self, store: Store) -> None:
         _publish(store, "p", "sha256:" + "1" * 64)
         _publish(store, "p", "sha256:" + "2" * 64)
         store.set_pipeline_alias("p", "prod", 1, actor=ME)
@@ -137,3 +137,24 @@ class ScheduleStoreContract:
         again = store.try_exclusive_lock("scheduler", holder="mloop scheduler host-b pid 2")
         again.release()
         again.release()  # releasing twice is harmless
+
+
+class PipelineEventsContract:
+    """Writes of published pipelines and schedules that change nothing record no event."""
+
+    def test_no_event_without_a_pipeline_or_schedule_change(self, store: Store) -> None:
+        _publish(store, "p", "sha256:" + "1" * 64)
+        store.create_schedule("s", pipeline="p", cron="* * * * *", actor=ME, anchor_at=0)
+        store.claim_schedule_fire("s", 60_000, expected_anchor=0, actor=ME)
+        store.pause_schedule("s", actor=ME)
+        before = store.list_events(types=None, limit=1000).items[-1].id
+        _publish(store, "p", "sha256:" + "1" * 64)  # the same definition
+        store.pause_schedule("s", actor=ME)  # already paused
+        assert store.claim_schedule_fire("s", 120_000, expected_anchor=60_000, actor=ME) is None  # paused
+        assert store.claim_schedule_fire("s", 60_000, expected_anchor=0, actor=ME) is None  # claimed before
+        assert store.skip_schedule_fires("s", 60_000, expected_anchor=60_000, actor=ME, missed=1) is None  # no move
+        with pytest.raises(AlreadyExists):
+            store.create_schedule("s", pipeline="p", cron="* * * * *", actor=ME)
+        with pytest.raises(NotFound):
+            store.delete_schedule("ghost", actor=ME)
+        assert store.list_events(after=before).items == []
