@@ -178,14 +178,17 @@ class Scheduler:
                 outcome = json.loads(child.result.read_text())
             except (OSError, ValueError):
                 outcome = {"error": f"the run process ended with exit code {code} and no result (killed?)"}
-            fire.run_id = outcome.get("run_id") or self._run_of(fire)
             ok = code == 0 and outcome.get("status") == "FINISHED"
             fire.status = "finished" if ok else "failed"
-            if not ok:
-                fire.error = outcome.get("error") or f"pipeline run ended {outcome.get('status')}"
-                payload = {"fire_time": fire.fire_time, "run": fire.run_id, "error": fire.error[:1000]}
-                self.ctx.store.append_event(SchedulerEvents.RUN_FAILED, f"schedule:{fire.schedule}",
-                                            actor=self.ctx.actor, payload=payload)  # fmt: skip
+            try:
+                fire.run_id = outcome.get("run_id") or self._run_of(fire)
+                if not ok:
+                    fire.error = outcome.get("error") or f"pipeline run ended {outcome.get('status')}"
+                    payload = {"fire_time": fire.fire_time, "run": fire.run_id, "error": fire.error[:1000]}
+                    self.ctx.store.append_event(SchedulerEvents.RUN_FAILED, f"schedule:{fire.schedule}",
+                                                actor=self.ctx.actor, payload=payload)  # fmt: skip
+            except StoreUnavailable as exc:  # the run's own records are in the store already (or its log)
+                fire.error = f"{fire.error or ''} (not recorded: {exc})".strip()
             for path in (child.result, child.spec):
                 path.unlink(missing_ok=True)
             done.append(fire)
@@ -264,9 +267,9 @@ def serve(
         pass
     finally:
         stopped = scheduler.stop()
-        if main:
+        if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
         lock.release()
         if on_status is not None and stopped:
-            on_status(scheduler.status(), stopped)
+            on_status(SchedulerStatus(0, 0, 0, len(scheduler.history)), stopped)
     return scheduler.history
