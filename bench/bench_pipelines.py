@@ -84,20 +84,18 @@ def _summary(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:6.0f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
 
 
-def floors(env: dict[str, str], cwd: Path, repeats: int) -> None:
-    """What any Python command, and any mloop command that opens the store, pays before doing anything."""
+def floor_commands() -> dict[str, list[str]]:
+    """What any Python command, and any mloop command that opens the store, pays before doing anything.
+
+    Timed in every round beside the pipelines (a loaded machine's speed changes from minute to minute)."""
     py = str(Path(sys.executable))
-    cmds = {
+    imports = "import mloop.cli.app, mloop.store.sql, mloop.pipelines.runner, mloop.tracking.client"
+    return {
         "python -c pass": [py, "-c", "pass"],
-        "import mloop CLI + store": [py, "-c", "import mloop.cli.app, mloop.store.sql, mloop.pipelines"],
+        "import mloop CLI + store + runner": [py, "-c", imports],
         "mloop runs list": [str(MLOOP), "runs", "list"],
         "dvc --version": [str(DVC), "--version"],
     }
-    for label, cmd in cmds.items():
-        timed(cmd, cwd, env)  # warm the bytecode cache
-        samples = [timed(cmd, cwd, env) for _ in range(repeats)]
-        print(f"{'floor: ' + label:>34}: wall {_summary([w for w, _ in samples])}, "
-              f"CPU {_summary([c for _, c in samples])}")  # fmt: skip
 
 
 def cli(repeats: int, stages: int, before: Path | None) -> None:
@@ -110,6 +108,7 @@ def cli(repeats: int, stages: int, before: Path | None) -> None:
     cpu: dict[str, list[float]] = {n: [] for n in names}
     ratios: dict[str, list[float]] = {"wall": [], "CPU": [], "before/after wall": [], "before/after CPU": []}
     loads = []
+    floors: dict[str, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as cache_dir:
         env = child_env(Path(cache_dir))
         envs = {"mloop": env, "dvc": env, "before": {**env, "PYTHONPATH": str(before)}}
@@ -136,6 +135,8 @@ def cli(repeats: int, stages: int, before: Path | None) -> None:
                     got[name] = timed(cmd, cwd, envs[name])
                     cached[name].append(got[name][0])
                     cpu[name].append(got[name][1])
+                for label, cmd in floor_commands().items():
+                    floors.setdefault(label, []).append(timed(cmd, Path(tmp, "mloop"), envs["mloop"]))
                 ratios["wall"].append(got["dvc"][0] / got["mloop"][0])
                 ratios["CPU"].append(got["dvc"][1] / got["mloop"][1])
                 if before:
@@ -152,10 +153,11 @@ def cli(repeats: int, stages: int, before: Path | None) -> None:
                 print(f"{'cached, per round':>34}: median {what} {statistics.median(values):.2f}x (range "
                       f"{min(values):.2f}-{max(values):.2f}x, {repeats} interleaved rounds)")  # fmt: skip
         print(f"{'load average (1 min)':>34}: {min(loads):.1f}-{max(loads):.1f}")
-        ws = Path(cache_dir, "floor")
-        ws.mkdir()
-        mloop_project(ws, 1, env)  # a workspace for `mloop runs list`
-        floors(env, ws, repeats)
+        for label, samples in floors.items():
+            walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+            share = [c / m for c, m in zip(cpus, cpu["mloop"], strict=True)]
+            print(f"{'floor: ' + label:>34}: wall {_summary(walls)}, CPU {_summary(cpus)}; "
+                  f"{statistics.median(share):.0%} of mloop's cached CPU in the same round")  # fmt: skip
 
 
 def in_process(stages: int) -> None:
