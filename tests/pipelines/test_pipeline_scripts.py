@@ -359,3 +359,14 @@ def test_values_that_are_not_files_reach_a_script_as_files(client: Client, tmp_p
                 ("pkl", "\x80\x05")]  # fmt: skip
     assert [ext for ext, _ in seen] == [ext for ext, _ in expected]
     assert all(head.startswith(prefix) for (_, head), (_, prefix) in zip(seen, expected, strict=True)), seen
+
+
+def test_linked_folders_are_followed_once(client: Client, tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    put(root / "a" / "x.py", "x = 1\n")
+    (root / "a" / "loop").symlink_to(root)  # a cycle
+    (root / "shared").symlink_to(root / "a")  # the same folder by another name
+    tree = Fingerprinter().sources.tree(root)
+    assert sorted(tree.files) == ["a/x.py"] or sorted(tree.files) == ["shared/x.py"]
+    manifest = store_path(client.artifacts, root)
+    assert len(manifest["files"]) == 1

@@ -120,8 +120,15 @@ def is_path(value: Any) -> bool:
 def _files(root: Path) -> list[tuple[str, Path]]:
     """Every regular file below ``root`` (links followed, sorted by relative POSIX path)."""
     out: list[tuple[str, Path]] = []
+    seen = {root.resolve()}
     for folder, dirs, names in os.walk(root, followlinks=True):
-        dirs.sort()
+        keep = []
+        for d in sorted(dirs):  # linked folders are followed, once each: a link cycle ends here
+            real = Path(folder, d).resolve()
+            if real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirs[:] = keep
         for name in names:
             path = Path(folder, name)
             if path.is_file():

@@ -119,6 +119,7 @@ class SourceDigester:
         patterns = self._patterns(root)
         out: list[tuple[str, os.DirEntry[str]]] = []
         todo = [(root, "")]
+        seen = {root.resolve()}  # linked folders are followed, once each: a link cycle ends here
         while todo:
             folder, prefix = todo.pop()
             with os.scandir(folder) as entries:
@@ -128,7 +129,10 @@ class SourceDigester:
                     if self._ignored(rel, e.name, is_dir, patterns):
                         continue
                     if is_dir:
-                        todo.append((Path(e.path), rel + "/"))
+                        real = Path(e.path).resolve()
+                        if real not in seen:
+                            seen.add(real)
+                            todo.append((Path(e.path), rel + "/"))
                     elif e.is_file():
                         out.append((rel, e))
             if len(out) > MAX_FILES:
