@@ -370,3 +370,31 @@ def test_linked_folders_are_followed_once(client: Client, tmp_path: Path) -> Non
     assert sorted(tree.files) == ["a/x.py"] or sorted(tree.files) == ["shared/x.py"]
     manifest = store_path(client.artifacts, root)
     assert len(manifest["files"]) == 1
+
+
+def test_a_published_pipeline_snapshots_its_script_steps_source_folders(
+    client: Client, project: Path, load: Callable[[], Pipeline]
+) -> None:
+    from mloop.pipelines import publish, trigger
+
+    published = publish(client, f"{project / 'scripts_flow.py'}:flow")
+    paths = {f.path for f in published.version.files}
+    assert {"scripts_flow.py", "src/prep.py", "src/lib.py", "src/steps/train.py", "other/other.py"} <= paths
+    assert not any("__pycache__" in p for p in paths)
+    put(project / "src" / "lib.py", "def fit(values, lr):\n    return -1\n")  # the working copy moves on
+    result = trigger("scripts", client=client)
+    assert result.ok, {n: s.error for n, s in result.steps.items() if s.error}
+    model = result.steps["train"].outputs["model"]["digest"]
+    assert files_of(client, model) == {"weights.txt": "3.0"}  # the published lib.fit, not the edited one
+    # a source folder outside the pipeline file's folder cannot be in the snapshot
+    outside = project.parent / "elsewhere-src"
+    put(outside / "x.py", "pass\n")
+    put(
+        project / "out_flow.py",
+        f"""
+        from mloop.pipelines import Pipeline, script_step
+        flow = Pipeline("out", [script_step("x", script="x.py", source_dir={str(outside)!r})])
+    """,
+    )
+    with pytest.raises(InvalidInput, match=r"is not inside .* cannot be part of the published snapshot\. Move it"):
+        publish(client, f"{project / 'out_flow.py'}:flow")

@@ -8,7 +8,9 @@
 The snapshot holds the pipeline file and every *project module* it imports, transitively (the modules whose
 text is part of the steps' cache keys: neither standard library nor installed packages), each stored as a blob
 in the artifact store under the path its module name gives (``helpers.py``, ``pkg/__init__.py``,
-``pkg/sub.py``). Data files the code reads are not snapshotted: data belongs in dataset versions.
+``pkg/sub.py``), and the source folders of its script steps (at their place relative to the pipeline file, which
+they must sit under: :func:`mloop.pipelines.script.source_files`). Data files the code reads are not
+snapshotted: data belongs in dataset versions.
 
 The version records the code digest (of the snapshot's paths and blob digests), the parameters with their
 defaults and types, the steps, the publisher, the time and the source file. ``digest`` identifies the whole
@@ -29,6 +31,7 @@ from mloop.entities import ManifestEntry, PipelineParam, PipelineVersion, Publis
 from mloop.errors import InvalidInput, shown
 from mloop.pipelines.cachekey import Fingerprinter, canonical
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
+from mloop.pipelines.script import source_files
 from mloop.pipelines.worker import FILE_MODULE_PREFIX
 from mloop.refs import parse_ref
 
@@ -139,7 +142,10 @@ def publish(ctx: Context, spec: str, *, name: str | None = None, description: st
     published_name = parse_ref(f"pipeline:{name or pipeline.name}").name
     params = definition_params(pipeline)
     entries = []
-    for rel, file in snapshot_files(path).items():
+    files = snapshot_files(path)
+    for rel, file in source_files(pipeline.steps.values(), path.parent).items():  # script steps' source folders
+        files.setdefault(rel, file)
+    for rel, file in files.items():
         data = file.read_bytes()  # read once: the digest and the stored bytes are the same content
         blob = ctx.artifacts.put_bytes(data)
         entries.append(ManifestEntry(rel, blob.size, blob.digest))

@@ -47,7 +47,7 @@ import sys
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from types import FrameType
@@ -59,7 +59,7 @@ from mloop.pipelines.policies import CachePolicy
 from mloop.pipelines.sourcedir import SourceDigester
 from mloop.pipelines.step import Param, Step
 
-__all__ = ["ScriptFailed", "ScriptRunner", "ScriptSpec", "copy_source", "script_step"]
+__all__ = ["ScriptFailed", "ScriptRunner", "ScriptSpec", "copy_source", "script_step", "source_files"]
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_-]+)\}")
 _KINDS = ("inputs", "outputs", "params")
@@ -244,6 +244,29 @@ def copy_source(source: Path, dest: Path) -> None:
         mode = entry.stat().st_mode
         if mode & 0o111:
             os.chmod(out, mode & 0o777)
+
+
+def source_files(steps: Iterable[Step], base: Path) -> dict[str, Path]:
+    """The files of the script steps' source folders by path relative to ``base``: what a published snapshot adds.
+
+    A published pipeline is loaded from a snapshot of its file's folder (``base``), so a source folder must sit
+    inside that folder to be found again at the same place; one outside it is refused, naming the fix.
+    """
+    out: dict[str, Path] = {}
+    top = base.resolve()
+    for s in steps:
+        if not isinstance(s.fn, ScriptRunner):
+            continue
+        root = Path(s.fn.spec.source_dir)
+        if not root.is_relative_to(top):
+            raise InvalidInput(
+                f"Script step {s.name!r}: its source folder {str(root)!r} is not inside {str(top)!r}, the folder of "
+                "the pipeline file, so it cannot be part of the published snapshot. Move it there (e.g. "
+                f"{str(top / root.name)!r}) and give source_dir relative to the pipeline file."
+            )
+        for rel, entry in SourceDigester().walk(root):
+            out[(root.relative_to(top) / rel).as_posix()] = Path(entry.path)
+    return out
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
