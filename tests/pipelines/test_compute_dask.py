@@ -74,7 +74,15 @@ def kills_its_worker(*, folder: str) -> int:
         time.sleep(30)
     return 7
 
+@step
+def sleepy(*, folder: str) -> int:
+    pathlib.Path(folder, "sleepy.tmp").write_text(str(os.getpid()))
+    pathlib.Path(folder, "sleepy.tmp").rename(pathlib.Path(folder, "sleepy"))
+    time.sleep(60)
+    return 1
+
 pair = Pipeline("pair", [left, right])
+lone = Pipeline("lone", [sleepy])
 wide = Pipeline("wide", [wide1, wide2])
 unfit = Pipeline("unfit", [too_wide, too_big])
 dying = Pipeline("dying", [kills_its_worker])
@@ -179,3 +187,32 @@ def test_a_worker_dying_mid_step_fails_that_attempt_and_retries_apply(client: Cl
     assert result.ok and step.status == "ran" and step.attempts == 2, step.error
     logs = step_logs(client, result.run_id or "", "kills_its_worker")["kills_its_worker"]
     assert "the Dask worker running this step died" in logs["error.txt"] and "error.2.txt" not in logs
+
+
+def test_cancelling_kills_the_attempt_and_closes_the_cluster_it_started(client: Client, steps: Path) -> None:
+    executor = DaskExecutor(min_workers=1, max_workers=1, target="own")
+    pipeline = load_pipeline(f"{steps}:lone")
+    future = executor.submit(task_for(pipeline.steps["sleepy"], client, {"folder": str(steps.parent)}, {}))
+    marker = steps.parent / "sleepy"
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(marker.read_text())
+    cluster = executor.cluster
+    assert cluster is not None and cluster.status.name == "running" and _alive(pid)
+    executor.shutdown(cancel=True)  # what the runner does on Ctrl-C / SIGTERM
+    assert cluster.status.name == "closed" and executor.cluster is None
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the attempt's process survived the cancel"
+    outcome = future.result(timeout=10)  # the runner's future resolves (it records KILLED itself)
+    assert not outcome.ok
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")

@@ -26,9 +26,14 @@ SLOW = """
 import os, pathlib, sys, time
 from mloop.pipelines import Pipeline, step
 
+def parent_of(pid: int) -> int:
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
 @step
 def slow(*, marker: str) -> int:
-    pathlib.Path(marker).write_text(str(os.getpid()))
+    # this process, and its grandparent (on a Dask worker: the worker process; the parent is its attempt server)
+    pathlib.Path(marker + ".tmp").write_text(f"{os.getpid()} {parent_of(os.getppid())}")
+    pathlib.Path(marker + ".tmp").rename(marker)
     time.sleep(60)
     return 1
 
@@ -43,7 +48,12 @@ if __name__ == "__main__":
     from mloop.pipelines.executors.dask import DaskExecutor
 
     address = sys.argv[2]
-    compute = LocalExecutor(max_workers=1) if address == "local" else DaskExecutor(address)
+    if address == "local":
+        compute = LocalExecutor(max_workers=1)
+    elif address == "own":  # a cluster this run starts (and must close)
+        compute = DaskExecutor(min_workers=1, max_workers=1)
+    else:
+        compute = DaskExecutor(address)
     p.run({"marker": sys.argv[1]}, compute=compute)
 """
 
@@ -58,33 +68,56 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_cancels_cleanly(tmp_path: Path, signum: int, compute: Executor) -> None:
+def cancel(tmp_path: Path, signum: int, target: str) -> tuple[int, int]:
+    """Run the pipeline in a process on ``target``, signal it mid-step; check it ends cleanly and quickly.
+
+    Returns the step's process id and its grandparent's (on Dask: the worker process).
+    """
     ws = init_workspace(tmp_path / "ws")
     script = write(tmp_path / "slow.py", SLOW)
     marker = tmp_path / "started"
-    target = "local" if isinstance(compute, LocalExecutor) else str(compute.get_params()["address"])
     proc = subprocess.Popen([sys.executable, str(script), str(marker), target], cwd=tmp_path / "ws")
-    deadline = time.monotonic() + 30
-    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline and proc.poll() is None:
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert marker.exists(), "the step never started"
-    step_pid = int(marker.read_text())
+    step_pid, grandparent = map(int, marker.read_text().split())
     assert step_pid != proc.pid and alive(step_pid)
     start = time.monotonic()
     proc.send_signal(signum)
-    assert proc.wait(timeout=20) != 0
-    assert time.monotonic() - start < 10, "cancelling waited for the step to finish"
-    deadline = time.monotonic() + 5
-    while alive(step_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(step_pid), "the step's process outlived the cancelled pipeline"
-    if target != "local":  # a cluster the pipeline did not start is left running
-        assert compute.get_params()["address"] and _cluster_workers(target) == 2
+    assert proc.wait(timeout=30) != 0
+    assert time.monotonic() - start < 15, "cancelling waited for the step to finish"
+    assert gone(step_pid), "the step's process outlived the cancelled pipeline"
     with Client(workspace=ws) as client:
         runs = {r.tags.get(TAG.STEP, "pipeline"): r for r in client.search_runs("slow")}
     assert runs["pipeline"].status is RunStatus.KILLED
     assert runs["slow"].status is RunStatus.KILLED and runs["slow"].tags[TAG.STATUS] == "killed"
     assert "after" not in runs
+    return step_pid, grandparent
+
+
+def gone(pid: int, within: float = 5) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_cancels_cleanly(tmp_path: Path, signum: int, compute: Executor) -> None:
+    target = "local" if isinstance(compute, LocalExecutor) else str(compute.get_params()["address"])
+    cancel(tmp_path, signum, target)
+    if target != "local":  # a cluster the pipeline did not start is left running
+        assert _cluster_workers(target) == 2
+
+
+@pytest.mark.slow
+def test_cancelling_a_run_on_a_cluster_it_started_leaves_no_process(tmp_path: Path) -> None:
+    # (that the executor closes the cluster it started is checked in process, in test_compute_dask.py)
+    pytest.importorskip("distributed")
+    _, worker = cancel(tmp_path, signal.SIGTERM, "own")
+    assert gone(worker, within=15), "the Dask worker of the cluster the run started is still running"
 
 
 def _cluster_workers(address: str) -> int:
