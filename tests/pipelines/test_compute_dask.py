@@ -157,8 +157,8 @@ def test_resources_are_dask_worker_resources(client: Client, steps: Path) -> Non
     result = load_pipeline(f"{steps}:unfit").run(client=client, compute=executor)
     assert {n: s.status for n, s in result.steps.items()} == {"too_wide": "failed", "too_big": "failed"}
     assert "Step 'too_wide' asks for resources {'cpu': 3}, but no worker of compute target 'one' has that much " \
-           "(workers offer {'cpu': 2, 'memory': 2e+09})" in (result.steps["too_wide"].error or "")  # fmt: skip
-    assert "asks for resources {'memory': 5e+09}" in (result.steps["too_big"].error or "")
+           "(workers offer {'cpu': 2, 'memory': 2 GB})" in (result.steps["too_wide"].error or "")  # fmt: skip
+    assert "asks for resources {'memory': 5 GB}" in (result.steps["too_big"].error or "")
 
 
 def test_address_form_uses_a_running_cluster_and_leaves_it_running(

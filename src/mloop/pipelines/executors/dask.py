@@ -302,7 +302,9 @@ class DaskExecutor:
 
 
 def canonical_resources(resources: dict[str, float]) -> str:
-    return "{" + ", ".join(f"{k!r}: {v:g}" for k, v in sorted(resources.items())) + "}"
+    """``{'cpu': 2, 'memory': 4 GB}``: resources as a message shows them (memory in bytes, shown in GB)."""
+    shown = (f"{v / 1e9:.3g} GB" if k == "memory" and v >= 1e6 else f"{v:g}" for k, v in sorted(resources.items()))
+    return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(sorted(resources), shown, strict=True)) + "}"
 
 
 def _describe(exc: BaseException | None) -> str:
