@@ -102,7 +102,7 @@ class Fingerprinter:
         self._modules: dict[str, tuple[str | None, frozenset[str], frozenset[str]]] = {}
         self._versions: dict[str, str | None] = {}
         self._dists: Mapping[str, list[str]] | None = None
-        self.sources = SourceDigester()  # one walk per source folder for this fingerprinter's life (one run)
+        self.sources = SourceDigester()  # source-folder file digests remembered by stat for this run
 
     # classification -------------------------------------------------------------------------------------
     def _version(self, top: str) -> str | None:

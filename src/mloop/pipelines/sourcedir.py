@@ -9,8 +9,9 @@ patterns of a ``.mloopignore`` file at the folder's top, or else of its ``.gitig
 ``**/`` any folders; ``!`` negation is not supported and is refused).
 
 :class:`SourceDigester` walks a folder and hashes its files (SHA-256), remembering each file's digest by
-(device, inode, size, mtime) for its lifetime, so the twenty steps of one pipeline sharing a source folder hash
-it once. The tree's digest is the SHA-256 of the sorted (path, file digest) list, and :meth:`SourceTree.files`
+(device, inode, size, mtime) for its lifetime: the twenty steps of one pipeline sharing a source folder read it
+once, and each step's key still sees the folder as it is when that step is keyed (just before its attempt
+copies it). The tree's digest is the SHA-256 of the sorted (path, file digest) list, and :meth:`SourceTree.files`
 keeps a short digest per file so a key can say *which* files changed.
 """
 
@@ -98,7 +99,6 @@ class SourceDigester:
 
     def __init__(self) -> None:
         self._files: dict[tuple[int, int, int, int], tuple[str, frozenset[str]]] = {}
-        self._trees: dict[str, SourceTree] = {}
 
     def _patterns(self, root: Path) -> list[_Pattern]:
         origin, lines = read_ignore(root)
@@ -156,12 +156,9 @@ class SourceDigester:
             self._files[memo] = found
         return found
 
-    def tree(self, root: str | os.PathLike[str], *, fresh: bool = False) -> SourceTree:
-        """The digest of the folder ``root``; one walk per folder for this digester's life unless ``fresh``."""
+    def tree(self, root: str | os.PathLike[str]) -> SourceTree:
+        """The digest of the folder ``root`` as it is now (walked each time; unchanged files are not read again)."""
         path = Path(root).resolve()
-        key = str(path)
-        if not fresh and key in self._trees:
-            return self._trees[key]
         if not path.is_dir():
             raise InvalidInput(f"Source folder {shown(str(root))} is not a folder. Pass the folder holding the script.")
         rows: list[str] = []
@@ -175,6 +172,4 @@ class SourceDigester:
             imports |= found
             size += entry.stat().st_size
         total = "sha256:" + hashlib.sha256("\n".join(rows).encode()).hexdigest()
-        tree = SourceTree(key, total, files, size, frozenset(imports))
-        self._trees[key] = tree
-        return tree
+        return SourceTree(str(path), total, files, size, frozenset(imports))
