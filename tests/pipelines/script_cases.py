@@ -52,7 +52,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from mloop.pipelines import Pipeline, script_step, step
+from mloop.pipelines import Pipeline, scratch_folder, script_step, step
 
 HERE = Path(__file__).parent
 
@@ -86,6 +86,12 @@ def shapes(*, sides: int = 3) -> Path:
     return folder
 
 @step
+def listing(shapes: Path) -> Path:
+    out = scratch_folder()
+    (out / "names.txt").write_text("\\n".join(sorted(p.name for p in shapes.rglob("*"))))
+    return out
+
+@step
 def count(shapes: Path) -> dict:
     import os
     modes = [p.stat().st_mode for p in [shapes, *shapes.rglob("*")]]  # read-only (root could still write)
@@ -93,7 +99,7 @@ def count(shapes: Path) -> dict:
             "files": sorted(str(p.relative_to(shapes)) for p in shapes.rglob("*") if p.is_file()),
             "exec": os.access(shapes / "run.sh", os.X_OK)}
 
-flow = Pipeline("scripts", [numbers, prep, train, total, other, shapes, count])
+flow = Pipeline("scripts", [numbers, prep, train, total, other, shapes, count, listing])
 """
 
 

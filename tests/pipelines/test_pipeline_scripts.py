@@ -53,7 +53,9 @@ def test_script_steps_read_inputs_write_outputs_and_are_cached(
 ) -> None:
     first = run(load(), client, compute)
     assert first.ok, {n: s.error for n, s in first.steps.items() if s.error}
-    assert ran(first) == {"numbers", "prep", "train", "total", "other", "shapes", "count"}
+    assert ran(first) == {"numbers", "prep", "train", "total", "other", "shapes", "count", "listing"}
+    listing = first.steps["listing"].outputs["listing"]["digest"]
+    assert files_of(client, listing) == {"names.txt": "nested\nrun.sh\nsides.txt"}
     table = first.steps["prep"].outputs["table"]
     assert table["materialiser"] == "path"
     assert files_of(client, table["digest"]) == {"data.csv": "0.0\n2.0\n4.0", "sub/note.txt": "prepared"}
@@ -203,7 +205,7 @@ def test_a_function_step_returning_a_folder_round_trips_read_only(client: Client
     forced = run(load(), client, force=True)
     assert forced.steps["shapes"].outputs["shapes"]["digest"] == first.steps["shapes"].outputs["shapes"]["digest"]
     other = run(load(), client, params={"shapes.sides": 4})
-    assert ran(other) == {"shapes", "count"}
+    assert ran(other) == {"shapes", "count", "listing"}
     assert json.loads(client.artifacts.get_bytes(other.steps["count"].outputs["count"]["digest"]))["sides"] == 4
 
 

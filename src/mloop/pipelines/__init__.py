@@ -7,6 +7,7 @@ when a value of theirs is stored or loaded; Dask only when a step is submitted t
 from mloop.pipelines.executors import Executor
 from mloop.pipelines.executors.dask import DaskExecutor
 from mloop.pipelines.executors.local import LocalExecutor
+from mloop.pipelines.files import scratch_folder
 from mloop.pipelines.history import explain_step, step_logs
 from mloop.pipelines.pipeline import Pipeline, load_pipeline
 from mloop.pipelines.policies import CachePolicy, MaxAge, Never, Reuse, SameActor
@@ -41,6 +42,7 @@ __all__ = [
     "load_pipeline",
     "publish",
     "resume",
+    "scratch_folder",
     "script_step",
     "step",
     "step_logs",

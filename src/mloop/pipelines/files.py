@@ -47,6 +47,7 @@ __all__ = [
     "load_path",
     "restore",
     "save_path",
+    "scratch_folder",
     "store_path",
     "use_store",
 ]
@@ -97,6 +98,20 @@ def attempt(store: ArtifactStore) -> Iterator[Scope]:
     finally:
         _SCOPE.reset(token)
         scope.close()
+
+
+def scratch_folder(prefix: str = "out-") -> Path:
+    """A new empty folder that lives as long as the step attempt: write a ``Path`` output there.
+
+    ::
+
+        @step
+        def report(table: pd.DataFrame) -> Path:
+            out = scratch_folder()
+            table.describe().to_html(out / "summary.html")
+            return out           # stored file by file; the folder is removed after the attempt
+    """
+    return _needed("make a scratch folder").folder(prefix)
 
 
 def current_scope() -> Scope | None:
