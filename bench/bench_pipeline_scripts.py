@@ -194,7 +194,7 @@ def digest(files: int) -> None:
             warm.append(time.perf_counter() - start)
             dest = Path(tmp, "copy")
             start = time.perf_counter()
-            from mloop.pipelines.script import copy_source
+            from mloop.pipelines.scriptrun import copy_source
 
             copy_source(root, dest)
             copies.append(time.perf_counter() - start)

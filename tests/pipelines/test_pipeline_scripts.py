@@ -400,3 +400,34 @@ def test_a_published_pipeline_snapshots_its_script_steps_source_folders(
     )
     with pytest.raises(InvalidInput, match=r"is not inside .* cannot be part of the published snapshot\. Move it"):
         publish(client, f"{project / 'out_flow.py'}:flow")
+
+
+def test_a_dataset_parameter_reaches_a_script_as_its_local_copy(client: Client, tmp_path: Path) -> None:
+    import mloop
+
+    data = tmp_path / "data"
+    put(data / "a.csv", "x\n1\n2\n")
+    put(data / "b.csv", "x\n3\n")
+    mloop.Dataset.add(data, "numbers", client=client)
+    src = tmp_path / "src"
+    put(src / "count.py", "import os, sys\nrows = sum(len(open(os.path.join(sys.argv[1], f)).read().split()) - 1 "
+        "for f in sorted(os.listdir(sys.argv[1])))\nopen(sys.argv[2], 'w').write(str(rows))\n")  # fmt: skip
+    put(tmp_path / "data_flow.py", f"""
+        from mloop.pipelines import Pipeline, script_step
+        count = script_step("count", script="count.py", source_dir={str(src)!r}, datasets={{"data": "numbers@latest"}},
+                            outputs={{"rows": "rows.txt"}}, args=["{{inputs.data}}", "{{outputs.rows}}"])
+        flow = Pipeline("data", [count])
+    """)  # fmt: skip
+    first = run(load_pipeline(f"{tmp_path / 'data_flow.py'}:flow"), client)
+    assert first.ok, {n: s.error for n, s in first.steps.items() if s.error}
+    rows = first.steps["count"].outputs["rows"]["digest"]
+    assert files_of(client, rows) == {"rows.txt": "3"}
+    step_run = first.steps["count"].run_id
+    lineage = client.store.list_lineage(f"run:{step_run}", direction="up")
+    assert [(e.source, e.relation) for e in lineage] == [("data:numbers/1", "input")]
+    assert run(load_pipeline(f"{tmp_path / 'data_flow.py'}:flow"), client).steps["count"].status == "cached"
+    put(data / "c.csv", "x\n4\n5\n")  # a new version behind @latest: the step runs again
+    mloop.Dataset.add(data, "numbers", client=client)
+    again = run(load_pipeline(f"{tmp_path / 'data_flow.py'}:flow"), client)
+    assert again.steps["count"].status == "ran"
+    assert files_of(client, again.steps["count"].outputs["rows"]["digest"]) == {"rows.txt": "5"}

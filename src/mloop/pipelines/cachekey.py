@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from mloop.errors import InvalidInput, shown
-from mloop.pipelines.script import ScriptRunner, ScriptSpec
+from mloop.pipelines.scriptrun import ScriptRunner, ScriptSpec
 from mloop.pipelines.sourcedir import SourceDigester
 
 __all__ = ["CacheKey", "Fingerprinter", "canonical", "differences", "params_component"]

@@ -29,221 +29,29 @@ Placeholders in ``args`` (also inside a longer argument, ``"--out={outputs.model
 
 A non-zero exit fails the attempt with the exit code and the last lines of the script's stderr (all of its
 stdout and stderr are in the step's logs); a missing file output fails it too. ``timeout`` kills the script and
-its children.
+its children. How an attempt runs: :mod:`mloop.pipelines.scriptrun`.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import difflib
 import inspect
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
-import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePath
-from types import FrameType
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from mloop.errors import InvalidInput, MloopError, shown
-from mloop.pipelines.files import current_scope
+from mloop.errors import InvalidInput, shown
 from mloop.pipelines.policies import CachePolicy
+from mloop.pipelines.scriptrun import PLACEHOLDER, ScriptRunner, ScriptSpec
 from mloop.pipelines.sourcedir import SourceDigester
-from mloop.pipelines.step import Param, Step
+from mloop.pipelines.step import Step
 
-__all__ = ["ScriptFailed", "ScriptRunner", "ScriptSpec", "copy_source", "script_step", "source_files"]
+__all__ = ["script_step", "source_files"]
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_-]+)\}")
 _KINDS = ("inputs", "outputs", "params")
 _SINGULAR = {"inputs": "input", "outputs": "output", "params": "parameter"}
-_PREFIX = "script_"  # ScriptRunner names: script_<the spec, compressed>; found again by the module __getattr__
-_TAIL = 20  # stderr lines shown in the error of a failed script
-
-
-class ScriptFailed(MloopError):
-    """A script step's script exited with a non-zero code, was killed, or did not write a declared output."""
-
-
-@dataclass(frozen=True)
-class ScriptSpec:
-    """Everything a worker needs to run a script step (plain JSON values, so it travels by name)."""
-
-    step: str
-    source_dir: str  # absolute
-    script: str  # POSIX path relative to source_dir
-    args: tuple[str, ...]
-    outputs: tuple[tuple[str, str], ...]  # (name, "folder" | file name)
-    inputs: tuple[str, ...] = ()  # placeholder names (the step's input arguments)
-    params: tuple[str, ...] = ()
-    environment: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"step": self.step, "source_dir": self.source_dir, "script": self.script, "args": list(self.args),
-                "outputs": [list(o) for o in self.outputs], "inputs": list(self.inputs), "params": list(self.params),
-                "environment": [list(e) for e in self.environment]}  # fmt: skip
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ScriptSpec:
-        return cls(d["step"], d["source_dir"], d["script"], tuple(d["args"]), tuple((n, k) for n, k in d["outputs"]),
-                   tuple(d["inputs"]), tuple(d["params"]), tuple((k, v) for k, v in d["environment"]))  # fmt: skip
-
-    def encode(self) -> str:
-        raw = zlib.compress(json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode(), 9)
-        return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, name: str) -> ScriptSpec:
-        text = name.removeprefix(_PREFIX)
-        return cls.from_json(json.loads(zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))))
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _write_input(value: Any, folder: Path, name: str) -> Path:
-    """The path a script reads input ``name`` from: the file/folder itself, or ``value`` written to a file."""
-    if isinstance(value, PurePath):
-        return Path(value)
-    kind = type(value).__module__.partition(".")[0]
-    if kind == "pandas" and hasattr(value, "to_parquet"):
-        path = folder / f"{name}.parquet"
-        value.to_parquet(path, engine="pyarrow")
-    elif kind == "pyarrow" and hasattr(value, "schema"):
-        import pyarrow.parquet as pq
-
-        path = folder / f"{name}.parquet"
-        pq.write_table(value, path)
-    elif kind == "numpy" and hasattr(value, "dtype") and not value.dtype.hasobject:
-        import numpy as np
-
-        path = folder / f"{name}.npy"
-        np.save(path, value, allow_pickle=False)
-    elif isinstance(value, str):
-        path = folder / f"{name}.txt"
-        path.write_text(value)
-    elif isinstance(value, bytes):
-        path = folder / f"{name}.bin"
-        path.write_bytes(value)
-    else:
-        try:
-            text = json.dumps(value, allow_nan=False)
-            path = folder / f"{name}.json"
-            path.write_text(text)
-        except (TypeError, ValueError):
-            import pickle
-
-            path = folder / f"{name}.pkl"
-            path.write_bytes(pickle.dumps(value, protocol=5))
-    return path
-
-
-def _substitute(arg: str, values: Mapping[str, Mapping[str, str]]) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(0) in ("{{", "}}"):
-            return m.group(0)[0]
-        return values[m.group(1)][m.group(2)]
-
-    return _PLACEHOLDER.sub(one, arg)
-
-
-class ScriptRunner:
-    """The callable a script step runs: one attempt of ``python SCRIPT ARGS`` (see the module docstring).
-
-    Workers find it by module and name like a function step's function: its ``__qualname__`` carries the spec.
-    """
-
-    __module__ = __name__
-
-    def __init__(self, spec: ScriptSpec, defaults: Mapping[str, Any] | None = None) -> None:
-        self.spec = spec
-        self.__name__ = self.__qualname__ = spec.encode()
-        self.__signature__ = _signature(spec.inputs, spec.params, defaults or {})
-        self.__annotations__ = {**dict.fromkeys(spec.inputs, Any), "return": Path if spec.outputs else type(None)}
-
-    def __repr__(self) -> str:
-        return f"<ScriptRunner step={self.spec.step!r} script={self.spec.script!r}>"
-
-    def __call__(self, **kwargs: Any) -> Any:
-        spec = self.spec
-        scope = current_scope()
-        # called inside a step attempt: its scratch folder (removed after the outputs are stored); called
-        # directly (a test): a temporary folder left for the caller
-        work = scope.folder(f"script-{spec.step}-") if scope is not None else Path(tempfile.mkdtemp(prefix="mloop-"))
-        copy, given, made = work / "src", work / "in", work / "out"
-        given.mkdir()
-        made.mkdir()
-        copy_source(Path(spec.source_dir), copy)
-        outputs: dict[str, Path] = {}
-        for name, kind in spec.outputs:
-            if kind == "folder":
-                outputs[name] = made / name
-                outputs[name].mkdir()
-            else:
-                (made / name).mkdir()
-                outputs[name] = made / name / (name if kind == "file" else kind)
-        values = {
-            "inputs": {k: str(_write_input(kwargs[k], given, k)) for k in spec.inputs},
-            "outputs": {k: str(v) for k, v in outputs.items()},
-            "params": {k: _text(kwargs[k]) for k in spec.params},
-        }
-        argv = [sys.executable, str(copy / spec.script), *(_substitute(a, values) for a in spec.args)]
-        code, tail = _run(argv, copy, dict(spec.environment))
-        if code != 0:
-            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-            lines = "\n".join(f"  | {line}" for line in tail) or "  | (nothing)"
-            raise ScriptFailed(
-                f"Last lines of its stderr:\n{lines}\nScript {spec.script!r} of step {spec.step!r} {how} "
-                "(its full stdout and stderr are in the step's logs: `mloop pipelines logs RUN STEP`)."
-            )
-        for name, kind in spec.outputs:
-            path = outputs[name]
-            if kind == "folder" and not path.is_dir():
-                raise ScriptFailed(
-                    f"Script {spec.script!r} of step {spec.step!r} removed its output folder {name!r} at "
-                    f"{str(path)!r}. Write the files into that folder (declare {{{name!r}: 'file'}} for a file)."
-                )
-            if kind != "folder" and not path.is_file():
-                raise ScriptFailed(
-                    f"Script {spec.script!r} of step {spec.step!r} exited 0 but did not write output {name!r} at "
-                    f"{str(path)!r}. Write the file at the path its placeholder {{outputs.{name}}} gives."
-                )
-        result = [outputs[name] for name, _ in spec.outputs]
-        if not result:
-            return None
-        return tuple(result) if len(result) > 1 else result[0]
-
-
-def _signature(inputs: Sequence[str], params: Sequence[str], defaults: Mapping[str, Any]) -> inspect.Signature:
-    fields = [inspect.Parameter(i, inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in inputs]
-    fields += [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, default=defaults.get(p, Param.REQUIRED))
-               for p in params]  # fmt: skip
-    return inspect.Signature(fields)
-
-
-def copy_source(source: Path, dest: Path) -> None:
-    """Copy the files of the source folder (not the ignored ones) to ``dest``, keeping executable bits."""
-    import shutil
-
-    dest.mkdir()
-    made = {dest}
-    for rel, entry in SourceDigester().walk(source):
-        out = dest / rel
-        if out.parent not in made:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            made.add(out.parent)
-        shutil.copyfile(entry.path, out)  # no chmod per file: ten times faster than shutil.copy here
-        mode = entry.stat().st_mode
-        if mode & 0o111:
-            os.chmod(out, mode & 0o777)
 
 
 def source_files(steps: Iterable[Step], base: Path) -> dict[str, Path]:
@@ -267,73 +75,6 @@ def source_files(steps: Iterable[Step], base: Path) -> dict[str, Path]:
         for rel, entry in SourceDigester().walk(root):
             out[(root.relative_to(top) / rel).as_posix()] = Path(entry.path)
     return out
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the script and everything it started (its own session)
-    proc.wait()
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """Linux: the script gets SIGKILL when this process dies, even by SIGKILL (a killed worker or Dask attempt).
-
-    It runs in the child between fork and exec: one prctl call of a libc loaded beforehand, nothing else."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def child() -> None:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the call
-            os._exit(1)
-
-    return child
-
-
-def _run(argv: list[str], cwd: Path, env_extra: dict[str, str]) -> tuple[int, list[str]]:
-    """Run the script; stdout goes to our fd 1, stderr to our fd 2 and a tail kept for the error message."""
-    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=1, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_die_with_parent())  # noqa: PLW1509  # fmt: skip
-    tail: list[bytes] = []
-
-    def tee() -> None:
-        assert proc.stderr is not None
-        fd = proc.stderr.fileno()
-        for chunk in iter(lambda: os.read(fd, 65536), b""):
-            os.write(2, chunk)
-            tail.append(chunk)
-            while len(tail) > 64:
-                tail.pop(0)
-
-    reader = threading.Thread(target=tee, daemon=True)
-    reader.start()
-    in_main = threading.current_thread() is threading.main_thread()
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)  # the pipeline is cancelled: unwind, killing the script below
-
-    previous = signal.signal(signal.SIGTERM, on_term) if in_main else None
-    try:
-        code = proc.wait()
-    except BaseException:  # a timeout (StepTimeout from the worker's timer), cancellation: stop the script
-        _kill(proc)
-        raise
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-        reader.join(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
-    lines = b"".join(tail).decode(errors="replace").splitlines()
-    return code, lines[-_TAIL:]
 
 
 def _check_names(step: str, kind: str, names: Sequence[str], identifiers: bool) -> list[str]:
@@ -366,7 +107,7 @@ def _outputs(step: str, outputs: Sequence[str] | Mapping[str, str] | None) -> li
 
 def _check_placeholders(step: str, args: Sequence[str], known: Mapping[str, Sequence[str]]) -> None:
     for arg in args:
-        for m in _PLACEHOLDER.finditer(arg):
+        for m in PLACEHOLDER.finditer(arg):
             kind, name = m.group(1), m.group(2)
             if kind is None:
                 continue
@@ -397,6 +138,7 @@ def script_step(
     inputs: Sequence[str] | Mapping[str, str] | None = None,
     outputs: Sequence[str] | Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
+    datasets: Mapping[str, str] | None = None,
     environment: Mapping[str, str] | None = None,
     cache: bool | CachePolicy = True,
     retries: int = 0,
@@ -409,6 +151,8 @@ def script_step(
     ``inputs``: upstream output names (``["data"]``), or ``{placeholder: output}`` to read one under another name.
     ``outputs``: names of folders the script writes (``["model"]``), or ``{name: "folder" | "file" | FILE_NAME}``.
     ``params``: ``{name: default}``; a run overrides them like a function step's (``-p STEP.NAME=VALUE``).
+    ``datasets``: ``{name: "iris@latest"}``, dataset parameters (resolved when the step runs, content digest in the
+    key, lineage on the step's run; overridable like parameters); ``{inputs.NAME}`` is the version's local copy.
     ``environment``: extra environment variables for the script (part of the key, values as digests).
     A relative ``source_dir`` is from the folder of the file that calls this (else the working folder).
     """
@@ -457,26 +201,24 @@ def script_step(
     clash = set(wiring) & set(param_map)
     if clash:
         raise InvalidInput(f"Script step {name!r}: {sorted(clash)} is both an input and a parameter. Rename one.")
+    data_map = dict(datasets or {})
+    _check_names(name, "dataset", list(data_map), identifiers=True)
+    for key, ref in data_map.items():
+        if key in wiring or key in param_map:
+            raise InvalidInput(f"Script step {name!r}: dataset {key!r} is also an input or a parameter. Rename one.")
+        if not isinstance(ref, str) or not ref:
+            raise InvalidInput(
+                f"Script step {name!r}: dataset {key!r} = {shown(ref)} must be a reference like 'iris@latest'."
+            )
     outs = _outputs(name, outputs)
     env = dict(environment or {})
     for k, v in env.items():
         if not isinstance(k, str) or not k or "=" in k or not isinstance(v, str):
             raise InvalidInput(f"Script step {name!r}: environment {{{shown(k)}: {shown(v)}}} must map text to text.")
-    _check_placeholders(name, arg_list, {"inputs": list(wiring), "outputs": [n for n, _ in outs],
+    _check_placeholders(name, arg_list, {"inputs": [*wiring, *data_map], "outputs": [n for n, _ in outs],
                                          "params": list(param_map)})  # fmt: skip
     spec = ScriptSpec(name, str(root), path.relative_to(root).as_posix(), tuple(arg_list), tuple(outs),
-                      tuple(wiring), tuple(param_map), tuple(sorted(env.items())))  # fmt: skip
-    runner = ScriptRunner(spec, param_map)
+                      tuple(wiring), tuple(param_map), tuple(sorted(env.items())), tuple(data_map))  # fmt: skip
+    runner = ScriptRunner(spec, {**param_map, **data_map})
     return Step(runner, name=name, outputs=[n for n, _ in outs] or None, inputs=wiring, cache=cache,
                 retries=retries, backoff=backoff, timeout=timeout, resources=resources)  # fmt: skip
-
-
-def __getattr__(name: str) -> ScriptRunner:
-    """Workers find a script step's runner by its name (the encoded :class:`ScriptSpec`), like a function step's."""
-    if not name.startswith(_PREFIX):
-        raise AttributeError(name)
-    try:
-        spec = ScriptSpec.decode(name)
-    except (ValueError, KeyError, TypeError, zlib.error) as exc:
-        raise AttributeError(f"{name[:40]}... is not a script step's runner: {exc}") from None
-    return ScriptRunner(spec)
