@@ -21,7 +21,8 @@ Placeholders in ``args`` (also inside a longer argument, ``"--out={outputs.model
 
 - ``{inputs.NAME}``: the path of the input. An upstream file/folder output is a read-only copy of it; any other
   value is written to a file first: a data frame or Arrow table as ``.parquet``, a numpy array as ``.npy``,
-  text as ``.txt``, bytes as ``.bin``, JSON values as ``.json``, anything else as ``.pkl``.
+  text as ``.txt``, bytes as ``.bin``, JSON values as ``.json``, anything else as ``.pkl``. A dataset parameter
+  (``datasets={"data": "iris@latest"}``) is the version's verified, read-only local copy.
 - ``{outputs.NAME}``: where the script writes an output. ``"folder"`` outputs are empty folders made for it;
   a file output (``"file"``, or a file name like ``"metrics.json"``) is a path the script must create.
   Outputs are stored by content and reach downstream steps as ``pathlib.Path``.
