@@ -17,7 +17,7 @@ from mloop.datasets.dataset import Dataset
 from mloop.entities import DatasetVersion, RunStatus
 from mloop.errors import IntegrityError, InvalidInput
 from mloop.guard import READ_DENIED
-from mloop.pipelines import Pipeline, PipelineResult, load_pipeline
+from mloop.pipelines import Pipeline, PipelineResult, load_pipeline, resume
 from mloop.pipelines.executors import Executor
 from mloop.pipelines.materialisers import dumps, loads
 from mloop.pipelines.references import parse_dataset_ref
@@ -25,6 +25,8 @@ from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
 
 STEPS = """
+import os
+
 from mloop import Dataset
 from mloop.entities import DatasetVersion
 from mloop.pipelines import DatasetRef, Pipeline, dataset_input, step
@@ -60,7 +62,15 @@ def maybe(*, data: DatasetRef | None = None) -> str:
     return "none" if data is None else f"{type(data).__name__} {data.ref}"
 
 
+@step
+def after(rows: int, *, flag: str = "") -> int:
+    if os.path.exists(flag):
+        raise RuntimeError("after is broken while the flag file exists")
+    return rows * 2
+
+
 data_flow = Pipeline("data_flow", [rows, pick, entity, count])
+resumable = Pipeline("resumable", [rows, after])
 optional = Pipeline("optional", [maybe])
 holdout_param = Pipeline("holdout_param", [peek])
 """
@@ -195,6 +205,20 @@ def test_an_optional_dataset_parameter(client: Client, project: Path, tmp_path: 
     assert text(load(project, "optional").run(client=client, compute=compute)) == "none"
     given = load(project, "optional").run({"data": "churn-train"}, client=client, compute=compute)
     assert text(given) == "Dataset data:churn-train/1"
+
+
+def test_resume_reuses_a_finished_step_with_a_dataset_parameter(
+    client: Client, project: Path, tmp_path: Path, compute: Executor
+) -> None:
+    add_split(client, tmp_path)
+    flag = tmp_path / "broken.flag"
+    flag.touch()
+    first = load(project, "resumable").run({"flag": str(flag)}, client=client, compute=compute)
+    assert {n: s.status for n, s in first.steps.items()} == {"rows": "ran", "after": "failed"}
+    flag.unlink()
+    resumed = resume(first.run_id or "", client=client, compute=compute)  # the key of `rows` is the same today
+    assert {n: s.status for n, s in resumed.steps.items()} == {"rows": "cached", "after": "ran"}
+    assert resumed.steps["rows"].key == first.steps["rows"].key
 
 
 def test_dataset_reference_text_forms() -> None:

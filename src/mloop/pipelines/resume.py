@@ -31,6 +31,7 @@ from mloop.pipelines.cachekey import Fingerprinter, differences
 from mloop.pipelines.graph import bind_params
 from mloop.pipelines.history import step_runs
 from mloop.pipelines.pipeline import Pipeline, _client, find_pipeline, load_pipeline
+from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import TAG, PipelineResult
 from mloop.pipelines.runner import run_pipeline
 from mloop.tracking.client import Client
@@ -126,13 +127,15 @@ def _finished(client: Client, pipeline: Pipeline, steps: Mapping[str, RunRecord]
     return out
 
 
-def _changes(pipeline: Pipeline, params: dict[str, dict[str, object]], finished: dict[str, RunRecord]) -> list[str]:
+def _changes(client: Client, pipeline: Pipeline, params: dict[str, dict[str, object]],
+             finished: dict[str, RunRecord]) -> list[str]:  # fmt: skip
     """For each finished step whose key differs today (its code, a module it imports, the environment): what."""
     fp, graph, out = Fingerprinter(), pipeline.graph, []
     for name, r in finished.items():
         s = graph.steps[name]
         inputs = {a: outputs_of(finished[graph.producer[src]])[src]["digest"] for a, src in s.inputs.items()}
-        key = fp.key(s.fn, name, params[name], inputs)
+        data = bind_datasets(client, s, dict(params[name]))  # dataset parameters resolved as a run would
+        key = fp.key(s.fn, name, data.key_params, {**inputs, **data.digests})
         if key.digest != r.tags.get(TAG.KEY):
             diffs = differences(json.loads(r.tags.get(TAG.KEY_JSON, "{}")), dict(key.components))
             out.append(f"step {name!r}: " + ("; ".join(f"{c}: {w}" for c, w in diffs) or "its key changed"))
@@ -163,7 +166,7 @@ def resume_run(
             f"Start a new run: `mloop pipelines run {spec}`."
         ) from None
     finished = _finished(client, pipeline, steps)
-    changed = _changes(pipeline, bound, finished)
+    changed = _changes(client, pipeline, bound, finished)
     if changed and not force:
         raise Conflict(
             f"Steps that finished in pipeline run {record.id} changed since: {' | '.join(changed)}. Their outputs may "
