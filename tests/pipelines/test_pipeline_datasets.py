@@ -188,12 +188,16 @@ def test_a_holdout_parameter_fails_the_step_and_is_recorded(
 
 
 def test_a_dataset_reference_that_does_not_resolve_fails_only_that_step(
-    client: Client, project: Path, compute: Executor
+    client: Client, project: Path, tmp_path: Path, compute: Executor
 ) -> None:
     result = load(project, "data_flow").run({"data": "nope@latest"}, client=client, compute=compute)
     assert {n: s.status for n, s in result.steps.items()} == {
         "rows": "failed", "pick": "failed", "entity": "skipped", "count": "skipped"}  # fmt: skip
     assert "NotFound" in (result.steps["rows"].error or "") and "nope" in (result.steps["rows"].error or "")
+    add_split(client, tmp_path)
+    missing = load(project, "data_flow").run({"rows.data": "churn-train@9"}, client=client, compute=compute)
+    assert missing.steps["rows"].status == "failed" and missing.steps["count"].status == "ran"
+    assert "'churn-train' has no version 9" in (missing.steps["rows"].error or "")  # @9 is read as version 9
 
 
 def test_an_optional_dataset_parameter(client: Client, project: Path, tmp_path: Path, compute: Executor) -> None:

@@ -94,14 +94,14 @@ def bind_datasets(context: Context, step: Step, params: dict[str, Any]) -> Bound
     plain = {k: v for k, v in params.items() if k not in names}
     key_params, refs, digests = dict(params), {}, {}
     for name in names:
-        text = params[name]
+        text, ref = params[name], None
         try:
             if not isinstance(text, str):
                 raise InvalidInput(f"Dataset parameter {name!r} = {shown(text)} must be a reference text.")
             ref = parse_dataset_ref(text)
             version = context.store.get_dataset_version(ref.name, ref.version, ref.alias)
         except MloopError as exc:  # the worker reports it as the step's error (and records nothing else)
-            refs[name] = text if isinstance(text, str) else repr(text)
+            refs[name] = str(ref) if ref is not None else text if isinstance(text, str) else repr(text)
             key_params[name] = {"unresolved": refs[name], "error": str(exc)}
             digests[name] = "unresolved"
             continue
