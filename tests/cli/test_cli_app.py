@@ -42,6 +42,11 @@ def test_command_tree() -> None:
         "models alias", "models check", "models approve", "models rollback", "models archive", "models policy",
         "models compare",
         "pipelines", "pipelines run", "pipelines plan", "pipelines explain", "pipelines logs",
+        "pipelines resume", "compute", "compute list", "compute create", "compute show", "compute delete",
+        "compute default",
+        "pipelines publish", "pipelines trigger", "pipelines published", "pipelines versions", "pipelines alias",
+        "schedules", "schedules create", "schedules list", "schedules show", "schedules pause", "schedules resume",
+        "schedules delete", "scheduler",
     }
 
 
