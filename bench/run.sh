@@ -22,9 +22,10 @@ fi
 "$PY" -m pip install --quiet -r "$BENCH_DIR/requirements.txt"
 "$PY" -m pip install --quiet -e "$ROOT"
 
-# DVC lives in its own venv (its dependencies clash with MLflow's); bench_datasets.py calls bench/.venv-dvc/bin/dvc.
+# DVC lives in its own venv (its dependencies clash with MLflow's); bench_datasets.py, bench_pipelines.py and
+# bench_pipeline_scripts.py call bench/.venv-dvc/bin/dvc.
 DVC_VENV="$BENCH_DIR/.venv-dvc"
-if [[ $# -eq 0 || "$1" == "datasets" ]]; then
+if [[ $# -eq 0 || "$1" == "datasets" || "$1" == "pipelines" || "$1" == "pipeline_scripts" ]]; then
   [[ -x "$DVC_VENV/bin/python" ]] || python3 -m venv "$DVC_VENV"
   "$DVC_VENV/bin/python" -m pip install --quiet -r "$BENCH_DIR/requirements-dvc.txt"
 fi
