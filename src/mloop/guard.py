@@ -13,8 +13,6 @@ when it ends (:meth:`Grant.temporary_folder`).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -75,6 +73,8 @@ class Grant:
 
     def temporary_folder(self, parent: Path) -> Path:
         """A new folder only the current user can enter, removed when the grant ends."""
+        import tempfile  # here, not at module level: the tracking SDK's import stays without shutil, bz2, lzma
+
         parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="holdout-", dir=parent))  # mode 0700
         self._folders.append(folder)
@@ -87,6 +87,8 @@ class Grant:
 
 def remove_tree(folder: Path) -> None:
     """Remove a materialised folder (its files are read-only; its folders are not, so removal works)."""
+    import shutil
+
     shutil.rmtree(folder, ignore_errors=True)
 
 
