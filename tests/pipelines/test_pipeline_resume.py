@@ -169,9 +169,10 @@ def test_a_run_left_running_is_resumed_only_once_its_process_is_gone(client: Cli
     fix_b(folder)
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
-        parent = client.start_run("res", params={"a.n": "2", "d.k": "1"}, tags={
-            TAG.PIPELINE: "res", TAG.KIND: "pipeline", TAG.FILE: pipeline.source[1] or "",
-            TAG.PROCESS: f"{socket.gethostname()}:{sleeper.pid}"})  # fmt: skip
+        # a pipeline run as a process killed with -9 leaves it (written through the store: no Run object here)
+        parent = client.store.create_run(client.experiment_id("res", create=True), name="left", actor="t", params={
+            "a.n": "2", "d.k": "1"}, tags={TAG.PIPELINE: "res", TAG.KIND: "pipeline",
+            TAG.FILE: pipeline.source[1] or "", TAG.PROCESS: f"{socket.gethostname()}:{sleeper.pid}"})  # fmt: skip
         with pytest.raises(Conflict, match=f"still running in process {sleeper.pid}"):
             resume(parent.id, client=client)
     finally:
@@ -180,8 +181,8 @@ def test_a_run_left_running_is_resumed_only_once_its_process_is_gone(client: Cli
     resumed = resume(parent.id, client=client, compute=POOL)
     assert resumed.ok and statuses(resumed) == dict.fromkeys("abcd", "ran")
     assert client.get_run(parent.id).status is RunStatus.KILLED  # what happened to it, recorded on resume
-    elsewhere = client.start_run("res", tags={TAG.PIPELINE: "res", TAG.KIND: "pipeline",
-                                              TAG.PROCESS: "another-host:1"})  # fmt: skip
+    elsewhere = client.store.create_run(parent.experiment_id, name="elsewhere", actor="t", tags={
+        TAG.PIPELINE: "res", TAG.KIND: "pipeline", TAG.PROCESS: "another-host:1"})  # fmt: skip
     with pytest.raises(Conflict, match=r"on host 'another-host', which cannot be checked.*--force"):
         resume(elsewhere.id, client=client)
 
