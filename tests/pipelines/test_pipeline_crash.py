@@ -110,6 +110,12 @@ def at(folder: Path) -> Client:
     return Client(workspace=open_workspace(cwd=folder))
 
 
+def session(proc: subprocess.Popen[bytes]) -> list[str]:
+    """The processes still in the killed command's session (its pool's fork server and workers)."""
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--sid", str(proc.pid)], capture_output=True, text=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
 def runs(root: Path, pipeline: str) -> tuple[RunRecord, dict[str, RunRecord]]:
     with at(root) as client:
         found = client.search_runs(pipeline)
@@ -158,6 +164,10 @@ def test_kill_9_mid_step_leaves_nothing_finished_looking_and_resume_completes(ro
         wait_for(root / "b.started", proc)
         proc.kill()  # kill -9 of the pipeline process itself, mid-step
         proc.wait(timeout=10)
+        deadline = time.monotonic() + 15  # its workers (one of them mid-step) notice and exit by themselves
+        while session(proc) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert session(proc) == [], "the pool outlived the killed pipeline process"
         parent, steps = runs(root, "crash")
         assert parent.status is RunStatus.RUNNING  # nobody could record anything: it looks unfinished, not done
         assert {n: r.status for n, r in steps.items()} == {

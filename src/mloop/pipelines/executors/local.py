@@ -1,7 +1,8 @@
 """The local compute target: a process pool (``concurrent.futures``) on this machine.
 
 Workers start with ``forkserver`` where available (safe in a process with threads, and cheap after the first),
-else ``spawn``. The pool is created on the first submission, so a fully cached run never starts one.
+else ``spawn``. The pool is created on the first submission, so a fully cached run never starts one. Workers
+exit by themselves within a second of the pipeline process dying (kill -9).
 """
 
 from __future__ import annotations
@@ -15,6 +16,29 @@ from mloop.errors import InvalidInput, shown
 from mloop.pipelines.worker import Outcome, Task, execute
 
 __all__ = ["LocalExecutor"]
+
+
+def _exit_with(pid: int) -> None:
+    """Pool initializer: the worker exits once the pipeline process ``pid`` is gone.
+
+    Ctrl-C / SIGTERM stop the workers from the pipeline process; a kill -9 of it cannot, and its idle workers
+    would otherwise wait on their queue for ever (and keep the fork server alive), or run their step on for
+    nobody. A daemon thread checks every half second.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(70)
+            except PermissionError:  # pragma: no cover - a process of another user took the id: it is gone
+                os._exit(70)
+
+    threading.Thread(target=watch, name="mloop-pipeline-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -47,7 +71,9 @@ class LocalExecutor:
             context = multiprocessing.get_context(method)
             if method == "forkserver":  # imported once in the fork server, not again in every worker it forks
                 context.set_forkserver_preload(["mloop.pipelines.worker", "mloop.store.sql"])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def submit(self, task: Task) -> Future[Outcome]:
