@@ -31,6 +31,7 @@ from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_
 from mloop.pipelines.compute import resolve_executor
 from mloop.pipelines.executors import Executor
 from mloop.pipelines.graph import bind_params
+from mloop.pipelines.outputs import record_outputs
 from mloop.pipelines.references import bind_datasets
 from mloop.pipelines.results import TAG, PipelineResult, StepResult
 from mloop.pipelines.step import Step
@@ -146,6 +147,7 @@ class _Loop:
             return
         del self.running[name]
         if outcome.ok:
+            record_outputs(self.client, run.id, outcome.outputs)  # gc keeps them; `mloop runs artifacts` lists them
             run.set_tags({TAG.STATUS: "ran", TAG.OUTPUTS: canonical(outcome.outputs), TAG.ATTEMPTS: item.attempt})
             run.end(RunStatus.FINISHED)
             self.outputs.update(outcome.outputs)
