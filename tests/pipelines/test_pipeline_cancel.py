@@ -10,15 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from pipeline_cases import write
 
 from mloop.entities import RunStatus
-from mloop.pipelines import LocalExecutor
+from mloop.pipelines import LocalExecutor, Pipeline
 from mloop.pipelines.executors import Executor
 from mloop.pipelines.results import TAG
+from mloop.pipelines.worker import Outcome, Task
 from mloop.tracking.client import Client
 from mloop.workspace import init_workspace
 
@@ -44,7 +47,7 @@ def after(slow: int) -> int:
 p = Pipeline("slow", [slow, after])
 
 if __name__ == "__main__":
-    from mloop.pipelines import LocalExecutor
+    from mloop.pipelines import LocalExecutor, Pipeline
     from mloop.pipelines.executors.dask import DaskExecutor
 
     address = sys.argv[2]
@@ -125,3 +128,23 @@ def _cluster_workers(address: str) -> int:
 
     with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
         return len(client.scheduler_info()["workers"])
+
+
+class _InterruptedWhileStarting(LocalExecutor):
+    """A local pool that receives Ctrl-C while it starts (the window before any attempt is running)."""
+
+    def submit(self, task: Task) -> Future[Outcome]:
+        raise KeyboardInterrupt
+
+
+def test_a_signal_while_the_pool_starts_ends_the_step_killed_not_failed(
+    client: Client, load: Callable[..., Pipeline]
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        load().run(client=client, compute=_InterruptedWhileStarting(2))
+    runs = client.search_runs(None, max_results=None)
+    steps = [r for r in runs if r.tags.get(TAG.KIND) == "step"]
+    assert steps and {r.status for r in steps} == {RunStatus.KILLED}
+    assert {r.tags.get(TAG.STATUS) for r in steps} == {"killed"}
+    parents = [r for r in runs if r.tags.get(TAG.KIND) == "pipeline"]
+    assert [r.status for r in parents] == [RunStatus.KILLED]

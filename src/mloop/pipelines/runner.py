@@ -129,8 +129,13 @@ class _Loop:
         task = task_for(s, self.client, data.params, inputs, run=run, pipeline=self.pipeline.name, datasets=data.refs)
         try:
             future = self.executor.submit(task)
-        except BaseException:
-            run.end(RunStatus.FAILED)
+        except Exception:
+            run.end(RunStatus.FAILED)  # the compute target refused the task (e.g. it cannot start)
+            raise
+        except BaseException:  # Ctrl-C / SIGTERM while the pool starts: cancelled, as a running step would be
+            run.set_tag(TAG.STATUS, "killed")
+            run.end(RunStatus.KILLED)
+            self.results[name] = StepResult(name, "killed", reason, run.id, key.digest)
             raise
         self.running[name] = _Running(run, task, key, reason, 1, future)
 
