@@ -179,3 +179,30 @@ def test_importing_pipelines_does_not_import_dask() -> None:
     code = "import sys, mloop.pipelines.compute; print('dask' in sys.modules, 'distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_concurrent_writers_lose_no_target(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
+    """Targets live in one settings document; writers racing on it must each land (compare-and-set + retry)."""
+    import mloop
+    from mloop.testing.threads import in_threads
+
+    uri = None if store_kind == "sqlite" else str(request.getfixturevalue("postgres_uri"))
+    ws = mloop.init_workspace(tmp_path / "ws", store_uri=uri)
+    clients = [Client(workspace=ws) for _ in range(6)]
+    try:
+
+        def create_three(c: Client, i: int) -> list[str]:
+            for j in range(3):
+                create_target(c, f"t{i}-{j}", "dask", {"max_workers": 1 + j})
+            return [f"t{i}-{j}" for j in range(3)]
+
+        outcomes = in_threads(create_three, [(c, i) for i, c in enumerate(clients)])
+        assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+        names = {t.name for t in list_targets(clients[0])}
+        assert names == {"local"} | {f"t{i}-{j}" for i in range(6) for j in range(3)}
+        created = clients[0].store.list_events(types=[ComputeEvents.CREATED], limit=100).items
+        assert len(created) == 18  # one event per landed change, none for a refused compare-and-set
+    finally:
+        for c in clients:
+            c.close()

@@ -7,18 +7,20 @@ the default. ``pipeline.run(compute=NAME)`` and ``mloop pipelines run --compute 
 
 The targets are one workspace setting (``compute.targets``, a JSON document), so they need no schema of their
 own; each change records one event (``compute.created``, ``compute.deleted``, ``compute.default_set``) about
-``compute:<name>`` in the same transaction. Changes are read-modify-write: two processes creating targets at the
-same instant can lose one (the last write wins); these are administrative changes, made rarely.
+``compute:<name>`` in the same transaction. Each change is a compare-and-set of the document it read
+(``set_setting(..., expected=...)``); a writer that lost the race reads again and re-applies its change, so
+concurrent changes all land.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import AlreadyExists, InvalidInput, NotFound, shown
+from mloop.errors import AlreadyExists, Conflict, InvalidInput, NotFound, shown
 from mloop.pipelines.executors import Executor
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ __all__ = [
 
 SETTING = "compute.targets"
 BUILTIN = "local"
+_CAS_ATTEMPTS = 50  # concurrent writers of the targets document: re-read and re-apply this many times at most
 TYPES: dict[str, tuple[str, ...]] = {  # type -> the parameters it takes
     "local": ("max_workers",),
     "dask": ("address", "min_workers", "max_workers", "threads_per_worker", "memory_limit"),
@@ -96,15 +99,33 @@ def parse_bytes(value: str | int) -> int:
     return size
 
 
-def _document(ctx: Context) -> dict[str, Any]:
+def _read(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     text = ctx.store.get_setting(SETTING)
     doc = json.loads(text) if text else {}
-    return {"default": doc.get("default", BUILTIN), "targets": dict(doc.get("targets", {}))}
+    return text, {"default": doc.get("default", BUILTIN), "targets": dict(doc.get("targets", {}))}
 
 
-def _save(ctx: Context, doc: dict[str, Any], event: str, name: str, payload: dict[str, Any]) -> None:
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    ctx.store.set_setting(SETTING, text, actor=ctx.actor, event=event, subject=f"compute:{name}", payload=payload)
+def _document(ctx: Context) -> dict[str, Any]:
+    return _read(ctx)[1]
+
+
+_Change = Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]]
+
+
+def _update(ctx: Context, change: _Change) -> None:
+    """Read the targets, apply ``change`` (it edits the document, returns its event, name and payload), store it
+    with a compare-and-set; another writer in between -> read again and re-apply, so no change is lost."""
+    for _ in range(_CAS_ATTEMPTS):
+        text, doc = _read(ctx)
+        event, name, payload = change(doc)
+        new = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        try:
+            ctx.store.set_setting(SETTING, new, actor=ctx.actor, event=event, subject=f"compute:{name}",
+                                  payload=payload, expected=text)  # fmt: skip
+            return
+        except Conflict:
+            continue
+    raise Conflict(f"Compute targets changed {_CAS_ATTEMPTS} times while this change was applied; run it again.")
 
 
 def _target(doc: dict[str, Any], name: str) -> ComputeTarget | None:
@@ -175,15 +196,18 @@ def create_target(
     if type not in TYPES:
         raise InvalidInput(f"Compute target type {shown(type)} is not known. Use one of {sorted(TYPES)}.")
     clean = _check_params(type, name, {k: v for k, v in (params or {}).items() if v is not None})
-    doc = _document(ctx)
-    if name == BUILTIN or name in doc["targets"]:
-        what = "is built in" if name == BUILTIN else "exists already"
-        raise AlreadyExists(f"Compute target {name!r} {what}. Pick another name, or delete it first "
-                            f"(`mloop compute delete {name}`).")  # fmt: skip
-    doc["targets"][name] = {"type": type, "params": clean}
-    if default:
-        doc["default"] = name
-    _save(ctx, doc, ComputeEvents.CREATED, name, {"name": name, "type": type, "params": clean, "default": default})
+
+    def change(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        if name == BUILTIN or name in doc["targets"]:
+            what = "is built in" if name == BUILTIN else "exists already"
+            raise AlreadyExists(f"Compute target {name!r} {what}. Pick another name, or delete it first "
+                                f"(`mloop compute delete {name}`).")  # fmt: skip
+        doc["targets"][name] = {"type": type, "params": clean}
+        if default:
+            doc["default"] = name
+        return ComputeEvents.CREATED, name, {"name": name, "type": type, "params": clean, "default": default}
+
+    _update(ctx, change)
     return ComputeTarget(name, type, clean, default)
 
 
@@ -192,20 +216,31 @@ def delete_target(ctx: Context, name: str) -> ComputeTarget:
     target = get_target(ctx, name)
     if target.builtin:
         raise InvalidInput(f"Compute target {BUILTIN!r} is built in and cannot be deleted.")
-    doc = _document(ctx)
-    del doc["targets"][name]
-    if doc["default"] == name:
-        doc["default"] = BUILTIN
-    _save(ctx, doc, ComputeEvents.DELETED, name, {"name": name, "was_default": target.default})
+
+    def change(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        if name not in doc["targets"]:
+            raise NotFound(f"Compute target {name!r} was deleted by another writer meanwhile; nothing to do.")
+        del doc["targets"][name]
+        was_default = doc["default"] == name
+        if was_default:
+            doc["default"] = BUILTIN
+        return ComputeEvents.DELETED, name, {"name": name, "was_default": was_default}
+
+    _update(ctx, change)
     return target
 
 
 def set_default_target(ctx: Context, name: str) -> ComputeTarget:
     """Make ``name`` the target runs use when they name none."""
     get_target(ctx, name)
-    doc = _document(ctx)
-    doc["default"] = name
-    _save(ctx, doc, ComputeEvents.DEFAULT_SET, name, {"name": name})
+
+    def change(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        if name != BUILTIN and name not in doc["targets"]:
+            raise NotFound(f"Compute target {name!r} was deleted by another writer meanwhile; create it again.")
+        doc["default"] = name
+        return ComputeEvents.DEFAULT_SET, name, {"name": name}
+
+    _update(ctx, change)
     return get_target(ctx, name)
 
 

@@ -49,6 +49,18 @@ class SettingsStoreContract:
         store.set_setting("k", "v2", actor="tester")
         assert store.get_setting("k") == "v2"
 
+    def test_settings_compare_and_set(self, store: Store) -> None:
+        store.set_setting("cas", "a", actor="tester", expected=None)  # unset -> a
+        with pytest.raises(Conflict):
+            store.set_setting("cas", "b", actor="tester", expected=None)  # someone set it since
+        with pytest.raises(Conflict):
+            store.set_setting("cas", "b", actor="tester", expected="stale")
+        assert store.get_setting("cas") == "a"
+        store.set_setting("cas", "b", actor="tester", expected="a")
+        assert store.get_setting("cas") == "b"
+        changes = store.list_events(types=["setting.changed"], subject="setting:cas").items
+        assert len(changes) == 2  # a refused compare-and-set writes no event
+
     def test_environment_is_stored_once(self, store: Store) -> None:
         body = {"python": {"version": "3.11"}, "packages": {"numpy": "2.0"}}
         store.put_environment("sha256:abc", body)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import EllipsisType
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from mloop.entities import ArtifactEntry
-from mloop.errors import NotFound
+from mloop.errors import Conflict, NotFound
 from mloop.store.protocols.artifacts import ArtifactEvents
 from mloop.store.protocols.settings import SettingEvents
 from mloop.store.sql import schema as t
@@ -32,8 +33,17 @@ __all__ = ["SqlStore"]
 
 
 class SqlStore(
-    ExperimentsMixin, RunsMixin, SearchMixin, EventsMixin, DatasetsMixin, HoldoutsMixin, LineageMixin, ModelsMixin,
-    EvaluationsMixin, PipelinesMixin, SchedulesMixin,
+    ExperimentsMixin,
+    RunsMixin,
+    SearchMixin,
+    EventsMixin,
+    DatasetsMixin,
+    HoldoutsMixin,
+    LineageMixin,
+    ModelsMixin,
+    EvaluationsMixin,
+    PipelinesMixin,
+    SchedulesMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
@@ -71,13 +81,24 @@ class SqlStore(
     @checked("key", "value", "actor", "event", "subject", "payload")
     def set_setting(
         self, key: str, value: str, *, actor: str, event: str = SettingEvents.CHANGED, subject: str | None = None,
-        payload: Mapping[str, Any] | None = None
+        payload: Mapping[str, Any] | None = None, expected: str | EllipsisType | None = ...
     ) -> None:  # fmt: skip
         check_length("setting key", key, t.SETTING_KEY_LENGTH)
 
         def write(conn: Connection) -> None:
             stmt = insert_stmt(conn, t.settings).values(key=key, value=value)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+            if expected is ...:
+                conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+            else:  # compare-and-set: one conditional statement, atomic on SQLite and PostgreSQL alike
+                s = t.settings
+                cas = (
+                    stmt.on_conflict_do_nothing(index_elements=["key"])
+                    if expected is None
+                    else update(s).where(s.c.key == key, s.c.value == expected).values(value=value)
+                )
+                if conn.execute(cas.returning(s.c.key)).first() is None:  # (rowcount is -1 for psycopg's upserts)
+                    raise Conflict(f"Setting {key!r} was changed by another writer since it was read; read it again "
+                                   "and retry.")  # fmt: skip
             write_event(conn, event, subject or f"setting:{key}", actor=actor,
                         payload={"key": key} if payload is None else payload)  # fmt: skip
 
