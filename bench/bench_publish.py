@@ -87,8 +87,9 @@ def main() -> None:
 
         subprocess.run([str(MLOOP), "pipelines", "run", "chain.py:chain"], cwd=root, env=env(), check=True,
                        capture_output=True)  # fmt: skip
-        subprocess.run([str(MLOOP), "pipelines", "trigger", "chain"], cwd=root, env=env(), check=True,
-                       capture_output=True)  # fmt: skip  (materialises the snapshot once)
+        subprocess.run(
+            [str(MLOOP), "pipelines", "trigger", "chain"], cwd=root, env=env(), check=True, capture_output=True
+        )  # fmt: skip  (materialises the snapshot once)
         run, trig = [], []
         for i in range(args.repeats):
             pair = [("run", ["pipelines", "run", "chain.py:chain"]), ("trigger", ["pipelines", "trigger", "chain"])]

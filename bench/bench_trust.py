@@ -198,18 +198,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     r, g = result["reuse"], result["guard"]
     print(f"Reusing a local copy of {r['files']} files, {r['bytes'] / 2**20:.0f} MiB (median of {args.repeat}):")
-    print(f"  mloop path() (stat check)       {r['mloop_reuse_s'] * 1e3:8.1f} ms   limit: stat every file "
-          f"{r['stat_all_s'] * 1e3:.1f} ms")
+    print(
+        f"  mloop path() (stat check)       {r['mloop_reuse_s'] * 1e3:8.1f} ms   limit: stat every file "
+        f"{r['stat_all_s'] * 1e3:.1f} ms"
+    )
     if "dvc_status_s" in r:
-        print(f"  dvc status (CLI)                {r['dvc_status_s'] * 1e3:8.1f} ms   ratio "
-              f"{r['dvc_status_s'] / r['mloop_reuse_s']:.1f}x")
-        print(f"  dvc status (API, no start-up)   {r['dvc_api_s'] * 1e3:8.1f} ms   ratio "
-              f"{r['dvc_api_s'] / r['mloop_reuse_s']:.1f}x")
-    print(f"  mloop path(verify=True)         {r['mloop_verify_s'] * 1e3:8.1f} ms   limit: BLAKE3 of every byte "
-          f"{r['blake3_all_s'] * 1e3:.1f} ms ({r['blake3_all_s'] / r['mloop_verify_s']:.0%} of the limit)")
-    print(f"Holdout read guard, per 1 KiB blob: {g['guard_single_us']:.0f} us asked one by one, "
-          f"{g['guard_batch_us']:.1f} us asked in a batch (dataset and model reads), {g['guard_cached_us']:.2f} us "
-          f"when known public; the unguarded read itself takes {g['get_bytes_unguarded_us']:.0f} us")
+        print(
+            f"  dvc status (CLI)                {r['dvc_status_s'] * 1e3:8.1f} ms   ratio "
+            f"{r['dvc_status_s'] / r['mloop_reuse_s']:.1f}x"
+        )
+        print(
+            f"  dvc status (API, no start-up)   {r['dvc_api_s'] * 1e3:8.1f} ms   ratio "
+            f"{r['dvc_api_s'] / r['mloop_reuse_s']:.1f}x"
+        )
+    print(
+        f"  mloop path(verify=True)         {r['mloop_verify_s'] * 1e3:8.1f} ms   limit: BLAKE3 of every byte "
+        f"{r['blake3_all_s'] * 1e3:.1f} ms ({r['blake3_all_s'] / r['mloop_verify_s']:.0%} of the limit)"
+    )
+    print(
+        f"Holdout read guard, per 1 KiB blob: {g['guard_single_us']:.0f} us asked one by one, "
+        f"{g['guard_batch_us']:.1f} us asked in a batch (dataset and model reads), {g['guard_cached_us']:.2f} us "
+        f"when known public; the unguarded read itself takes {g['get_bytes_unguarded_us']:.0f} us"
+    )
     print(f"Contamination check per promotion: {result['gate']['contamination_check_ms']:.1f} ms")
     return 0
 

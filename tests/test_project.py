@@ -91,9 +91,7 @@ def test_library_modules_never_import_the_package_root() -> None:
 
 def test_ruff_is_clean() -> None:
     exe = Path(sys.executable).parent / "ruff"
-    proc = subprocess.run(
-        [str(exe), "check", "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
-    )
+    proc = subprocess.run([str(exe), "check", "src", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -168,9 +168,7 @@ def resolve_settings(
             sources["store_uri"] = f"workspace {workspace}"
         if (workspace / CONFIG_NAME).is_file():
             doc = _read_workspace_file(workspace)
-        store_uri = _absolutise(
-            _section_value(doc, "store", "uri") or f"sqlite:///{DEFAULT_DB_NAME}", workspace
-        )
+        store_uri = _absolutise(_section_value(doc, "store", "uri") or f"sqlite:///{DEFAULT_DB_NAME}", workspace)
 
     if workspace is None and not doc:
         # An explicit store URI still honours the nearest workspace file's team settings (roles, policies, user).
@@ -206,9 +204,7 @@ def resolve_settings(
         actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
     fsync = environ.get("MLOOP_FSYNC", "").lower() in {"1", "true", "yes"}
-    return Settings(
-        store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync
-    )
+    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync)
 
 
 def check_local_path(path: str | os.PathLike[str], what: str = "path") -> None:
@@ -252,7 +248,7 @@ def _policies(doc: Mapping[str, object]) -> dict[str, dict[str, str]]:
     for model, aliases in section.items():
         if not isinstance(aliases, Mapping) or not all(isinstance(v, str) for v in aliases.values()):
             raise WorkspaceError(
-                f"[policies.{model}] must map aliases to policy strings, e.g. production = \"approvals(1)\"."
+                f'[policies.{model}] must map aliases to policy strings, e.g. production = "approvals(1)".'
             )
         out[str(model)] = {str(k): str(v) for k, v in aliases.items()}
     return out

@@ -51,10 +51,8 @@ class MloopError(Exception):
     """Base class of every error mloop raises on purpose."""
 
 
-
 class InvalidInput(MloopError, ValueError):
     """A value given by the user is malformed or out of range."""
-
 
 
 class FilterSyntaxError(InvalidInput):
@@ -65,25 +63,20 @@ class NotFound(MloopError, LookupError):
     """A referenced object does not exist."""
 
 
-
 class AlreadyExists(MloopError):
     """An object with that name or identity already exists."""
-
 
 
 class Conflict(MloopError):
     """The operation contradicts the current state."""
 
 
-
 class IntegrityError(MloopError):
     """Stored bytes do not match the digest they were recorded with."""
 
 
-
 class GateFailed(MloopError):
     """A promotion gate refused to move an alias. ``report`` holds the checks (a ``GateReport``)."""
-
 
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
@@ -94,17 +87,13 @@ class AccessDenied(MloopError, PermissionError):
     """The caller may not read or change this object (e.g. a private holdout)."""
 
 
-
 class StoreUnavailable(MloopError):
     """The metadata database or the artifact backend cannot be reached."""
-
 
 
 class WorkspaceError(MloopError):
     """No workspace could be found or its configuration is invalid."""
 
 
-
 class EnvironmentMismatch(MloopError):
     """A model was built with other package versions than the running ones (raised in strict mode)."""
-

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     class GuardStore(DatasetStore, EventStore, Protocol):
         """What the guard uses of a store: which blobs are private-only, and the event log."""
 
+
 __all__ = [
     "EVALUATION",
     "OVERRIDE",
@@ -42,6 +43,7 @@ __all__ = [
     "remove_tree",
     "tainted_by",
 ]
+
 
 class HoldoutEvents:
     """Audit events of private-holdout reads (reads change no state: each is an event of its own)."""

@@ -87,9 +87,7 @@ class Workspace:
         return f"Workspace(store={self.settings.store_uri!r}, artifacts={self.settings.artifact_uri!r})"
 
 
-def open_workspace(
-    uri: str | None = None, artifact_uri: str | None = None, *, cwd: Path | None = None
-) -> Workspace:
+def open_workspace(uri: str | None = None, artifact_uri: str | None = None, *, cwd: Path | None = None) -> Workspace:
     return Workspace(resolve_settings(uri, artifact_uri, cwd=cwd))
 
 

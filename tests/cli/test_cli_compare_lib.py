@@ -52,7 +52,7 @@ def test_histories_and_charts_with_gaps(client: Client, tmp_path: Path) -> None:
     assert [p.step for p in histories["loss"][a.id]] == list(range(8))
     page = write_chart(client, [a.id, b.id], tmp_path / "c.HTML").read_text()
     assert "b &lt;&amp;&gt;" in page  # names are escaped
-    svg = page[page.index("<svg"): page.index("</svg>") + 6]
+    svg = page[page.index("<svg") : page.index("</svg>") + 6]
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f".//{ns}polyline")) == 3  # NaN and inf break the line of a

@@ -68,7 +68,10 @@ def test_add_folder_then_readd_unchanged(mloop: Invoke, docs: Path) -> None:
     (listed,) = json.loads(mloop("data", "list", "--json").stdout)
     assert listed["id"] == versions[0]["dataset_id"]
     assert {k: listed[k] for k in ("name", "latest_version", "version_count")} == {
-        "name": "docs", "latest_version": 1, "version_count": 1}
+        "name": "docs",
+        "latest_version": 1,
+        "version_count": 1,
+    }
 
     (docs / "d.txt").write_text("delta\n")
     out = mloop("data", "add", str(docs), "--name", "docs", "-m", "more").stdout
@@ -185,8 +188,10 @@ def test_split_and_private_holdout(mloop: Invoke, sensors: Path) -> None:
     assert (again["train"]["rows"], again["holdout"]["rows"]) == (160, 40)
     assert again["holdout"]["private"] is True and again["train"]["private"] is False
     assert again["holdout"]["role"] == "holdout" and again["holdout"]["source"] == "data:sensors/1"
-    assert "Unchanged: this split already exists" in mloop(
-        "data", "split", "sensors", "--holdout", "0.2", "--seed", "7", "--stratify", "label").stdout
+    assert (
+        "Unchanged: this split already exists"
+        in mloop("data", "split", "sensors", "--holdout", "0.2", "--seed", "7", "--stratify", "label").stdout
+    )
 
     shown = mloop("data", "show", "data:sensors-holdout/1").stdout
     assert "yes: holdout" in shown and "private holdout" in shown

@@ -67,5 +67,8 @@ def test_lineage_errors(mloop: Invoke, ws: Seeded, tmp_path: Path) -> None:  # n
     assert "No dataset named 'nope'" in mloop("lineage", "data:nope@latest", code=3).stderr
     mloop("data", "add", str(write_sensors(tmp_path / "s.csv", rows=10)), "--name", "s")
     assert json.loads(mloop("lineage", "data:s/1", "--json").stdout) == {
-        "upstream": {"ref": "data:s/1"}, "downstream": {"ref": "data:s/1"}, "evaluated_on": {"ref": "data:s/1"}}
+        "upstream": {"ref": "data:s/1"},
+        "downstream": {"ref": "data:s/1"},
+        "evaluated_on": {"ref": "data:s/1"},
+    }
     assert "Evaluated on" not in mloop("lineage", "data:s/1").stdout  # only models are evaluated

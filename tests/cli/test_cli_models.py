@@ -156,7 +156,10 @@ def test_promote_refused_then_approved_rollback_archive_policy(models: Models, m
     shown = _json(mloop, "models", "show", "churn/1")
     assert shown["aliases"] == ["production"]
     assert [(m["alias"], m["previous"], m["version"], m["reason"]) for m in shown["alias_history"]] == [
-        ("production", None, 1, "promote"), ("production", 1, 2, "promote"), ("production", 2, 1, "rollback")]
+        ("production", None, 1, "promote"),
+        ("production", 1, 2, "promote"),
+        ("production", 2, 1, "rollback"),
+    ]
     assert [a["roles"] for a in shown["approvals"]] == [[], ["approver"]]
     assert "Alias history" in mloop("models", "show", "churn/1").stdout
 
@@ -211,8 +214,7 @@ def test_lineage_of_a_model_shows_its_evaluation_apart(models: Models, mloop: In
     mloop("evaluate", "model:churn/1", "--data", HOLDOUT)
     trees = _json(mloop, "lineage", "model:churn@latest")
     assert [c["ref"] for c in trees["upstream"]["children"]] == [f"run:{models.run_id}"]  # made from: the run
-    assert trees["evaluated_on"] == {
-        "ref": "model:churn/1", "children": [{"ref": HOLDOUT, "relation": "evaluated_on"}]}
+    assert trees["evaluated_on"] == {"ref": "model:churn/1", "children": [{"ref": HOLDOUT, "relation": "evaluated_on"}]}
     out = mloop("lineage", "model:churn/1").stdout
     made_from = out.split("Downstream")[0].split("Evaluated on")[0]
     assert HOLDOUT not in made_from and f"run:{models.run_id}" in made_from

@@ -31,8 +31,11 @@ def test_runs_list_json_filter_order(mloop: Invoke, seeded: Seeded) -> None:
     assert rows[0]["name"] == "delta"  # newest first
     assert rows[0]["experiment"] == "other" and rows[0]["deleted"] is False
 
-    rows = json.loads(mloop("runs", "list", "-e", "iris", "--filter", "params.model = 'rf'",
-                            "--order-by", "metrics.loss ASC", "--json").stdout)
+    rows = json.loads(
+        mloop(
+            "runs", "list", "-e", "iris", "--filter", "params.model = 'rf'", "--order-by", "metrics.loss ASC", "--json"
+        ).stdout
+    )
     assert [r["name"] for r in rows] == ["beta", "alpha"]
     assert rows[0]["params.lr"] == "0.01"
     assert rows[0]["metrics.loss"] == 0.01
@@ -62,8 +65,20 @@ def test_runs_list_max_must_be_positive(mloop: Invoke, seeded: Seeded) -> None:
 def test_runs_show(mloop: Invoke, seeded: Seeded) -> None:
     run_id = seeded.runs["alpha"]
     out = mloop("runs", "show", run_id).stdout
-    for text in (run_id, "alpha", "iris", "lr", "0.1", "loss", "team", "model/card.txt", "data/alpha.bin",
-                 "blake3:", "python", "packages"):
+    for text in (
+        run_id,
+        "alpha",
+        "iris",
+        "lr",
+        "0.1",
+        "loss",
+        "team",
+        "model/card.txt",
+        "data/alpha.bin",
+        "blake3:",
+        "python",
+        "packages",
+    ):
         assert text in out, text
 
     data = json.loads(mloop("runs", "show", f"run:{run_id}", "--json").stdout)
@@ -132,15 +147,26 @@ def test_runs_compare_chart_png(mloop: Invoke, seeded: Seeded, tmp_path: Path) -
 
 def test_runs_compare_chart_html(mloop: Invoke, seeded: Seeded, tmp_path: Path) -> None:
     target = tmp_path / "cmp.html"
-    data = json.loads(mloop("runs", "compare", seeded.runs["alpha"], seeded.runs["gamma"], "-m", "loss",
-                            "--chart", str(target), "--json").stdout)
+    data = json.loads(
+        mloop(
+            "runs",
+            "compare",
+            seeded.runs["alpha"],
+            seeded.runs["gamma"],
+            "-m",
+            "loss",
+            "--chart",
+            str(target),
+            "--json",
+        ).stdout
+    )
     assert data["chart"] == str(target)
     page = target.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert page.count("<svg") == 1 and "<polyline" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in page
-    svg = page[page.index("<svg"): page.index("</svg>") + len("</svg>")]
+    svg = page[page.index("<svg") : page.index("</svg>") + len("</svg>")]
     ET.fromstring(svg)  # well-formed
 
 

@@ -51,7 +51,9 @@ def test_errors_exit_with_their_codes(cwd: Path) -> None:
     assert "not a Python file" in mloop("pipelines", "plan", "nope.py:flow", code=2).stderr
     run_id = json.loads(mloop("pipelines", "run", "flow.py", "--json").stdout)["run_id"]
     assert "has no step run 'zz'" in mloop("pipelines", "explain", run_id, "zz", code=3).stderr
-    write(cwd / "bad.py", """
+    write(
+        cwd / "bad.py",
+        """
         from mloop.pipelines import Pipeline, step
 
         @step
@@ -59,6 +61,7 @@ def test_errors_exit_with_their_codes(cwd: Path) -> None:
             raise ValueError("x")
 
         p = Pipeline("bad", [f])
-    """)
+    """,
+    )
     failed = mloop("pipelines", "run", "bad.py", code=1)
     assert "FAILED" in failed.stdout and "ValueError: x" in failed.stderr

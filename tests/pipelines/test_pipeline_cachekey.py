@@ -58,9 +58,7 @@ def test_same_module_helper_functions_are_part_of_the_code(project: Path, load: 
     assert differences(before["e"].components, after["e"].components)[0][1].startswith("helper function '_n' changed")
 
 
-def test_module_constants_and_imported_names_are_part_of_the_code(
-    project: Path, load: Callable[..., Pipeline]
-) -> None:
+def test_module_constants_and_imported_names_are_part_of_the_code(project: Path, load: Callable[..., Pipeline]) -> None:
     flow = (project / "flow.py").read_text().replace("import helpers\n", "import helpers\nfrom helpers import double\n")
     flow = flow.replace('return "d" * k', 'return "d" * k * WIDTH').replace("return len(a)", "return double(len(a))")
     write(project / "flow.py", flow + "\nWIDTH = 2\n")
@@ -73,10 +71,18 @@ def test_module_constants_and_imported_names_are_part_of_the_code(
 
 
 def test_differences_name_each_component() -> None:
-    old = {"code": {"function": "f1", "helpers": {}, "modules": {"m": "x"}}, "params": {"n": "1"},
-           "inputs": {"a": "blake3:" + "0" * 64}, "environment": {"python": "3.11.7", "packages": {"numpy": "1.26"}}}
-    new = {"code": {"function": "f2", "helpers": {}, "modules": {}}, "params": {"n": "2", "m": "0"},
-           "inputs": {"a": "blake3:" + "1" * 64}, "environment": {"python": "3.12.0", "packages": {"numpy": "2.0"}}}
+    old = {
+        "code": {"function": "f1", "helpers": {}, "modules": {"m": "x"}},
+        "params": {"n": "1"},
+        "inputs": {"a": "blake3:" + "0" * 64},
+        "environment": {"python": "3.11.7", "packages": {"numpy": "1.26"}},
+    }
+    new = {
+        "code": {"function": "f2", "helpers": {}, "modules": {}},
+        "params": {"n": "2", "m": "0"},
+        "inputs": {"a": "blake3:" + "1" * 64},
+        "environment": {"python": "3.12.0", "packages": {"numpy": "2.0"}},
+    }
     assert differences(old, new) == [
         ("code", "the step function's source changed"),
         ("code", "module 'm' removed (was x)"),
@@ -92,7 +98,9 @@ def test_differences_name_each_component() -> None:
 def test_environment_records_the_packages_a_step_imports(tmp_path: Path) -> None:
     from mloop.pipelines import load_pipeline
 
-    write(tmp_path / "np_flow.py", """
+    write(
+        tmp_path / "np_flow.py",
+        """
         import numpy as np
         from mloop.pipelines import Pipeline, step
 
@@ -101,7 +109,8 @@ def test_environment_records_the_packages_a_step_imports(tmp_path: Path) -> None
             return np.arange(n)
 
         p = Pipeline("np", [arr])
-    """)
+    """,
+    )
     p = load_pipeline(str(tmp_path / "np_flow.py"))
     key = _keys(p)["arr"]
     import numpy

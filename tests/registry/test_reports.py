@@ -20,7 +20,13 @@ def _stored_evaluation(client: Client, report: bytes | None) -> Evaluation:
                                       actor="bob")  # fmt: skip
     digest = None if report is None else client.artifacts.put_bytes(report).digest
     return client.store.add_evaluation(
-        "churn", 1, data_ref="data:h/1", task="classification", metrics={"accuracy": 0.9}, actor="bob", rows=10,
+        "churn",
+        1,
+        data_ref="data:h/1",
+        task="classification",
+        metrics={"accuracy": 0.9},
+        actor="bob",
+        rows=10,
         report_digest=digest,
     )
 

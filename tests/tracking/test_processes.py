@@ -67,9 +67,7 @@ def test_run_without_with_is_ended_at_exit(sqlite_uri: str, tmp_path: Path) -> N
             run.log_metric("m", float(i), step=i)
         """
     )
-    subprocess.run(
-        [sys.executable, "-c", script], env=_env(sqlite_uri, tmp_path / "a"), check=True, timeout=60
-    )
+    subprocess.run([sys.executable, "-c", script], env=_env(sqlite_uri, tmp_path / "a"), check=True, timeout=60)
     _, status, n = _single_run(sqlite_uri)
     assert status is RunStatus.FINISHED and n == 1234
 
@@ -108,9 +106,7 @@ def test_kill_9_leaves_only_whole_batches(sqlite_uri: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_concurrent_writers_lose_nothing(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_concurrent_writers_lose_nothing(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     uri = str(request.getfixturevalue("sqlite_uri" if backend == "sqlite" else "postgres_uri"))
     open_store(uri).close()  # migrate once up front, as `mloop init` would
     script = textwrap.dedent(

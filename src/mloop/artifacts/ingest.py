@@ -342,5 +342,3 @@ def clone_file(out: int, source: int) -> None:
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
-
-

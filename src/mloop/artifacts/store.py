@@ -47,6 +47,7 @@ class ReadGuard(Protocol):
         """Check a batch at once (before reading many blobs); raise if any is refused."""
         ...
 
+
 _READ_BUFFER = 1024 * 1024
 
 

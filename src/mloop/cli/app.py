@@ -77,13 +77,19 @@ def root(
     ctx: typer.Context,
     uri: Annotated[
         str | None,
-        typer.Option("--uri", metavar="URI",
-                     help="Metadata store URI, e.g. sqlite:///path/mloop.db. Overrides MLOOP_URI and the workspace."),
+        typer.Option(
+            "--uri",
+            metavar="URI",
+            help="Metadata store URI, e.g. sqlite:///path/mloop.db. Overrides MLOOP_URI and the workspace.",
+        ),
     ] = None,
     artifacts: Annotated[
         str | None,
-        typer.Option("--artifacts", metavar="URI",
-                     help="Artifact store: a folder or s3://bucket/prefix. Overrides MLOOP_ARTIFACT_URI."),
+        typer.Option(
+            "--artifacts",
+            metavar="URI",
+            help="Artifact store: a folder or s3://bucket/prefix. Overrides MLOOP_ARTIFACT_URI.",
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")

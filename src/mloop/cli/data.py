@@ -32,7 +32,6 @@ app = typer.Typer(
 )
 
 
-
 # helpers ---------------------------------------------------------------------------------------------------
 def _kind(v: DatasetVersion) -> str:
     return f"table ({v.format})" if v.kind == "table" and v.format else v.kind
@@ -95,8 +94,9 @@ def add(
     link: Annotated[
         bool,
         typer.Option(
-            "--link", help="Hard-link files into a local store instead of copying; makes them read-only "
-            "(`mloop data unprotect` before editing them)."
+            "--link",
+            help="Hard-link files into a local store instead of copying; makes them read-only "
+            "(`mloop data unprotect` before editing them).",
         ),
     ] = False,
     fsync: Annotated[

@@ -22,8 +22,10 @@ def get(
     ctx: typer.Context,
     ref: RefArg,
     dest: Annotated[
-        Path | None, typer.Option("--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).",
-                                  parser=local_path)
+        Path | None,
+        typer.Option(
+            "--dest", "-d", metavar="DIR", help="Where to write the files (default ./NAME-vN).", parser=local_path
+        ),
     ] = None,
     verify: Annotated[
         bool,
@@ -52,6 +54,5 @@ def get(
         print_json(result.to_dict())
         return
     stdout_console().print(
-        cell(f"Wrote {result.ref} to {result.dest} ({len(result.written)} files, {human_size(result.size)}).",
-             "green")
+        cell(f"Wrote {result.ref} to {result.dest} ({len(result.written)} files, {human_size(result.size)}).", "green")
     )

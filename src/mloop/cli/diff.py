@@ -15,7 +15,6 @@ from mloop.cli.common import JsonOpt, open_client
 __all__ = ["diff"]
 
 
-
 def diff(
     ctx: typer.Context,
     ref_a: Annotated[str, typer.Argument(metavar="REF_A", help="The older version, e.g. data:sensors/1.")],

@@ -56,8 +56,9 @@ def _print_evaluation(e: Evaluation, report: Path | None, top: int) -> None:
     console = stdout_console()
     heading(f"Evaluated {e.model_ref} on {e.data_ref} ({e.rows} rows, {e.task}).")
     positive = e.metrics.get("positive")
-    table(["metric", "value"], [[k, format_number(v)] for k, v in scalar_metrics(e.metrics).items()],
-          no_wrap=["metric"])
+    table(
+        ["metric", "value"], [[k, format_number(v)] for k, v in scalar_metrics(e.metrics).items()], no_wrap=["metric"]
+    )
     if positive is not None:
         console.print(cell(f"precision, recall and f1 are for the positive class {positive!r}.", "dim"))
     confusion = e.metrics.get("confusion_matrix")
@@ -114,8 +115,8 @@ def evaluate(
         typer.Option("--task", metavar="TASK", help="classification, regression or anomaly (default: inferred)."),
     ] = None,
     report: Annotated[
-        Path | None, typer.Option("--report", metavar="FILE.html", help="Also write the HTML report to FILE.",
-                                  parser=local_path)
+        Path | None,
+        typer.Option("--report", metavar="FILE.html", help="Also write the HTML report to FILE.", parser=local_path),
     ] = None,
     top: Annotated[int, typer.Option("--top", metavar="N", min=0, help="Show the N most important features.")] = 10,
     as_json: JsonOpt = False,

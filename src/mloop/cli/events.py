@@ -52,8 +52,7 @@ def list_events(
     from mloop.cli.output import format_time, print_json, table
 
     with open_client(ctx) as client:
-        found = client.events(types=event_type or None,
-                              subject=None if subject is None else _subject(client, subject))
+        found = client.events(types=event_type or None, subject=None if subject is None else _subject(client, subject))
     shown = found[-max_events:]
     if as_json:
         print_json([e.to_dict() for e in shown])
@@ -66,8 +65,17 @@ def list_events(
         caption = f"{len(found)} event(s)."
     table(
         ["#", "time", "type", "subject", "actor", "details"],
-        [[e.id, format_time(e.time), e.type, e.subject, e.actor,
-          json.dumps(dict(e.payload), default=str) if e.payload else ""] for e in shown],
+        [
+            [
+                e.id,
+                format_time(e.time),
+                e.type,
+                e.subject,
+                e.actor,
+                json.dumps(dict(e.payload), default=str) if e.payload else "",
+            ]
+            for e in shown
+        ],
         caption=caption,
         no_wrap=["#", "time", "type"],
     )

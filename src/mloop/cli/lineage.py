@@ -40,8 +40,9 @@ def lineage(
     ctx: typer.Context,
     ref: Annotated[
         str,
-        typer.Argument(metavar="REF",
-                       help="data:<name>/<version> or @<alias>, run:<id>, model:<name>/<version> or @<alias>."),
+        typer.Argument(
+            metavar="REF", help="data:<name>/<version> or @<alias>, run:<id>, model:<name>/<version> or @<alias>."
+        ),
     ],
     as_json: JsonOpt = False,
 ) -> None:

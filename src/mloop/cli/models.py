@@ -30,7 +30,6 @@ app = typer.Typer(
 )
 
 
-
 # helpers ---------------------------------------------------------------------------------------------------
 def _signature_rows(signature: Mapping[str, Any]) -> list[list[Any]]:
     from mloop.cli.output import format_number

@@ -163,8 +163,16 @@ def table(
     from rich import box
     from rich.table import Table
 
-    grid = Table(title=title, caption=caption, header_style="bold", title_justify="left",
-                 caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False, show_header=show_header)
+    grid = Table(
+        title=title,
+        caption=caption,
+        header_style="bold",
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        show_header=show_header,
+    )
     for name in columns:
         grid.add_column(name, no_wrap=name in no_wrap, overflow="fold")
     for row in rows:

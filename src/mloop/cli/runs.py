@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Runs: list, inspect, compare, delete; get artifacts.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Runs: list, inspect, compare, delete; get artifacts.", no_args_is_help=True)
 
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="Run id, run:<id>, or the first/last 8+ characters.")]
 RunsArg = Annotated[list[str], typer.Argument(metavar="RUN", help="Run ids, run:<id>, or first/last 8+ characters.")]
@@ -64,7 +63,7 @@ def list_runs(
     ] = "",
     order_by: Annotated[
         list[str] | None,
-        typer.Option("--order-by", "-o", metavar="FIELD [ASC|DESC]", help="e.g. \"metrics.acc DESC\" (repeatable)."),
+        typer.Option("--order-by", "-o", metavar="FIELD [ASC|DESC]", help='e.g. "metrics.acc DESC" (repeatable).'),
     ] = None,
     max_results: Annotated[int, typer.Option("--max", "-n", metavar="N", min=1, help="Show at most N runs.")] = 100,
     deleted: Annotated[
@@ -88,8 +87,9 @@ def list_runs(
     from mloop.tracking.search import run_row
 
     with open_client(ctx) as client:
-        found = client.search_runs(experiment or None, filter_, order_by or None, max_results,
-                                   include_deleted=all_runs, deleted_only=deleted)
+        found = client.search_runs(
+            experiment or None, filter_, order_by or None, max_results, include_deleted=all_runs, deleted_only=deleted
+        )
         names = {e.id: e.name for e in client.list_experiments()}
     if as_json:
         print_json([{**run_row(r), "experiment": names.get(r.experiment_id), "deleted": r.deleted} for r in found])
@@ -97,17 +97,30 @@ def list_runs(
     metric_keys = _pick_keys([r.metrics for r in found], _ordered_keys(order_by or [], "metrics"), 4)
     param_keys = _pick_keys([r.params for r in found], _ordered_keys(order_by or [], "params"), 3)
     show_experiment = len({r.experiment_id for r in found}) > 1
-    columns = ["id", "name", *(["experiment"] if show_experiment else []), "status", "started", "duration",
-               *metric_keys, *param_keys]
+    columns = [
+        "id",
+        "name",
+        *(["experiment"] if show_experiment else []),
+        "status",
+        "started",
+        "duration",
+        *metric_keys,
+        *param_keys,
+    ]
     rows = []
     for r in found:
-        rows.append([
-            cell(short_id(r.id), "cyan"), r.name, *([names.get(r.experiment_id, r.experiment_id)]
-                                                    if show_experiment else []),
-            _status(r), format_time(r.start_time)[:16], human_duration(r.duration_ms),
-            *(format_number(r.metrics.get(k)) for k in metric_keys),
-            *(r.params.get(k) for k in param_keys),
-        ])
+        rows.append(
+            [
+                cell(short_id(r.id), "cyan"),
+                r.name,
+                *([names.get(r.experiment_id, r.experiment_id)] if show_experiment else []),
+                _status(r),
+                format_time(r.start_time)[:16],
+                human_duration(r.duration_ms),
+                *(format_number(r.metrics.get(k)) for k in metric_keys),
+                *(r.params.get(k) for k in param_keys),
+            ]
+        )
     if not found:
         caption = "No runs match." if filter_ or experiment or deleted else "No runs yet: try `mloop demo`."
     elif len(found) == max_results:
@@ -150,25 +163,33 @@ def _print_run(details: RunDetails) -> None:
     record, experiment, artifacts, env = details.run, details.experiment, details.artifacts, details.environment
     console = stdout_console()
     console.print(cell(f"Run {record.name}  run:{record.id}", "bold"))
-    table(["attribute", "value"], [
-        ["experiment", f"{experiment} ({record.experiment_id})"],
-        ["status", _status(record)],
-        ["started", format_time(record.start_time)],
-        ["ended", format_time(record.end_time)],
-        ["duration", human_duration(record.duration_ms)],
-        ["actor", record.actor],
-        ["parent", record.parent_id],
-    ], no_wrap=["attribute"])
+    table(
+        ["attribute", "value"],
+        [
+            ["experiment", f"{experiment} ({record.experiment_id})"],
+            ["status", _status(record)],
+            ["started", format_time(record.start_time)],
+            ["ended", format_time(record.end_time)],
+            ["duration", human_duration(record.duration_ms)],
+            ["actor", record.actor],
+            ["parent", record.parent_id],
+        ],
+        no_wrap=["attribute"],
+    )
     for title, values in (("params", record.params), ("metrics", record.metrics), ("tags", record.tags)):
         if not values:
             console.print(cell(f"No {title}.", "dim"))
             continue
-        table([title[:-1], "value"], [
-            [k, format_number(v) if isinstance(v, float) else v] for k, v in sorted(values.items())
-        ])
+        table(
+            [title[:-1], "value"],
+            [[k, format_number(v) if isinstance(v, float) else v] for k, v in sorted(values.items())],
+        )
     if artifacts:
-        table(["artifact", "size", "digest"],
-              [[a.path, human_size(a.size), short_digest(a.digest)] for a in artifacts], no_wrap=["digest"])
+        table(
+            ["artifact", "size", "digest"],
+            [[a.path, human_size(a.size), short_digest(a.digest)] for a in artifacts],
+            no_wrap=["digest"],
+        )
     else:
         console.print(cell("No artifacts.", "dim"))
     if env is None:
@@ -176,13 +197,17 @@ def _print_run(details: RunDetails) -> None:
     else:
         dirty = " (uncommitted changes)" if env.git_dirty is True else ""
         git = f"{env.git_commit[:12]} on {env.git_branch}{dirty}" if env.git_commit else "-"
-        table(["environment", "value"], [
-            ["python", f"{env.python} ({env.implementation})"],
-            ["platform", env.platform],
-            ["git", git],
-            ["packages", f"{env.packages} installed"],
-            ["command", env.command],
-        ], no_wrap=["environment"])
+        table(
+            ["environment", "value"],
+            [
+                ["python", f"{env.python} ({env.implementation})"],
+                ["platform", env.platform],
+                ["git", git],
+                ["packages", f"{env.packages} installed"],
+                ["command", env.command],
+            ],
+            no_wrap=["environment"],
+        )
 
 
 @app.command("compare")
@@ -225,8 +250,9 @@ def compare(
     ]
     for key, values in result.params.items():
         style = "bold yellow" if key in differing else ""
-        rows.append([cell(("* " if key in differing else "  ") + f"params.{key}", style),
-                     *(cell(v, style) for v in values)])
+        rows.append(
+            [cell(("* " if key in differing else "  ") + f"params.{key}", style), *(cell(v, style) for v in values)]
+        )
     rows.extend([f"  metrics.{key}", *(format_number(v) for v in values)] for key, values in result.metrics.items())
     header = ["", *(f"{r.name}\n{short_id(r.id)}" for r in result.runs)]
     table(header, rows, caption="* params that differ between the runs" if differing else None)
@@ -277,10 +303,12 @@ def artifacts(ctx: typer.Context, run: RunArg, as_json: JsonOpt = False) -> None
         print_json([e.to_dict() for e in entries])
         return
     total = sum(e.size for e in entries)
-    table(["path", "size", "digest", "logged"],
-          [[e.path, human_size(e.size), short_digest(e.digest), format_time(e.created_at)] for e in entries],
-          caption=f"{len(entries)} artifact(s), {human_size(total)}" if entries else "No artifacts.",
-          no_wrap=["digest"])
+    table(
+        ["path", "size", "digest", "logged"],
+        [[e.path, human_size(e.size), short_digest(e.digest), format_time(e.created_at)] for e in entries],
+        caption=f"{len(entries)} artifact(s), {human_size(total)}" if entries else "No artifacts.",
+        no_wrap=["digest"],
+    )
 
 
 @app.command("download")

@@ -16,7 +16,6 @@ from mloop.cli.common import JsonOpt, open_client, private_note
 __all__ = ["split"]
 
 
-
 def split(
     ctx: typer.Context,
     ref: RefArg,

@@ -15,18 +15,26 @@ __all__ = ["info", "init"]
 def init(
     ctx: typer.Context,
     directory: Annotated[
-        Path, typer.Argument(metavar="DIR", help="Folder to hold the workspace (.mloop/ is created in it).",
-                       parser=local_path)
+        Path,
+        typer.Argument(
+            metavar="DIR", help="Folder to hold the workspace (.mloop/ is created in it).", parser=local_path
+        ),
     ] = Path("."),
     store: Annotated[
         str | None,
-        typer.Option("--store", metavar="URI",
-                     help="Metadata store URI (default: SQLite in .mloop/mloop.db). E.g. postgresql://host/db."),
+        typer.Option(
+            "--store",
+            metavar="URI",
+            help="Metadata store URI (default: SQLite in .mloop/mloop.db). E.g. postgresql://host/db.",
+        ),
     ] = None,
     artifacts: Annotated[
         str | None,
-        typer.Option("--artifacts", metavar="URI",
-                     help="Artifact store: a folder or s3://bucket/prefix (default: .mloop/artifacts)."),
+        typer.Option(
+            "--artifacts",
+            metavar="URI",
+            help="Artifact store: a folder or s3://bucket/prefix (default: .mloop/artifacts).",
+        ),
     ] = None,
 ) -> None:
     """Create a workspace (.mloop/) in DIR.
@@ -52,14 +60,19 @@ def init(
         console = stdout_console()
         verb = "Workspace already initialised" if existed else "Initialised workspace"
         console.print(cell(f"{verb} in {settings.workspace}", "bold green"))
-        table(["", ""], [
-            ["config", config],
-            ["metadata store", settings.store_uri],
-            ["artifacts", settings.artifact_uri],
-        ], show_header=False)
+        table(
+            ["", ""],
+            [
+                ["config", config],
+                ["metadata store", settings.store_uri],
+                ["artifacts", settings.artifact_uri],
+            ],
+            show_header=False,
+        )
         if existed and (store or artifacts):
-            console.print(cell(f"Its configuration was kept; edit {config} to change the store or artifacts.",
-                               "yellow"))
+            console.print(
+                cell(f"Its configuration was kept; edit {config} to change the store or artifacts.", "yellow")
+            )
         console.print("Next: `mloop demo` for a tour, or `import mloop; mloop.start_run()` in your code.")
     finally:
         ws.close()
@@ -99,16 +112,28 @@ def info(
     finally:
         ws.close()
     if as_json:
-        print_json({"version": __version__, "store_uri": s.store_uri, "artifact_uri": artifact_uri,
-                    "workspace": workspace, "actor": s.actor, "sources": sources,
-                    "error": None if failure is None else str(failure)})
+        print_json(
+            {
+                "version": __version__,
+                "store_uri": s.store_uri,
+                "artifact_uri": artifact_uri,
+                "workspace": workspace,
+                "actor": s.actor,
+                "sources": sources,
+                "error": None if failure is None else str(failure),
+            }
+        )
     else:
-        table(["setting", "value", "from"], [
-            ["metadata store", s.store_uri, sources.get("store_uri", "")],
-            ["artifacts", artifact_uri or "(not configured)", artifact_source],
-            ["workspace", workspace or "-", ""],
-            ["actor", s.actor, sources.get("actor", "MLOOP_USER / workspace [user] / login")],
-            ["version", __version__, ""],
-        ], no_wrap=["setting"])
+        table(
+            ["setting", "value", "from"],
+            [
+                ["metadata store", s.store_uri, sources.get("store_uri", "")],
+                ["artifacts", artifact_uri or "(not configured)", artifact_source],
+                ["workspace", workspace or "-", ""],
+                ["actor", s.actor, sources.get("actor", "MLOOP_USER / workspace [user] / login")],
+                ["version", __version__, ""],
+            ],
+            no_wrap=["setting"],
+        )
     if failure is not None:
         raise failure

@@ -60,5 +60,3 @@ def register_from_run(
     )  # fmt: skip
     client.store.add_lineage(f"run:{run_id}", version.ref, "output", actor=client.actor)
     return version
-
-

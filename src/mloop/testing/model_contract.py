@@ -68,6 +68,7 @@ class ModelStoreContract:
     def test_racing_promotions_one_wins(self, store: Store) -> None:
         for _ in range(4):
             store.create_model_version("race", flavor="sklearn", files=FILES, actor=ME)
+
         def promote(version: int) -> str:
             try:
                 store.move_model_alias("race", "production", version, expected=None, actor=ME)

@@ -72,7 +72,6 @@ def collect_garbage(
     temp = 0 if dry_run else artifacts.cleanup_temp(grace_s)
     temp += _clean_materialised(client, referenced, dry_run)
     if not dry_run and (removed or purged or corrupt):
-
         store.append_event(
             ARTIFACTS_COLLECTED,
             "workspace:artifacts",

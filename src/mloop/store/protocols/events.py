@@ -14,9 +14,7 @@ WRITES: dict[str, str | None] = {"append_event": "*"}
 
 
 class EventStore(Protocol):
-    def append_event(
-        self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None
-    ) -> Event:
+    def append_event(self, type: str, subject: str, *, actor: str, payload: Mapping[str, Any] | None = None) -> Event:
         """Record an event that is not a state change of its own (an audited read, a refused promotion)."""
         ...
 

@@ -74,8 +74,9 @@ class Family:
             vid = conn.execute(select(a.c.version_id).where(a.c[self.parent] == owner.id, a.c.alias == alias)).scalar()
             row = None if vid is None else conn.execute(q.where(v.c.id == vid)).first()
             if row is None:
-                raise NotFound(f"{self.noun} {name!r} has no alias {alias!r}. " + self.no_alias.format(name=name,
-                                                                                                        alias=alias))
+                raise NotFound(
+                    f"{self.noun} {name!r} has no alias {alias!r}. " + self.no_alias.format(name=name, alias=alias)
+                )
             return row
         row = conn.execute(q.order_by(v.c.version.desc()).limit(1)).first()
         if row is None:
