@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -25,19 +24,19 @@ ParamOpt = Annotated[
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A pipeline run id (or its first or last 8+ characters).")]
 
 
-def _params(items: list[str] | None) -> dict[str, Any]:
-    from mloop.errors import InvalidInput
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")]
+ComputeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--compute", metavar="NAME", help="A compute target (`mloop compute list`; default: the workspace's)."
+    ),
+]
 
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, eq, text = item.partition("=")
-        if not eq or not key.strip():
-            raise InvalidInput(f"Parameter {item!r} is not KEY=VALUE. Write e.g. `-p train.C=0.5`.")
-        try:
-            out[key.strip()] = json.loads(text)
-        except ValueError:
-            out[key.strip()] = text
-    return out
+
+def _params(items: list[str] | None) -> dict[str, Any]:
+    from mloop.pipelines.trigger import parse_overrides
+
+    return parse_overrides(items or [])
 
 
 def _show(result: Any, *, plan: bool) -> None:
@@ -66,13 +65,8 @@ def run(
     spec: SpecArg,
     param: ParamOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Run every step, ignoring the cache.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")] = None,
-    compute: Annotated[
-        str | None,
-        typer.Option(
-            "--compute", metavar="NAME", help="A compute target (`mloop compute list`; default: the workspace's)."
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
+    compute: ComputeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a pipeline: independent steps in parallel, unchanged steps reused; exits 1 if a step failed."""
@@ -108,13 +102,8 @@ def resume(
         bool,
         typer.Option("--force", help="Resume even if finished steps' code changed, or the run looks still running."),
     ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: the CPUs).")] = None,
-    compute: Annotated[
-        str | None,
-        typer.Option(
-            "--compute", metavar="NAME", help="A compute target (`mloop compute list`; default: the workspace's)."
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
+    compute: ComputeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run only the steps of a pipeline run that did not finish, as a new run; exits 1 if a step failed."""
