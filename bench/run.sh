@@ -20,7 +20,7 @@ if [[ ! -x "$PY" ]]; then
 fi
 # Re-installing is a quick no-op when nothing changed; -e keeps mloop pointing at the work tree.
 "$PY" -m pip install --quiet -r "$BENCH_DIR/requirements.txt"
-"$PY" -m pip install --quiet -e "$ROOT"
+"$PY" -m pip install --quiet -e "$ROOT[dask]"   # the dask extra: bench_compute.py runs a real Dask cluster
 
 # DVC lives in its own venv (its dependencies clash with MLflow's); bench_datasets.py, bench_pipelines.py and
 # bench_pipeline_scripts.py call bench/.venv-dvc/bin/dvc.
