@@ -180,8 +180,9 @@ def test_sigterm_stops_the_scheduler_and_its_running_fire(project: Path, monkeyp
     client = Client(workspace=init_workspace(project))
     try:
         publish(client, f"{project / 'slow.py'}:slow")
-        create_schedule(client, "naps", pipeline="slow", cron="* * * * *", missed="run-once",
-                        start_ms=int(time.time() * 1000) - 10 * MIN)  # fmt: skip
+        # one missed fire (1 January, run once) and no other within the test: a minute boundary must not add one
+        create_schedule(client, "naps", pipeline="slow", cron="0 0 1 1 *", missed="run-once",
+                        start_ms=int(time.time() * 1000) - 400 * 24 * 60 * MIN)  # fmt: skip
         scheduler = _mloop(project, "scheduler", "--interval", "1")
         try:
             _wait_for(lambda: started.exists() or scheduler.poll() is not None, "the scheduled run's step")
