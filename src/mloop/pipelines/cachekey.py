@@ -197,6 +197,15 @@ class Fingerprinter:
         for sub in sorted(imports):
             self._add_module(sub, modules, packages)
 
+    def project_modules(self, module: str) -> dict[str, str]:
+        """``module`` and the project modules it imports, transitively, with their parent packages: name -> file
+        (found exactly as cache keys find them; what a published snapshot must hold)."""
+        modules: dict[str, str] = {}
+        self._add_module(module, modules, set())
+        names = set(modules) | {".".join(n.split(".")[:i]) for n in modules for i in range(1, n.count(".") + 1)}
+        found = {name: self._classify(name) for name in sorted(names)}
+        return {name: origin for name, (kind, origin) in found.items() if kind == "project" and origin is not None}
+
     def code(self, fn: Callable[..., Any]) -> tuple[dict[str, Any], set[str]]:
         """The code component of ``fn`` and the third-party packages it uses."""
         functions: dict[str, str] = {}

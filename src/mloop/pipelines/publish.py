@@ -107,16 +107,10 @@ def snapshot_files(pipeline_file: Path) -> dict[str, Path]:
     module_name = FILE_MODULE_PREFIX + hashlib.sha256(str(pipeline_file).encode()).hexdigest()[:16]
     if module_name not in sys.modules:
         raise InvalidInput(f"Pipeline file {str(pipeline_file)!r} is not loaded; load it with load_pipeline first.")
-    fp = Fingerprinter()
-    modules: dict[str, str] = {}
-    fp._add_module(module_name, modules, set())  # the file and its project modules, transitively
+    found = Fingerprinter().project_modules(module_name)  # the file's project modules, transitively, and packages
+    found.pop(module_name, None)
     files: dict[str, Path] = {pipeline_file.name: pipeline_file}
-    names = set(modules) - {module_name}
-    names |= {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}  # parent packages
-    for name in sorted(names):
-        kind, origin = fp._classify(name)
-        if kind != "project" or origin is None:
-            continue
+    for name, origin in found.items():
         rel, path = _relative(name, origin), Path(origin)
         if files.get(rel, path) != path:
             raise InvalidInput(
