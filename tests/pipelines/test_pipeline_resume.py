@@ -13,6 +13,7 @@ from pipeline_cases import write
 from mloop.entities import RunStatus
 from mloop.errors import Conflict, InvalidInput, NotFound
 from mloop.pipelines import LocalExecutor, Pipeline, PipelineResult, explain_step, load_pipeline, resume, step_logs
+from mloop.pipelines.executors import Executor
 from mloop.pipelines.history import step_runs
 from mloop.pipelines.results import TAG
 from mloop.tracking.client import Client
@@ -80,8 +81,8 @@ def statuses(result: PipelineResult) -> dict[str, str]:
     return {n: s.status for n, s in result.steps.items()}
 
 
-def failed_run(client: Client, folder: Path) -> PipelineResult:
-    first = load_pipeline(f"{folder / 'res.py'}:res").run({"n": 4, "k": 2}, client=client, compute=POOL)
+def failed_run(client: Client, folder: Path, compute: Executor = POOL) -> PipelineResult:
+    first = load_pipeline(f"{folder / 'res.py'}:res").run({"n": 4, "k": 2}, client=client, compute=compute)
     assert statuses(first) == {"a": "ran", "b": "failed", "c": "skipped", "d": "ran"}
     return first
 
@@ -90,10 +91,10 @@ def fix_b(folder: Path) -> None:
     write(folder / "res.py", RESUMABLE.replace("BROKEN = True", "BROKEN = False"))
 
 
-def test_fix_the_failed_step_and_resume(client: Client, folder: Path) -> None:
-    first = failed_run(client, folder)
+def test_fix_the_failed_step_and_resume(client: Client, folder: Path, compute: Executor) -> None:
+    first = failed_run(client, folder, compute)
     fix_b(folder)  # the usual loop: a step fails, fix its code, resume
-    resumed = resume(first.run_id or "", client=client, compute=POOL)
+    resumed = resume(first.run_id or "", client=client, compute=compute)
     assert resumed.ok and resumed.resumed_from == first.run_id and resumed.run_id != first.run_id
     assert statuses(resumed) == {"a": "cached", "b": "ran", "c": "ran", "d": "cached"}
     # a (cache=False) and d are reused from the resumed run, not run again; b ran twice, c once
@@ -120,13 +121,13 @@ def test_fix_the_failed_step_and_resume(client: Client, folder: Path) -> None:
         resume(resumed.run_id or "", client=client)
 
 
-def test_a_still_failing_step_can_be_resumed_again(client: Client, folder: Path) -> None:
-    first = failed_run(client, folder)
-    again = resume(first.run_id or "", client=client, compute=POOL)
+def test_a_still_failing_step_can_be_resumed_again(client: Client, folder: Path, compute: Executor) -> None:
+    first = failed_run(client, folder, compute)
+    again = resume(first.run_id or "", client=client, compute=compute)
     assert statuses(again) == {"a": "cached", "b": "failed", "c": "skipped", "d": "cached"}
     assert not again.ok and again.status == "FAILED"
     fix_b(folder)
-    done = resume(again.run_id or "", client=client, compute=POOL)  # a resume of a resume
+    done = resume(again.run_id or "", client=client, compute=compute)  # a resume of a resume
     assert statuses(done) == {"a": "cached", "b": "ran", "c": "ran", "d": "cached"}
     assert done.steps["a"].outputs == first.steps["a"].outputs and counts(folder)["a"] == 1
 
