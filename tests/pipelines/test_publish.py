@@ -142,3 +142,44 @@ def test_a_package_of_the_project_is_snapshotted_with_its_parents(
     result = trigger("pkgflow", params={"x": 5}, client=client)
     assert result.ok and output(client, result, "total") == 105
     assert "mypkg" not in sys.modules  # the snapshot's modules are forgotten after the run
+
+
+FLAKY = """
+from pathlib import Path
+
+from mloop.pipelines import Pipeline, step
+
+
+@step
+def first(*, n: int = 2) -> int:
+    return n
+
+
+@step
+def second(first: int) -> int:
+    if not Path(GATE).exists():
+        raise RuntimeError("the gate file is missing")
+    return first * 10
+
+
+gated = Pipeline("gated", [first, second])
+"""
+
+
+def test_a_failed_triggered_run_resumes_from_its_snapshot(client: Client, project: Path, tmp_path: Path) -> None:
+    from mloop.pipelines import resume
+
+    gate = tmp_path / "gate"  # named in the source (workers may predate an environment variable set here)
+    write(project / "gated.py", f"GATE = {str(gate)!r}\n" + FLAKY)
+    publish(client, f"{project / 'gated.py'}:gated")
+    (project / "gated.py").unlink()  # the working copy is gone: only the published snapshot can run
+    failed = trigger("gated", params={"first.n": 3}, client=client)
+    assert not failed.ok and failed.steps["second"].status == "failed"
+    gate.touch()
+    resumed = resume(failed.run_id or "", client=client)
+    assert resumed.ok and {n: s.status for n, s in resumed.steps.items()} == {"first": "cached", "second": "ran"}
+    assert output(client, resumed, "second") == 30  # the original run's parameters
+    run = client.get_run(resumed.run_id or "")
+    assert run.tags["mloop.pipeline.resumed_from"] == failed.run_id
+    assert run.tags[TRIGGER_TAGS.PUBLISHED] == "pipeline:gated/1" and run.tags[TRIGGER_TAGS.VERSION] == "1"
+    assert run.tags[TRIGGER_TAGS.BY] == f"user:{client.actor}"  # who resumed it

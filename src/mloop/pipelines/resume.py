@@ -179,6 +179,12 @@ def resume_run(
             if r.status is RunStatus.RUNNING:
                 client.store.end_run(r.id, RunStatus.KILLED, actor=client.actor, tags={TAG.STATUS: "killed"})
         client.store.end_run(record.id, RunStatus.KILLED, actor=client.actor)
-    run_tags = {**dict(tags or {}), TAG.RESUMED_FROM: record.id}
+    from mloop.pipelines.trigger import TRIGGER_TAGS
+
+    # a resumed published run runs the same published version: say so, and who resumed it
+    carried = {k: record.tags[k] for k in (TRIGGER_TAGS.PUBLISHED, TRIGGER_TAGS.VERSION) if k in record.tags}
+    if carried:
+        carried[TRIGGER_TAGS.BY] = f"user:{client.actor}"
+    run_tags = {**carried, **dict(tags or {}), TAG.RESUMED_FROM: record.id}
     result = run_pipeline(client, pipeline, params, executor=executor, tags=run_tags, reuse=finished)
     return replace(result, resumed_from=record.id)
