@@ -45,8 +45,10 @@ def test_a_due_schedule_fires_exactly_once(published: Client) -> None:
     assert (fire.schedule, fire.fire_time, fire.status, fire.missed) == ("every5", T0 + 5 * MIN, "started", 0)
     assert scheduler.tick(now=T0 + 5 * MIN + 20_000) == []  # claimed: never again
     assert Scheduler(c).tick(now=T0 + 5 * MIN + 30_000) == []  # nor after a restart
+    assert [p.name for p in scheduler.logs.glob("*.log")] == [f"every5-{T0 + 5 * MIN}.log"]  # while it runs
     (done,) = scheduler.reap(block=True)
     assert done.status == "finished", done.error
+    assert not list(scheduler.logs.glob("*"))  # a finished fire leaves no log, spec or result file behind
     run = c.get_run(done.run_id or "")
     assert run.tags[TRIGGER_TAGS.BY] == "schedule:every5"
     assert run.tags[TRIGGER_TAGS.FIRE_TIME] == "2026-01-01T00:05:00Z"
@@ -228,3 +230,18 @@ def test_a_lost_postgresql_lock_stops_the_scheduler(tmp_path: Path, postgres_uri
     finally:
         engine.dispose()
         client.close()
+
+
+def test_old_fire_logs_are_pruned(published: Client) -> None:
+    import os
+
+    scheduler = Scheduler(published)
+    scheduler.logs.mkdir(parents=True, exist_ok=True)
+    old, recent = scheduler.logs / "nightly-1.log", scheduler.logs / "nightly-2.log"
+    old.write_text("failed long ago")
+    recent.write_text("failed yesterday")
+    os.utime(old, (0, 0))  # 1970
+    os.utime(recent, (time.time() - 86400, time.time() - 86400))
+    Scheduler(published)  # a scheduler prunes at start
+    assert not old.exists() and recent.exists()
+    assert scheduler.prune_logs(keep_days=0.5) == 1 and not recent.exists()

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from mloop.pipelines.trigger import TRIGGER_TAGS, check_params, resolve_publishe
 __all__ = ["LOCK_NAME", "Fire", "Scheduler", "SchedulerStatus", "serve"]
 
 LOCK_NAME = "scheduler"
+LOG_KEEP_DAYS = 30.0  # a failed fire's log is kept this long (finished fires' logs are removed when reaped)
 
 
 @dataclass
@@ -94,6 +96,20 @@ class Scheduler:
         self.history: list[Fire] = []
         self.logs = ctx.settings.local_dir / "scheduler"
         self._broken: set[str] = set()  # schedules whose cron cannot be read (reported once)
+        self.prune_logs()
+
+    def prune_logs(self, *, keep_days: float = LOG_KEEP_DAYS) -> int:
+        """Remove fire logs older than ``keep_days`` (a finished fire's log is removed when it is reaped)."""
+        cutoff = time.time() - keep_days * 86400
+        removed = 0
+        for path in self.logs.glob("*.log") if self.logs.is_dir() else ():
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     def schedules(self) -> list[Schedule]:
         return list(iter_pages(lambda cursor: self.ctx.store.list_schedules(cursor=cursor)))
@@ -189,7 +205,8 @@ class Scheduler:
                                                 actor=self.ctx.actor, payload=payload)  # fmt: skip
             except StoreUnavailable as exc:  # the run's own records are in the store already (or its log)
                 fire.error = f"{fire.error or ''} (not recorded: {exc})".strip()
-            for path in (child.result, child.spec):
+            # a finished run's output is in its step runs' logs; a failed fire keeps its log (LOG_KEEP_DAYS)
+            for path in (child.result, child.spec, *([Path(child.log.name)] if ok else [])):
                 path.unlink(missing_ok=True)
             done.append(fire)
         return done
