@@ -170,6 +170,42 @@ def test_help_imports_nothing_heavy() -> None:
     assert "Usage: mloop runs list" in proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["runs", "list"], "runs"),
+        (["--uri", "sqlite:///x.db", "--artifacts", "a", "pipelines", "run", "p.py"], "pipelines"),
+        (["--uri=sqlite:///x.db", "data", "--help"], "data"),
+        (["--help"], None),
+        (["--version"], None),
+        (["no-such-command"], None),
+        ([], None),
+    ],
+)
+def test_a_command_line_builds_only_the_command_it_names(argv: list[str], built: str | None) -> None:
+    from mloop.cli.app import COMMANDS, _invoked, build_app
+
+    assert _invoked(argv) == built
+    names = set(get_command(build_app(built)).commands)  # type: ignore[attr-defined]
+    assert names == ({built} if built else set(COMMANDS))
+
+
+def test_only_the_named_command_is_imported() -> None:
+    code = (
+        "import sys\n"
+        "sys.argv = ['mloop', 'runs', 'list', '--help']\n"
+        "from mloop.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('mloop.cli.')), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(eval(proc.stderr.strip()))
+    assert "mloop.cli.runs" in loaded
+    assert not loaded & {"mloop.cli.pipelines", "mloop.cli.data", "mloop.cli.models", "mloop.cli.demo"}
+    unknown = subprocess.run([sys.executable, "-m", "mloop.cli.app", "runz"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "No such command 'runz'" in unknown.stderr  # the whole app answers
+
+
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(MLOOP), *args], capture_output=True, text=True, env=env, timeout=120)
 

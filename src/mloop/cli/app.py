@@ -8,31 +8,36 @@ on stderr and the exit code of the error's class; they never show a traceback.
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from mloop.cli import (
-    compute,
-    data,
-    demo,
-    evaluate,
-    events,
-    experiments,
-    gc,
-    lineage,
-    models,
-    pipelines,
-    published,
-    runs,
-    scheduler,
-    schedules,
-    workspace,
-)
 from mloop.cli.common import Globals
 
-__all__ = ["app", "main"]
+__all__ = ["build_app", "main"]
+
+# The commands in the order `mloop --help` lists them: name -> (module in mloop.cli, attribute, kind). A command
+# line that names one is built with that one alone (its module imported, its parameters read), not all of them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("workspace", "init", "command"),
+    "info": ("workspace", "info", "command"),
+    "experiments": ("experiments", "app", "group"),
+    "runs": ("runs", "app", "group"),
+    "events": ("events", "app", "group"),
+    "data": ("data", "app", "group"),
+    "lineage": ("lineage", "lineage", "command"),
+    "models": ("models", "app", "group"),
+    "pipelines": ("published", "pipelines_app", "group"),  # the group with its published-pipeline commands
+    "schedules": ("schedules", "app", "group"),
+    "compute": ("compute", "app", "group"),
+    "scheduler": ("scheduler", "scheduler", "command"),
+    "evaluate": ("evaluate", "evaluate", "command"),
+    "gc": ("gc", "gc", "command"),
+    "demo": ("demo", "demo", "command"),
+}
+_ROOT_OPTIONS_WITH_VALUE = frozenset({"--uri", "--artifacts"})
 
 
 class MloopGroup(TyperGroup):
@@ -49,19 +54,31 @@ class MloopGroup(TyperGroup):
             raise typer.Exit(report_error(exc)) from None
 
 
-app = typer.Typer(
-    name="mloop",
-    cls=MloopGroup,
-    help=(
-        "mloop: self-hosted MLOps in one tool. Track experiments and runs, version datasets (with private "
-        "holdouts and lineage), register models, evaluate them and promote them through gates."
-    ),
-    epilog="The store is chosen by --uri, else MLOOP_URI, else the nearest .mloop workspace, else ~/.mloop.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_show_locals=False,
-)
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``mloop`` app with every command, or with the command ``only`` (what :func:`main` runs)."""
+    app = typer.Typer(
+        name="mloop",
+        cls=MloopGroup,
+        help=(
+            "mloop: self-hosted MLOps in one tool. Track experiments and runs, version datasets (with private "
+            "holdouts and lineage), register models, evaluate them and promote them through gates."
+        ),
+        epilog="The store is chosen by --uri, else MLOOP_URI, else the nearest .mloop workspace, else ~/.mloop.",
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_show_locals=False,
+    )
+    app.callback()(root)
+    for name, (module, attribute, kind) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        target = getattr(import_module(f"mloop.cli.{module}"), attribute)
+        if kind == "group":
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
+    return app
 
 
 def _version(value: bool) -> None:
@@ -72,7 +89,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     uri: Annotated[
@@ -98,26 +114,25 @@ def root(
     ctx.obj = Globals(uri or None, artifacts or None)
 
 
-app.command("init")(workspace.init)
-app.command("info")(workspace.info)
-app.add_typer(experiments.app, name="experiments")
-app.add_typer(runs.app, name="runs")
-app.add_typer(events.app, name="events")
-app.add_typer(data.app, name="data")
-app.command("lineage")(lineage.lineage)
-app.add_typer(models.app, name="models")
-pipelines.app.command("publish")(published.publish)  # published pipelines: cli/published.py
-pipelines.app.command("trigger")(published.trigger)
-pipelines.app.command("published")(published.published)
-pipelines.app.command("versions")(published.versions)
-pipelines.app.command("alias")(published.alias)
-app.add_typer(pipelines.app, name="pipelines")
-app.add_typer(schedules.app, name="schedules")
-app.add_typer(compute.app, name="compute")
-app.command("scheduler")(scheduler.scheduler)
-app.command("evaluate")(evaluate.evaluate)
-app.command("gc")(gc.gc)
-app.command("demo")(demo.demo)
+def _invoked(argv: list[str]) -> str | None:
+    """The command a command line runs, when it names a known one; ``None`` (build them all) otherwise."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _ROOT_OPTIONS_WITH_VALUE:
+            next(args, None)
+        elif arg.startswith("-"):
+            if arg.partition("=")[0] not in _ROOT_OPTIONS_WITH_VALUE:
+                return None  # --help, --version, or an unknown option: the whole app answers
+        else:
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the whole app, built on first use (tests and docs/gen_cli.py import it)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -125,7 +140,7 @@ def main() -> None:
     from mloop.errors import MloopError
 
     try:
-        app(prog_name="mloop")
+        build_app(_invoked(sys.argv[1:]))(prog_name="mloop")
     except MloopError as exc:  # raised outside a command (e.g. while resolving options)
         from mloop.cli.output import report_error
 

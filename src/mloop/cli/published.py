@@ -1,7 +1,7 @@
 """``mloop pipelines publish / trigger / published / versions / alias``: published pipeline versions.
 
-Registered on the ``pipelines`` group by :mod:`mloop.cli.app` (the group's own commands live in
-:mod:`mloop.cli.pipelines`).
+Registered here on the ``pipelines`` group (``pipelines_app``, which :mod:`mloop.cli.app` adds); the group's own
+commands live in :mod:`mloop.cli.pipelines`.
 """
 
 from __future__ import annotations
@@ -138,3 +138,17 @@ def alias(
         print_json(v.to_dict())
     else:
         typer.echo(f"pipeline:{v.name}@{alias_name} -> {v.ref}")
+
+
+def _pipelines_group() -> typer.Typer:
+    """The ``pipelines`` group (cli/pipelines.py) with the commands of published pipelines added."""
+    from mloop.cli import pipelines
+
+    group = pipelines.app
+    for name, command in (("publish", publish), ("trigger", trigger), ("published", published),
+                          ("versions", versions), ("alias", alias)):  # fmt: skip
+        group.command(name)(command)
+    return group
+
+
+pipelines_app = _pipelines_group()
