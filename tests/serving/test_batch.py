@@ -164,3 +164,29 @@ def test_a_tampered_model_is_refused_before_reading(
     with pytest.raises(IntegrityError, match=r"model\.pkl"):
         score_file(client, version.ref, src, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_cli_score_json_and_errors(
+    client: Client, trained: tuple[ModelVersion, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mloop.cli.app import app
+
+    version, model, data = trained
+    src = tmp_path / "in.parquet"
+    data.to_parquet(src, index=False)
+    uri = ["--uri", client.settings.store_uri]
+    runner = CliRunner()
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, [*uri, "score", "model:churn", str(src), "-o", str(out), "--json", "--name", "s"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 400 and summary["model"] == version.ref and summary["dataset"] == "data:s/1"
+    np.testing.assert_array_equal(pd.read_csv(out)["prediction"], model.predict(data[["age", "income", "plan"]]))
+    text = runner.invoke(app, [*uri, "score", "model:churn", str(src), "-o", str(tmp_path / "t.parquet")])
+    assert text.exit_code == 0 and "Scored 400 rows" in text.stdout and "data:churn-scores/1" in text.stdout
+    bad = runner.invoke(app, [*uri, "score", "model:churn", str(src), "-o", str(tmp_path / "x.txt")])
+    assert bad.exit_code != 0 and "unknown output format '.txt'" in bad.output and "Traceback" not in bad.output
