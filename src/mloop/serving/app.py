@@ -1,0 +1,243 @@
+"""The scoring server: a Starlette ASGI app for one registered model version.
+
+:func:`create_app` resolves the reference and, at startup (the ASGI lifespan), loads the model through the
+registry's verified loader (:func:`mloop.registry.loader.load_model`): a file that does not match its registered
+digest stops the server from starting, naming the file. Until the model is loaded ``/health/ready`` and the
+scoring routes answer 503; ``/health/live`` answers as soon as the process does.
+
+Routes: ``GET /health/live``, ``GET /health/ready``, ``POST /predict`` (native), ``POST /invocations``
+(MLflow). Every response carries ``X-Request-ID`` (the caller's, or a generated one). Bad input gets a
+400/413/422 JSON body naming the field, the expected type and what was sent; a 500 means a fault of the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mloop.errors import InvalidInput, MloopError
+from mloop.serving.protocols.invocations import parse_invocations
+from mloop.serving.protocols.native import parse_predict
+from mloop.serving.schema import RequestError, Schema
+
+if TYPE_CHECKING:
+    from mloop.context import Context
+    from mloop.flavors import LoadedModel
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ScoringApp", "ServerState", "create_app"]
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+INLINE_ROWS = 64  # larger batches are scored in a worker thread so the event loop keeps answering
+_log = logging.getLogger("mloop.serving")
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class ServerState:
+    """What one app serves: the reference, and once loaded the model and its input schema."""
+
+    def __init__(self, ref: str, context: Context, max_body_bytes: int) -> None:
+        self.ref = ref
+        self.context = context
+        self.max_body_bytes = max_body_bytes
+        self.model: LoadedModel | None = None
+        self.schema: Schema | None = None
+        self.version_ref = ref
+        self.classes: list[Any] | None = None
+
+    def load(self) -> None:
+        from mloop.registry.loader import load_model, resolve_model
+
+        version = resolve_model(self.context, self.ref)
+        model = load_model(version.ref, client=self.context)
+        raw = model.raw
+        names_needed = model.flavor != "sklearn" or hasattr(raw, "feature_names_in_")
+        self.schema = Schema(version.signature, names_needed=names_needed)
+        classes = getattr(raw, "classes_", None)
+        self.classes = None if classes is None else _plain(classes)
+        self.version_ref = version.ref
+        self.model = model
+
+
+def _plain(values: Any) -> list[Any]:
+    import numpy as np
+
+    return list(np.asarray(values).tolist())
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return _json({"error": {"message": message, **extra}}, status)
+
+
+class ScoringApp:
+    """The ASGI app: takes ``X-Request-ID`` (up to 200 visible ASCII characters) or makes one, and returns it
+    on every response; ``state`` is what it serves."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                if 0 < len(value) <= 200 and all(33 <= b <= 126 for b in value):
+                    rid = value.decode("ascii")
+                break
+        rid = rid or uuid.uuid4().hex
+        scope["mloop.request_id"] = rid
+        header = (b"x-request-id", rid.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise RequestError(
+            f"The body is {length} bytes; the limit is {limit}. Send smaller batches.",
+            status=413, field="body", expected=f"at most {limit} bytes", got=f"{length} bytes",
+        )  # fmt: skip
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(f"The body is over {limit} bytes (the limit). Send smaller batches.", status=413,
+                               field="body", expected=f"at most {limit} bytes", got=f"over {limit} bytes")  # fmt: skip
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise RequestError("The body is empty; send a JSON object or array.", status=400, field="body",
+                           expected="JSON", got="empty body")  # fmt: skip
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        hint = ""
+        for token in (b"NaN", b"Infinity"):
+            if token in raw:
+                hint = f" {token.decode()} is not valid JSON; send null for a missing value."
+                break
+        raise RequestError(f"The body is not valid JSON: {exc}.{hint}", status=400, field="body",
+                           expected="JSON", got=raw[:80].decode("utf-8", "replace")) from None  # fmt: skip
+
+
+def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
+    model = state.model
+    assert model is not None
+    try:
+        if proba:
+            if not model.has_proba:
+                raise RequestError(f"{state.version_ref} ({model.flavor}) has no predict_proba; ask without proba.",
+                                   field="proba", expected="false for this model", got="true")  # fmt: skip
+            out: dict[str, Any] = {"probabilities": model.predict_proba(data)}
+            if state.classes is not None:
+                out["classes"] = state.classes
+            return out
+        return {"predictions": model.predict(data)}
+    except (ValueError, TypeError) as exc:  # the model refused values the signature let through
+        if isinstance(exc, RequestError):
+            raise
+        raise RequestError(f"{state.version_ref} refused the input: {exc}", field=None,
+                           expected="input the model accepts", got=type(exc).__name__) from exc  # fmt: skip
+
+
+def _serializable(result: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    for key in ("predictions", "probabilities"):
+        if key in result:
+            arr = np.asarray(result[key])
+            result[key] = arr.tolist() if arr.dtype == object or not arr.flags.c_contiguous else arr
+    return result
+
+
+def _endpoint(state: ServerState, parse: Callable[[Any, Schema, Request], tuple[Any, bool]]) -> Any:
+    async def handle(request: Request) -> Response:
+        rid = request.scope.get("mloop.request_id", "")
+        if state.model is None or state.schema is None:
+            return _error(503, f"{state.ref} is not loaded yet; retry when /health/ready answers 200.")
+        try:
+            body = await _read_json(request, state.max_body_bytes)
+            data, proba = parse(body, state.schema, request)
+            n_rows = data.shape[0]
+            if n_rows <= INLINE_ROWS:
+                result = _score(state, data, proba)
+            else:
+                result = await run_in_threadpool(_score, state, data, proba)
+            result["model"] = state.version_ref
+            return _json(_serializable(result))
+        except RequestError as exc:
+            return _json(exc.body(), exc.status)
+        except (InvalidInput, MloopError) as exc:
+            return _error(422, str(exc))
+        except Exception:
+            _log.exception("request %s to %s failed", rid, request.url.path)
+            return _error(500, f"Internal error scoring {state.version_ref} (request {rid}); see the server log.")
+
+    return handle
+
+
+def _native(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
+    flag = request.query_params.get("proba", "false").lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise RequestError(f"?proba= must be true or false, got {flag!r}.", status=400, field="proba",
+                           expected="true or false", got=flag)  # fmt: skip
+    return parse_predict(body, schema, flag in ("true", "1"))
+
+
+def _invocations(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
+    return parse_invocations(body, schema), False
+
+
+def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ScoringApp:
+    """The ASGI app serving ``ref`` (``model:<name>/<version>`` or ``model:<name>@<alias>``) from ``context``."""
+    if max_body_bytes < 1:
+        raise InvalidInput(f"max_body_bytes must be at least 1, got {max_body_bytes}.")
+    state = ServerState(ref, context, max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await run_in_threadpool(state.load)  # raises (e.g. IntegrityError naming the file): the server stops
+        _log.info("serving %s", state.version_ref)
+        yield
+
+    async def live(request: Request) -> Response:
+        return _json({"status": "live"})
+
+    async def ready(request: Request) -> Response:
+        if state.model is None:
+            return _json({"status": "loading", "model": state.ref}, 503)
+        return _json({"status": "ready", "model": state.version_ref})
+
+    routes = [
+        Route("/health/live", live, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+        Route("/predict", _endpoint(state, _native), methods=["POST"]),
+        Route("/invocations", _endpoint(state, _invocations), methods=["POST"]),
+    ]
+    return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state)

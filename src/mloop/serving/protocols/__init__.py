@@ -1,0 +1,1 @@
+"""The request/response shapes the scoring server speaks: native ``/predict`` and MLflow's ``/invocations``."""
