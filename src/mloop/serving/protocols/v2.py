@@ -1,0 +1,463 @@
+"""The Open Inference Protocol v2 (KServe / Triton "V2" REST): health, metadata and ``infer`` routes.
+
+Routes (``{name}`` is the served model's name, ``{version}`` its registered version)::
+
+    GET  /v2                                          server metadata {name, version, extensions}
+    GET  /v2/health/live | /v2/health/ready           200 {"live": true} / {"ready": true}; 503 when not ready
+    GET  /v2/models/{name}[/versions/{version}]        model metadata {name, versions, platform, inputs, outputs}
+    GET  /v2/models/{name}[/versions/{version}]/ready  200 {"name", "ready": true}
+    POST /v2/models/{name}[/versions/{version}]/infer  {id?, parameters?, inputs: [...], outputs?: [...]}
+
+A tensor is ``{"name", "shape", "datatype", "data"}``; ``data`` is row-major, flat or nested to match
+``shape``; datatypes are BOOL, INT8..INT64, UINT8..UINT64, FP16/FP32/FP64 and BYTES (JSON strings). Errors are
+``{"error": "..."}``: 400 for a bad request (naming the tensor and the field), 404 for another model or
+version. The conversions are pure functions (:func:`decode_tensor`, :func:`encode_tensor`,
+:func:`parse_infer_request`, :func:`model_input`) so they are tested without a server.
+
+A model takes either one tensor per signature column (shape ``[N]`` or ``[N, 1]``; mixed types work) or one
+``[N, F]`` tensor of any name. Outputs are ``predict`` (the default) and ``predict_proba`` when the model has it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from mloop.errors import InvalidInput, NotFound, shown
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from mloop.flavors import LoadedModel
+
+__all__ = [
+    "DATATYPES",
+    "InferRequest",
+    "V2Model",
+    "datatype_of",
+    "decode_tensor",
+    "encode_tensor",
+    "model_input",
+    "parse_infer_request",
+    "v2_routes",
+]
+
+#: V2 datatype -> numpy dtype name (BYTES tensors are object arrays of ``str``)
+DATATYPES: Mapping[str, str] = MappingProxyType({
+    "BOOL": "bool", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64", "UINT8": "uint8",
+    "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64", "FP16": "float16", "FP32": "float32",
+    "FP64": "float64", "BYTES": "object",
+})  # fmt: skip
+_BY_DTYPE: Mapping[str, str] = MappingProxyType({v: k for k, v in DATATYPES.items() if k != "BYTES"})
+_MAX_DIMS = 32
+OUTPUTS = ("predict", "predict_proba")
+_FITS = object()  # sentinel: every value fits
+INLINE_BYTES = 4096  # larger bodies are decoded and scored in a worker thread (the event loop keeps answering)
+
+
+def _bad(what: str, fix: str) -> InvalidInput:
+    return InvalidInput(f"{what}; {fix}")
+
+
+def datatype_of(dtype: Any) -> str:
+    """The V2 datatype of a numpy (or pandas) dtype: strings, objects and categories are BYTES."""
+    return _BY_DTYPE.get(str(dtype), "BYTES")
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or len(value) > _MAX_DIMS:
+        raise _bad(
+            f"{where}: field 'shape' is {shown(value)}", f"send a list of at most {_MAX_DIMS} sizes, e.g. [1, 4]"
+        )
+    for dim in value:
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+            raise _bad(f"{where}: field 'shape' has {shown(dim)}", "every size must be an integer >= 0, e.g. [2, 3]")
+    return tuple(value)
+
+
+def _leaves(data: Any) -> Iterator[Any]:
+    if isinstance(data, list):
+        for item in data:
+            yield from _leaves(item)
+    else:
+        yield data
+
+
+def _nested_shape(data: Any) -> tuple[int, ...] | None:
+    """The shape of regularly nested lists (``None`` when ragged)."""
+    if not isinstance(data, list):
+        return ()
+    if not data:
+        return (0,)
+    inner = [_nested_shape(item) for item in data]
+    if any(s is None or s != inner[0] for s in inner):
+        return None
+    first = inner[0]
+    return None if first is None else (len(data), *first)
+
+
+def decode_tensor(tensor: Any, where: str = "input") -> tuple[str, Any]:
+    """``(name, array)`` from a V2 tensor object; anything malformed raises :class:`InvalidInput` naming it."""
+    import numpy as np
+
+    if not isinstance(tensor, dict):
+        raise _bad(f"{where} is {shown(tensor)}", 'send an object {"name", "shape", "datatype", "data"}')
+    name = tensor.get("name")
+    if not isinstance(name, str) or not name:
+        raise _bad(f"{where}: field 'name' is {shown(name)}", "give every tensor a non-empty string name")
+    where = f"{where} {name!r}"
+    shape = _shape(tensor.get("shape"), where)
+    datatype = tensor.get("datatype")
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise _bad(f"{where}: field 'datatype' is {shown(datatype)}", f"use one of {', '.join(DATATYPES)}")
+    params = tensor.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise _bad(f"{where}: field 'parameters' is {shown(params)}", "send an object or leave it out")
+    if params and "binary_data_size" in params:
+        raise _bad(f"{where} uses the binary data extension", "send the tensor's values as JSON in 'data'")
+    data = tensor.get("data")
+    if not isinstance(data, list):
+        raise _bad(f"{where}: field 'data' is {shown(data)}", "send the values as a (flat or nested) JSON array")
+    size = math.prod(shape)
+    nested = _nested_shape(data)
+    if nested is None or (len(nested) > 1 and nested != shape):
+        raise _bad(f"{where}: nested 'data' does not have the declared shape {list(shape)}",
+                   "nest the values exactly as 'shape' says, or send them flat in row-major order")  # fmt: skip
+    if len(nested) == 1 and nested[0] != size:
+        raise _bad(f"{where}: field 'data' has {nested[0]} value(s) but shape {list(shape)} needs {size}",
+                   "send as many values as the shape's sizes multiply to")  # fmt: skip
+    dtype = DATATYPES[datatype]
+    if size == 0:
+        return name, np.empty(shape, dtype=dtype)
+    return name, _typed(list(_leaves(data)), datatype, dtype, where).reshape(shape)
+
+
+def _typed(flat: list[Any], datatype: str, dtype: str, where: str) -> Any:
+    import numpy as np
+
+    bad = next((v for v in flat if not _fits_kind(v, datatype)), _FITS)
+    if bad is not _FITS:
+        kind = (
+            "numbers"
+            if datatype.startswith("FP")
+            else {"BYTES": "strings", "BOOL": "true/false"}.get(datatype, "integers")
+        )
+        raise _bad(f"{where}: field 'data' holds {shown(bad)}, not a {datatype} value",
+                   f"{datatype} data must be {kind}, or declare the datatype that matches the values")  # fmt: skip
+    if datatype == "BYTES":
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out
+    if datatype.startswith(("INT", "UINT")):
+        info = np.iinfo(dtype)
+        low, high = min(flat), max(flat)
+        if low < info.min or high > info.max:
+            raise _bad(f"{where}: field 'data' holds {low if low < info.min else high}, outside {datatype}'s range "
+                       f"[{info.min}, {info.max}]", "declare a wider datatype")  # fmt: skip
+        return np.array(flat, dtype=dtype)
+    try:
+        with np.errstate(all="ignore"):
+            arr = np.array(flat, dtype=dtype)
+    except OverflowError:  # an integer beyond float64
+        arr = np.array([math.inf])
+    if not bool(np.isfinite(arr).all()):
+        raise _bad(f"{where}: field 'data' holds a value outside {datatype}'s finite range",
+                   "send finite numbers (declare FP64 for large ones)")  # fmt: skip
+    return arr
+
+
+def _fits_kind(v: Any, datatype: str) -> bool:
+    if datatype == "BYTES":
+        return isinstance(v, str)
+    if datatype == "BOOL":
+        return isinstance(v, bool)
+    if datatype.startswith("FP"):
+        return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def encode_tensor(name: str, array: Any) -> dict[str, Any]:
+    """A V2 output tensor: shape, datatype and flat row-major data (non-finite floats become null)."""
+    import numpy as np
+
+    arr = np.asarray(array)
+    datatype = datatype_of(arr.dtype)
+    flat = arr.ravel()
+    if datatype == "BYTES":
+        data: list[Any] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat.tolist()]
+    else:
+        data = flat.tolist()
+        if datatype.startswith("FP") and not bool(np.isfinite(flat).all()):
+            data = [v if math.isfinite(v) else None for v in data]
+    return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A parsed infer request: decoded inputs in order, the outputs asked for, the id and parameters."""
+
+    inputs: tuple[tuple[str, Any], ...]
+    outputs: tuple[str, ...]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_infer_request(body: Any, available: Sequence[str] = OUTPUTS) -> InferRequest:
+    """Validate an infer request body (already JSON-decoded); ``available`` are the output names served."""
+    if not isinstance(body, dict):
+        raise _bad(f"The request body is {shown(body)}", 'send an object {"inputs": [...]}')
+    rid = body.get("id")
+    if rid is not None and not isinstance(rid, str):
+        raise _bad(f"Field 'id' is {shown(rid)}", "send a string id or leave it out")
+    params = body.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise _bad(f"Field 'parameters' is {shown(params)}", "send an object or leave it out")
+    raw_inputs = body.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise _bad(f"Field 'inputs' is {shown(raw_inputs)}", "send a non-empty list of input tensors")
+    inputs = tuple(decode_tensor(t, f"input {i}" if not _named(t) else "input") for i, t in enumerate(raw_inputs))
+    names = [n for n, _ in inputs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise _bad(f"Input tensor {dupes[0]!r} is given more than once", "send each input tensor once")
+    raw_outputs = body.get("outputs")
+    if raw_outputs is None:
+        outputs: tuple[str, ...] = (available[0],)
+    elif not isinstance(raw_outputs, list) or not raw_outputs:
+        raise _bad(f"Field 'outputs' is {shown(raw_outputs)}", 'send a list like [{"name": "predict"}] or leave it out')
+    else:
+        wanted = []
+        for i, out in enumerate(raw_outputs):
+            oname = out.get("name") if isinstance(out, dict) else None
+            if oname not in available:
+                raise _bad(f"Requested output {i} is {shown(oname if oname is not None else out)}",
+                           f"this model's outputs are {', '.join(map(repr, available))}")  # fmt: skip
+            wanted.append(str(oname))
+        outputs = tuple(dict.fromkeys(wanted))
+    return InferRequest(inputs, outputs, rid, dict(params or {}))
+
+
+def _named(tensor: Any) -> bool:
+    return isinstance(tensor, dict) and isinstance(tensor.get("name"), str) and bool(tensor.get("name"))
+
+
+def model_input(inputs: Sequence[tuple[str, Any]], columns: Sequence[str], feature_names: Sequence[str] | None) -> Any:
+    """What ``predict`` takes: one tensor per signature column (a DataFrame), or one ``[N, F]`` tensor."""
+    names = [n for n, _ in inputs]
+    if columns and all(n in columns for n in names) and (len(columns) > 1 or inputs[0][1].ndim <= 1 or
+                                                         inputs[0][1].shape[-1] == 1):  # fmt: skip
+        return _frame(inputs, columns)
+    if len(inputs) != 1:
+        expected = ", ".join(map(repr, columns)) if columns else "one [N, F] tensor"
+        raise _bad(f"Input tensors {', '.join(map(repr, names))} do not match the model's inputs",
+                   f"send one tensor per column ({expected}) or a single [N, F] tensor")  # fmt: skip
+    name, arr = inputs[0]
+    width = len(feature_names) if feature_names is not None else (len(columns) or None)
+    if arr.ndim != 2 or arr.shape[0] == 0 or (width is not None and arr.shape[1] != width):
+        need = f"[N, {width}]" if width is not None else "[N, F]"
+        raise _bad(
+            f"Input tensor {name!r} has shape {list(arr.shape)}; the model takes {need}",
+            f"send N >= 1 rows of {width or 'F'} features, e.g. shape [1, {width or 'F'}] for one row",
+        )
+    if feature_names is not None:
+        import pandas as pd
+
+        return pd.DataFrame(arr, columns=list(feature_names))
+    return arr
+
+
+def _frame(inputs: Sequence[tuple[str, Any]], columns: Sequence[str]) -> Any:
+    got = dict(inputs)
+    missing = [c for c in columns if c not in got]
+    if missing:
+        raise _bad(f"Input tensor(s) {', '.join(map(repr, missing))} are missing",
+                   f"the model takes one tensor per column: {', '.join(map(repr, columns))}")  # fmt: skip
+    rows: int | None = None
+    for name, arr in inputs:
+        if not (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)) or arr.shape[0] == 0:
+            raise _bad(f"Input tensor {name!r} has shape {list(arr.shape)}",
+                       "a column tensor has shape [N] or [N, 1] with N >= 1 rows")  # fmt: skip
+        if rows is not None and arr.shape[0] != rows:
+            raise _bad(f"Input tensor {name!r} has {arr.shape[0]} rows but {inputs[0][0]!r} has {rows}",
+                       "send the same number of rows in every column tensor")  # fmt: skip
+        rows = arr.shape[0]
+    import pandas as pd
+
+    return pd.DataFrame({c: got[c].reshape(-1) for c in columns}, columns=list(columns))
+
+
+class V2Model:
+    """The served model as the V2 routes see it: name, version, signature columns and outputs."""
+
+    def __init__(self, model: LoadedModel, *, name: str | None = None, version: str | None = None) -> None:
+        from mloop.refs import parse_ref
+
+        self.model = model
+        ref = parse_ref(model.ref, default_kind="model") if model.ref else None
+        self.name = name or (ref.name if ref else "model")
+        self.version = version or str(model.meta.get("version") or (ref.version if ref and ref.version else 1))
+        signature = model.meta.get("signature") or {}
+        self.columns = tuple(str(c["name"]) for c in signature.get("inputs") or ())
+        self.column_types = {str(c["name"]): str(c.get("type", "object")) for c in signature.get("inputs") or ()}
+        self.output_sig = signature.get("output") or {}
+        names = getattr(model.raw, "feature_names_in_", None)
+        self.feature_names = [str(n) for n in names] if names is not None else None
+        self.outputs = OUTPUTS if model.has_proba else OUTPUTS[:1]
+
+    def metadata(self) -> dict[str, Any]:
+        inputs = [{"name": c, "datatype": datatype_of(t), "shape": [-1]} for c, t in self.column_types.items()]
+        out_shape = list(self.output_sig.get("shape") or [-1])
+        outputs = [{"name": "predict", "datatype": datatype_of(self.output_sig.get("type", "object")),
+                    "shape": out_shape}]  # fmt: skip
+        if "predict_proba" in self.outputs:
+            classes = getattr(self.model.raw, "classes_", None)
+            outputs.append({"name": "predict_proba", "datatype": "FP64",
+                            "shape": [-1, len(classes) if classes is not None else -1]})  # fmt: skip
+        return {"name": self.name, "versions": [self.version], "platform": f"mloop-{self.model.flavor}",
+                "inputs": inputs, "outputs": outputs}  # fmt: skip
+
+    def check(self, name: str, version: str | None) -> None:
+        if name != self.name:
+            raise NotFound(f"Model {name!r} is not served here; this server serves {self.name!r} "
+                           f"(GET /v2/models/{self.name}).")  # fmt: skip
+        if version is not None and version != self.version:
+            raise NotFound(f"Model {name!r} has no version {version!r} on this server; it serves version "
+                           f"{self.version} (/v2/models/{self.name}/versions/{self.version}).")  # fmt: skip
+
+    def infer(self, body: Any) -> dict[str, Any]:
+        request = parse_infer_request(body, self.outputs)
+        data = model_input(request.inputs, self.columns, self.feature_names)
+        outputs = []
+        for out in request.outputs:
+            fn = self.model.predict if out == "predict" else self.model.predict_proba
+            try:
+                result = fn(data)
+            except (ValueError, TypeError) as exc:  # the estimator refused the values (e.g. an unknown category)
+                raise _bad(
+                    f"The model refused the input tensors: {shown(str(exc), 300)}",
+                    "send values of the types and ranges in GET /v2/models/" + self.name,
+                ) from None
+            outputs.append(encode_tensor(out, result))
+        response: dict[str, Any] = {"model_name": self.name, "model_version": self.version, "outputs": outputs}
+        if request.id is not None:
+            response["id"] = request.id
+        if request.parameters:
+            response["parameters"] = request.parameters
+        return response
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    import orjson
+    from starlette.responses import Response
+
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _parse_body(raw: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        hint = next((f" {t} is not JSON; send finite numbers." for t in ("NaN", "Infinity") if t.encode() in raw), "")
+        raise InvalidInput(f"The request body is not valid JSON ({exc}); send a JSON object.{hint}") from None
+
+
+def _error(exc: Exception) -> Response:
+    status = 404 if isinstance(exc, NotFound) else 400
+    return _json({"error": str(exc)}, status)
+
+
+def v2_routes(source: LoadedModel | Callable[[], LoadedModel | None], **names: str) -> list[Route]:
+    """The V2 routes for one model: a loaded model, or a callable returning it once loaded (``None`` before).
+
+    ``names`` may set ``name`` and ``version`` (defaults: from the model's registry reference).
+    """
+    from starlette.routing import Route
+
+    cache: list[V2Model] = []
+
+    def served() -> V2Model | None:
+        if not cache:
+            model = source() if callable(source) else source
+            if model is None:
+                return None
+            cache.append(V2Model(model, **names))
+        return cache[0]
+
+    async def server_metadata(request: Request) -> Response:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            mloop_version = version("mloop")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            mloop_version = "0"
+        return _json({"name": "mloop", "version": mloop_version, "extensions": []})
+
+    async def live(request: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(request: Request) -> Response:
+        ok = served() is not None
+        return _json({"ready": ok}, 200 if ok else 503)
+
+    def _model(request: Request) -> V2Model:
+        model = served()
+        if model is None:
+            raise _NotReady()
+        model.check(request.path_params["name"], request.path_params.get("version"))
+        return model
+
+    async def model_metadata(request: Request) -> Response:
+        try:
+            return _json(_model(request).metadata())
+        except _NotReady:
+            return _json({"error": "The model is still loading; retry when /v2/health/ready answers 200."}, 503)
+        except NotFound as exc:
+            return _error(exc)
+
+    async def model_ready(request: Request) -> Response:
+        try:
+            model = _model(request)
+        except _NotReady:
+            return _json({"name": request.path_params["name"], "ready": False}, 503)
+        except NotFound as exc:
+            return _error(exc)
+        return _json({"name": model.name, "ready": True})
+
+    async def infer(request: Request) -> Response:
+        try:
+            model = _model(request)
+            raw = await request.body()
+            if len(raw) <= INLINE_BYTES:
+                return _json(model.infer(_parse_body(raw)))
+            from starlette.concurrency import run_in_threadpool
+
+            return _json(await run_in_threadpool(lambda: model.infer(_parse_body(raw))))
+        except _NotReady:
+            return _json({"error": "The model is still loading; retry when /v2/health/ready answers 200."}, 503)
+        except (InvalidInput, NotFound) as exc:
+            return _error(exc)
+
+    model_paths = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+    routes = [
+        Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+    ]
+    for base in model_paths:
+        routes += [
+            Route(base, model_metadata, methods=["GET"]),
+            Route(base + "/ready", model_ready, methods=["GET"]),
+            Route(base + "/infer", infer, methods=["POST"]),
+        ]
+    return routes
+
+
+class _NotReady(Exception):
+    """The model is not loaded yet (answered 503)."""
