@@ -185,6 +185,7 @@ def test_cli_score_json_and_errors(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows"] == 400 and summary["model"] == version.ref and summary["dataset"] == "data:s/1"
+    assert 0 < summary["load_seconds"] <= summary["seconds"]
     np.testing.assert_array_equal(pd.read_csv(out)["prediction"], model.predict(data[["age", "income", "plan"]]))
     text = runner.invoke(app, [*uri, "score", "model:churn", str(src), "-o", str(tmp_path / "t.parquet")])
     assert text.exit_code == 0 and "Scored 400 rows" in text.stdout and "data:churn-scores/1" in text.stdout

@@ -61,11 +61,12 @@ class ScoreResult:
     workers: int
     seconds: float
     dataset: str | None
+    load_seconds: float = 0.0  # of ``seconds``: resolving, verifying and loading the model
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "input": self.input, "output": str(self.output), "rows": self.rows,
                 "chunks": self.chunks, "workers": self.workers, "seconds": round(self.seconds, 3),
-                "dataset": self.dataset}  # fmt: skip
+                "dataset": self.dataset, "load_seconds": round(self.load_seconds, 3)}  # fmt: skip
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -325,6 +326,7 @@ def score_file(
     version = resolve_model(ctx, model_ref)
     strict = ctx.settings.strict if strict is None else strict
     model = load_model(version.ref, client=ctx, strict=strict)  # verified before any row is read
+    loaded = time.perf_counter() - started
     files, fmt, data_ref = _input_files(ctx, input)
     schema = _schema(files, fmt)
     features = _feature_columns(version, schema, id_column, data_ref or str(input))
@@ -364,7 +366,7 @@ def score_file(
     if register:
         dataset = _register(ctx, target, name or f"{version.name}-scores", version, str(input), data_ref)
     return ScoreResult(version.ref, data_ref or str(input), target, rows, count, workers,
-                       time.perf_counter() - started, dataset)  # fmt: skip
+                       time.perf_counter() - started, dataset, loaded)  # fmt: skip
 
 
 def _predict_empty(table: pa.Table) -> np.ndarray:
