@@ -312,3 +312,55 @@ def test_a_large_batch_is_scored_off_the_event_loop_and_matches(client: Client, 
     assert len(json.dumps(body)) > v2.INLINE_BYTES  # this request takes the worker-thread path
     resp = _call(_app(client), "POST", "/v2/models/churn/infer", json=body)
     assert resp.status_code == 200 and resp.json()["outputs"][0]["data"] == model.predict(x).tolist()
+
+
+# --- mounted on the scoring app (create_app), through its lifespan and request ids -------------------------
+
+
+class Crashing:
+    def predict(self, x: Any) -> np.ndarray:
+        raise RuntimeError("disk on fire")
+
+
+def test_v2_on_the_scoring_app(churn: tuple[Any, pd.DataFrame], serve: Any) -> None:
+    model, x = churn
+    unstarted = serve("model:churn/1", started=False)
+    assert unstarted.get("/v2/health/live").status_code == 200
+    assert unstarted.get("/v2/health/ready").status_code == 503
+    assert unstarted.get("/v2/models/churn/ready").json() == {"name": "churn", "ready": False}
+    body = {"id": "a", "inputs": _columns(x.head(3))}
+    assert set(unstarted.post("/v2/models/churn/infer", json=body).json()) == {"error"}
+    tc = serve("model:churn")
+    assert tc.get("/v2/health/ready").json() == {"ready": True}
+    assert tc.get("/v2/models/churn").json()["versions"] == ["1"]
+    r = tc.post("/v2/models/churn/versions/1/infer", json=body, headers={"X-Request-ID": "v2-req"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "v2-req" and r.json()["id"] == "a"
+    assert r.json()["outputs"][0]["data"] == model.predict(x.head(3)).tolist()
+    assert tc.post("/v2/models/churn/versions/9/infer", json=body).status_code == 404
+
+
+def test_v2_body_over_the_limit_is_413(churn: tuple[Any, pd.DataFrame], serve: Any) -> None:
+    _, x = churn
+    tc = serve("model:churn/1", max_body_bytes=1000)
+    big = {"inputs": _columns(x.head(60))}
+    r = tc.post("/v2/models/churn/infer", json=big)
+    assert r.status_code == 413 and "1000" in r.json()["error"]
+
+    async def chunks() -> Any:  # no Content-Length: counted while streaming
+        yield b'{"inputs": [{"name": "age", "shape": [400], "datatype": "INT64", "data": ['
+        for _ in range(399):
+            yield b"30,"
+        yield b"30]}]}"
+
+    r = tc.post("/v2/models/churn/infer", content=chunks())
+    assert r.status_code == 413 and "over 1000 bytes" in r.json()["error"]
+    assert tc.post("/v2/models/churn/infer", json={"inputs": _columns(x.head(1))}).status_code == 200
+
+
+def test_v2_crashing_model_is_a_500_with_the_request_id(client: Client, serve: Any) -> None:
+    with mloop.start_run("crash") as run:
+        run.log_model(Crashing(), "crash", signature_data=np.zeros((3, 2)))
+    tc = serve("model:crash/1")
+    body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}]}
+    r = tc.post("/v2/models/crash/infer", json=body, headers={"X-Request-ID": "r-500"})
+    assert r.status_code == 500 and "r-500" in r.json()["error"] and "disk on fire" not in r.json()["error"]

@@ -6,7 +6,8 @@ digest stops the server from starting, naming the file. Until the model is loade
 scoring routes answer 503; ``/health/live`` answers as soon as the process does.
 
 Routes: ``GET /health/live``, ``GET /health/ready``, ``POST /predict`` (native), ``POST /invocations``
-(MLflow). Every response carries ``X-Request-ID`` (the caller's, or a generated one). Bad input gets a
+(MLflow), and the Open Inference Protocol v2 routes under ``/v2`` (:mod:`mloop.serving.protocols.v2`). Every
+response carries ``X-Request-ID`` (the caller's, or a generated one). Bad input gets a
 400/413/422 JSON body naming the field, the expected type and what was sent; a 500 means a fault of the server.
 """
 
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from mloop.errors import InvalidInput, MloopError
 from mloop.serving.protocols.invocations import parse_invocations
 from mloop.serving.protocols.native import parse_predict
+from mloop.serving.protocols.v2 import v2_routes
 from mloop.serving.schema import RequestError, Schema
 
 if TYPE_CHECKING:
@@ -239,5 +241,6 @@ def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_
         Route("/health/ready", ready, methods=["GET"]),
         Route("/predict", _endpoint(state, _native), methods=["POST"]),
         Route("/invocations", _endpoint(state, _invocations), methods=["POST"]),
+        *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes),  # Open Inference Protocol v2
     ]
     return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state)

@@ -20,6 +20,7 @@ A model takes either one tensor per signature column (shape ``[N]`` or ``[N, 1]`
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -373,10 +374,27 @@ def _error(exc: Exception) -> Response:
     return _json({"error": str(exc)}, status)
 
 
-def v2_routes(source: LoadedModel | Callable[[], LoadedModel | None], **names: str) -> list[Route]:
+async def _read_body(request: Request, limit: int | None) -> bytes:
+    length = request.headers.get("content-length", "")
+    if limit is not None and length.isdigit() and int(length) > limit:
+        raise _TooLarge(f"The request body is {length} bytes; the limit is {limit}. Send smaller batches.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise _TooLarge(f"The request body is over {limit} bytes (the limit). Send smaller batches.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def v2_routes(
+    source: LoadedModel | Callable[[], LoadedModel | None], *, max_body_bytes: int | None = None, **names: str
+) -> list[Route]:
     """The V2 routes for one model: a loaded model, or a callable returning it once loaded (``None`` before).
 
-    ``names`` may set ``name`` and ``version`` (defaults: from the model's registry reference).
+    ``names`` may set ``name`` and ``version`` (defaults: from the model's registry reference); a body over
+    ``max_body_bytes`` is answered 413.
     """
     from starlette.routing import Route
 
@@ -433,7 +451,7 @@ def v2_routes(source: LoadedModel | Callable[[], LoadedModel | None], **names: s
     async def infer(request: Request) -> Response:
         try:
             model = _model(request)
-            raw = await request.body()
+            raw = await _read_body(request, max_body_bytes)
             if len(raw) <= INLINE_BYTES:
                 return _json(model.infer(_parse_body(raw)))
             from starlette.concurrency import run_in_threadpool
@@ -443,6 +461,12 @@ def v2_routes(source: LoadedModel | Callable[[], LoadedModel | None], **names: s
             return _json({"error": "The model is still loading; retry when /v2/health/ready answers 200."}, 503)
         except (InvalidInput, NotFound) as exc:
             return _error(exc)
+        except _TooLarge as exc:
+            return _json({"error": str(exc)}, 413)
+        except Exception:  # a fault of the model or the server: logged, answered without internals
+            rid = request.scope.get("mloop.request_id", "")
+            logging.getLogger("mloop.serving").exception("V2 infer request %s to %s failed", rid, request.url.path)
+            return _json({"error": f"Internal error in {request.url.path} (request {rid}); see the server log."}, 500)
 
     model_paths = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
     routes = [
@@ -461,3 +485,7 @@ def v2_routes(source: LoadedModel | Callable[[], LoadedModel | None], **names: s
 
 class _NotReady(Exception):
     """The model is not loaded yet (answered 503)."""
+
+
+class _TooLarge(Exception):
+    """The request body is over the server's limit (answered 413)."""
