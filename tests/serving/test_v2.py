@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from starlette.applications import Starlette
@@ -111,7 +111,11 @@ def test_bad_tensors_name_the_tensor_and_the_field(tensor: dict[str, Any], words
 
 
 _json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=3)
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=3),
 )
 _json_value = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=4), max_leaves=12)
 
@@ -162,6 +166,14 @@ def test_model_input_columns_or_one_matrix() -> None:
     assert list(named.columns) == ["a", "b", "c", "d"]
     with pytest.raises(InvalidInput, match=r"'input-0' has shape \[3, 4\]; the model takes \[N, 2\]"):
         model_input([("input-0", matrix)], ("a", "b"), None)
+    types = {"age": "int64", "plan": "object"}
+    assert model_input(cols, ("age", "plan"), None, types).shape == (2, 2)
+    as_text = [("age", np.array(["30", "50"], dtype=object)), cols[1]]
+    with pytest.raises(InvalidInput, match=r"'age' is BYTES but the model's column 'age' is int64; send it as a num"):
+        model_input(as_text, ("age", "plan"), None, types)
+    as_number = [cols[0], ("plan", np.array([1, 2]))]
+    with pytest.raises(InvalidInput, match=r"'plan' is INT64 .* send it as BYTES"):
+        model_input(as_number, ("age", "plan"), None, types)
 
 
 # --- the routes, end to end on a registered scikit-learn model ----------------------------------------------
@@ -364,3 +376,26 @@ def test_v2_crashing_model_is_a_500_with_the_request_id(client: Client, serve: A
     body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [1.0, 2.0]}]}
     r = tc.post("/v2/models/crash/infer", json=body, headers={"X-Request-ID": "r-500"})
     assert r.status_code == 500 and "r-500" in r.json()["error"] and "disk on fire" not in r.json()["error"]
+
+
+_tensor = st.fixed_dictionaries(
+    {"name": st.sampled_from(["age", "income", "plan", "input-0", ""]),
+     "shape": st.lists(st.integers(-1, 3), max_size=3), "datatype": st.sampled_from([*DATATYPES, "STRING"]),
+     "data": _json_value},
+)  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(
+        _json_value,
+        st.fixed_dictionaries({"inputs": st.lists(_tensor, max_size=3)},
+                              optional={"id": _json_leaf, "outputs": _json_value, "parameters": _json_value}),
+    )
+)  # fmt: skip
+def test_fuzzed_infer_bodies_never_get_a_500(client: Client, churn_v2: Any, body: Any) -> None:
+    """Whatever JSON arrives, the answer is 200 or a 400 {"error"} (one workspace and model for all examples)."""
+    resp = _call(_app(client), "POST", "/v2/models/churn/infer", json=body)
+    assert resp.status_code in (200, 400), resp.text
+    if resp.status_code == 400:
+        assert list(resp.json()) == ["error"] and resp.json()["error"]

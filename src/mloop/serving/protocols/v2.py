@@ -247,12 +247,19 @@ def _named(tensor: Any) -> bool:
     return isinstance(tensor, dict) and isinstance(tensor.get("name"), str) and bool(tensor.get("name"))
 
 
-def model_input(inputs: Sequence[tuple[str, Any]], columns: Sequence[str], feature_names: Sequence[str] | None) -> Any:
-    """What ``predict`` takes: one tensor per signature column (a DataFrame), or one ``[N, F]`` tensor."""
+def model_input(
+    inputs: Sequence[tuple[str, Any]], columns: Sequence[str], feature_names: Sequence[str] | None,
+    column_types: Mapping[str, str] | None = None,
+) -> Any:  # fmt: skip
+    """What ``predict`` takes: one tensor per signature column (a DataFrame), or one ``[N, F]`` tensor.
+
+    ``column_types`` (signature column -> its training dtype) refuses a column tensor of another kind: a
+    number column takes INT*, UINT* or FP*, a bool column BOOL, any other column BYTES.
+    """
     names = [n for n, _ in inputs]
     if columns and all(n in columns for n in names) and (len(columns) > 1 or inputs[0][1].ndim <= 1 or
                                                          inputs[0][1].shape[-1] == 1):  # fmt: skip
-        return _frame(inputs, columns)
+        return _frame(inputs, columns, column_types or {})
     if len(inputs) != 1:
         expected = ", ".join(map(repr, columns)) if columns else "one [N, F] tensor"
         raise _bad(f"Input tensors {', '.join(map(repr, names))} do not match the model's inputs",
@@ -272,8 +279,21 @@ def model_input(inputs: Sequence[tuple[str, Any]], columns: Sequence[str], featu
     return arr
 
 
-def _frame(inputs: Sequence[tuple[str, Any]], columns: Sequence[str]) -> Any:
+def _accepts(dtype: str) -> tuple[str, ...]:
+    v2 = datatype_of(dtype)
+    if v2 in ("BOOL", "BYTES"):
+        return (v2,)
+    return tuple(k for k in DATATYPES if k not in ("BOOL", "BYTES"))
+
+
+def _frame(inputs: Sequence[tuple[str, Any]], columns: Sequence[str], types: Mapping[str, str]) -> Any:
     got = dict(inputs)
+    for name, arr in inputs:
+        allowed = _accepts(types[name]) if name in types else None
+        if allowed is not None and datatype_of(arr.dtype) not in allowed:
+            want = allowed[0] if len(allowed) == 1 else "a number type (INT*, UINT* or FP*)"
+            raise _bad(f"Input tensor {name!r} is {datatype_of(arr.dtype)} but the model's column {name!r} is "
+                       f"{types[name]}", f"send it as {want}")  # fmt: skip
     missing = [c for c in columns if c not in got]
     if missing:
         raise _bad(f"Input tensor(s) {', '.join(map(repr, missing))} are missing",
@@ -332,7 +352,7 @@ class V2Model:
 
     def infer(self, body: Any) -> dict[str, Any]:
         request = parse_infer_request(body, self.outputs)
-        data = model_input(request.inputs, self.columns, self.feature_names)
+        data = model_input(request.inputs, self.columns, self.feature_names, self.column_types)
         outputs = []
         for out in request.outputs:
             fn = self.model.predict if out == "predict" else self.model.predict_proba
