@@ -135,15 +135,16 @@ def _csv_options(path: Path, types: dict[str, Any] | None, columns: Sequence[str
 
 
 def _batches(
-    files: Sequence[Path], fmt: str, columns: Sequence[str], types: dict[str, Any]
+    files: Sequence[Path], fmt: str, columns: Sequence[str], types: dict[str, Any], rows: int
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     for path in files:
         if fmt == "parquet":
-            with pq.ParquetFile(path) as pf:
-                yield from pf.iter_batches(batch_size=DEFAULT_CHUNK_ROWS, columns=list(columns))
+            # pre_buffer=False: with it, the reader keeps every row group it read (memory grows with the file)
+            with pq.ParquetFile(path, pre_buffer=False) as pf:
+                yield from pf.iter_batches(batch_size=rows, columns=list(columns))
         else:
             with pcsv.open_csv(path, **_csv_options(path, types, columns)) as reader:
                 yield from reader
@@ -334,7 +335,7 @@ def score_file(
     types = _csv_types(version, schema) if fmt == "csv" else {}
     if on_start is not None:
         on_start(_total_rows(files, fmt))
-    chunks = _rechunk(_batches(files, fmt, read, types), chunk_rows)
+    chunks = _rechunk(_batches(files, fmt, read, types, chunk_rows), chunk_rows)
     writer = _Writer(target, fmt_out)
     rows = count = 0
 
