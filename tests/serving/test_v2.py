@@ -399,3 +399,18 @@ def test_fuzzed_infer_bodies_never_get_a_500(client: Client, churn_v2: Any, body
     assert resp.status_code in (200, 400), resp.text
     if resp.status_code == 400:
         assert list(resp.json()) == ["error"] and resp.json()["error"]
+
+
+def test_the_documented_request_works_as_shown(client: Client, churn_v2: Any) -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "serving.md").read_text()
+    section = doc.split("## Open Inference Protocol v2", 1)[1]
+    body = json.loads(section.split("-d '", 1)[1].split("'", 1)[0])
+    resp = _call(_app(client), "POST", "/v2/models/churn/infer", json=body)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["id"] == "req-1" and out["model_name"] == "churn" and out["model_version"] == "1"
+    assert [(o["name"], o["datatype"], o["shape"]) for o in out["outputs"]] == [
+        ("predict", "INT64", [2]), ("predict_proba", "FP64", [2, 2])
+    ]  # fmt: skip
