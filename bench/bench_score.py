@@ -1,10 +1,11 @@
 """Batch scoring (issue #11): in-process ``model.predict`` on all rows vs ``mloop score`` in chunks.
 
-    python bench/bench_score.py [--rows 1000000] [--repeat 3] [--workers 2] [--json]
+    python bench/bench_score.py [--rows 1000000] [--repeat 3] [--workers 2] [--model logreg|forest] [--json]
 
 Set-up (untimed): a fresh workspace in a temporary folder, a scikit-learn logistic regression on 10 float
-columns registered with its signature, and a seeded Parquet file of ``--rows`` rows (row groups of 100,000)
-plus one of a quarter of the rows (to show that peak memory does not grow with the input).
+columns (``--model forest``: a 100-tree random forest, where predict dominates) registered with its
+signature, and a seeded Parquet file of ``--rows`` rows (row groups of 100,000) plus one of a quarter of the
+rows (to show that peak memory does not grow with the input).
 
 Sides, each in a fresh process per repeat, peak RSS from ``os.wait4`` (the process's high-water mark):
 
@@ -67,11 +68,12 @@ def _measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         return wall, usage.ru_maxrss / 1024, out.read()
 
 
-def _setup(folder: Path, rows: int) -> tuple[str, Path, Path]:
+def _setup(folder: Path, rows: int, kind: str = "logreg") -> tuple[str, Path, Path]:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
     import mloop
@@ -83,7 +85,8 @@ def _setup(folder: Path, rows: int) -> tuple[str, Path, Path]:
     train = pd.DataFrame(rng.normal(size=(5000, len(FEATURES))), columns=FEATURES)
     y = (train["f0"] + train["f1"] * 0.5 > 0).astype(int)
     with client.start_run("bench", "train") as run:
-        run.log_model(LogisticRegression().fit(train, y), "bench", signature_data=train)
+        model = LogisticRegression() if kind == "logreg" else RandomForestClassifier(100, max_depth=12, random_state=0)
+        run.log_model(model.fit(train, y), "bench", signature_data=train)
     uri = client.settings.store_uri
     client.close()
     full, quarter = folder / "input.parquet", folder / "quarter.parquet"
@@ -101,12 +104,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", choices=["logreg", "forest"], default="logreg")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(dir=os.environ.get("MLOOP_BENCH_TMP")) as tmp:
         folder = Path(tmp)
-        uri, full, quarter = _setup(folder, args.rows)
+        uri, full, quarter = _setup(folder, args.rows, args.model)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
         env.update({"MLOOP_URI": uri, "MLOOP_HOME": str(folder / "home"), "NO_COLOR": "1"})
         out = str(folder / "out.parquet")
@@ -137,9 +141,20 @@ def main() -> None:
                          "rows_per_s": round(r["rows"] / inner), "peak_rss_mib": round(rss, 1),
                          "time_vs_in_process": round(inner / base * args.rows / r["rows"], 2)}  # fmt: skip
     if args.json:
-        print(json.dumps({"rows": args.rows, "repeat": args.repeat, "load": os.getloadavg(), "sides": summary}))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "rows": args.rows,
+                    "repeat": args.repeat,
+                    "load": os.getloadavg(),
+                    "sides": summary,
+                }
+            )
+        )
         return
-    print(f"{args.rows:,} rows x {len(FEATURES)} floats, LogisticRegression, median of {args.repeat}; "
+    model = "LogisticRegression" if args.model == "logreg" else "RandomForest (100 trees, depth 12)"
+    print(f"{args.rows:,} rows x {len(FEATURES)} floats, {model}, median of {args.repeat}; "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"{'side':16} {'rows':>10} {'seconds':>8} {'wall':>7} {'rows/s':>11} {'peak RSS':>10} {'x in-proc':>9}")
     for side, s in summary.items():
