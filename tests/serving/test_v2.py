@@ -414,3 +414,14 @@ def test_the_documented_request_works_as_shown(client: Client, churn_v2: Any) ->
     assert [(o["name"], o["datatype"], o["shape"]) for o in out["outputs"]] == [
         ("predict", "INT64", [2]), ("predict_proba", "FP64", [2, 2])
     ]  # fmt: skip
+
+
+def test_unknown_v2_paths_and_methods_get_the_error_body(client: Client, churn_v2: Any) -> None:
+    app = _app(client)
+    r = _call(app, "GET", "/v2/repository/index")
+    assert r.status_code == 404 and "/v2/repository/index" in r.json()["error"]
+    r = _call(app, "POST", "/v2/models/churn/ready")
+    assert r.status_code == 405 and r.json() == {"error": "POST is not allowed on /v2/models/churn/ready; use GET."}
+    r = _call(app, "GET", "/v2/models/churn/versions/1/infer")
+    assert r.status_code == 405 and "use POST" in r.json()["error"]
+    assert _call(app, "GET", "/v2/models/churn/ready").status_code == 200  # the real routes still win

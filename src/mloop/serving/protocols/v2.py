@@ -356,7 +356,20 @@ def v2_routes(
             Route(base + "/ready", model_ready, methods=["GET"]),
             Route(base + "/infer", infer, methods=["POST"]),
         ]
-    return routes
+
+    async def unknown(request: Request) -> Response:  # V2 clients get the protocol's error body, not text
+        from starlette.routing import Match
+
+        path = request.url.path
+        allowed = sorted(
+            {m for r in routes if r.matches(request.scope)[0] == Match.PARTIAL for m in r.methods or () if m != "HEAD"}
+        )
+        if allowed:
+            return _json({"error": f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}."}, 405)
+        return _json({"error": f"No V2 route {path}; the routes are /v2, /v2/health/live|ready and "
+                               "/v2/models/{name}[/versions/{version}][/ready|/infer]."}, 404)  # fmt: skip
+
+    return [*routes, Route("/v2/{rest:path}", unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
 
 
 class _NotReady(Exception):
