@@ -41,6 +41,7 @@ def test_command_tree() -> None:
         "lineage",
         "evaluate",
         "score",
+        "serve",
         "experiments",
         "experiments list",
         "runs",

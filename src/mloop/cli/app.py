@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "compute": ("compute", "app", "group"),
     "scheduler": ("scheduler", "scheduler", "command"),
     "evaluate": ("evaluate", "evaluate", "command"),
+    "serve": ("serve", "serve", "command"),
     "score": ("score", "score", "command"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),

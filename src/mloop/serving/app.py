@@ -224,7 +224,8 @@ def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(state.load)  # raises (e.g. IntegrityError naming the file): the server stops
+        if state.model is None:  # not loaded before the server started (mloop.serving.server.serve loads first)
+            await run_in_threadpool(state.load)  # raises (e.g. IntegrityError naming the file): no start
         _log.info("serving %s", state.version_ref)
         yield
 

@@ -1,0 +1,110 @@
+"""``mloop serve`` as a real process on loopback: ready, scoring, SIGTERM; a tampered model never listens."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mloop.tracking.client import Client
+
+MLOOP = str(Path(sys.executable).parent / "mloop")
+ROW = {"age": 61, "income": 55.0, "plan": "pro"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(client: Client, *args: str) -> tuple[subprocess.Popen[str], int]:
+    port = _free_port()
+    folder = client.workspace.settings.workspace
+    assert folder is not None
+    env = {k: v for k, v in os.environ.items() if k not in ("MLOOP_URI", "MLOOP_ARTIFACT_URI")}
+    proc = subprocess.Popen(  # the workspace (and its verified model cache) found from the working directory
+        [MLOOP, "serve", *args, "--port", str(port)], env=env, cwd=folder.parent, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    return proc, port
+
+
+def _wait_ready(proc: subprocess.Popen[str], port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"not ready in {timeout} s: {proc.communicate()}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_scores_over_http_and_stops_on_sigterm(client: Client, churn: Any, workers: int) -> None:
+    model, _ = churn
+    proc, port = _start(client, "model:churn", "--workers", str(workers))
+    try:
+        _wait_ready(proc, port)
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json=[ROW], headers={"X-Request-ID": "cli-1"})
+        assert r.status_code == 200 and r.headers["x-request-id"] == "cli-1"
+        import pandas as pd
+
+        assert r.json() == {"predictions": model.predict(pd.DataFrame([ROW])).tolist(), "model": "model:churn/1"}
+        r = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [ROW]})
+        assert r.status_code == 200 and r.json()["predictions"] == model.predict(pd.DataFrame([ROW])).tolist()
+    finally:
+        code, stderr = _stop(proc)
+    # uvicorn drains, then re-raises the SIGTERM it caught (one process) or exits 0 (the worker supervisor)
+    assert code in (0, -signal.SIGTERM) and "Finished server process" in stderr, stderr
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_refuses_a_tampered_model_naming_the_file(client: Client, churn: Any, workers: int) -> None:
+    import mloop
+
+    mloop.load_model("model:churn/1")  # fills the verified local cache, which is then changed
+    version = client.store.get_model_version("churn", 1, None)
+    pkl = client.workspace.settings.local_dir / "models" / version.id / "model.pkl"
+    pkl.write_bytes(pkl.read_bytes()[:-1] + b"!")
+    proc, port = _start(client, "model:churn/1", "--workers", str(workers))
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 6, stderr  # IntegrityError's exit code
+    assert "model.pkl" in stderr and "does not match its registered digest" in stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+
+
+def test_serve_rejects_a_bad_reference_before_listening(client: Client, churn: Any) -> None:
+    proc, _ = _start(client, "model:churn/9")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "9" in stderr  # NotFound's exit code
