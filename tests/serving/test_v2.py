@@ -425,3 +425,21 @@ def test_unknown_v2_paths_and_methods_get_the_error_body(client: Client, churn_v
     r = _call(app, "GET", "/v2/models/churn/versions/1/infer")
     assert r.status_code == 405 and "use POST" in r.json()["error"]
     assert _call(app, "GET", "/v2/models/churn/ready").status_code == 200  # the real routes still win
+
+
+def test_a_score_py_model_is_served_through_v2(client: Client, tmp_path: Any) -> None:
+    script = tmp_path / "scorer"
+    script.mkdir()
+    (script / "score.py").write_text(
+        "import numpy as np\n\ndef init():\n    pass\n\ndef run(data):\n    return np.asarray(data).sum(axis=1)\n"
+    )
+    version = mloop.register_model(script, "summer")
+    app = Starlette(routes=v2_routes(load_model(version.ref, client=client)))
+    meta = _call(app, "GET", "/v2/models/summer").json()
+    assert meta["platform"] == "mloop-script" and [o["name"] for o in meta["outputs"]] == ["predict"]
+    body = {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "INT32", "data": [[1, 2, 3], [4, 5, 6]]}]}
+    out = _call(app, "POST", "/v2/models/summer/infer", json=body).json()["outputs"]
+    assert out == [{"name": "predict", "datatype": "INT64", "shape": [2], "data": [6, 15]}]
+    asked = dict(body, outputs=[{"name": "predict_proba"}])
+    r = _call(app, "POST", "/v2/models/summer/infer", json=asked)
+    assert r.status_code == 400 and "'predict_proba'" in r.json()["error"] and "'predict'" in r.json()["error"]
