@@ -123,3 +123,11 @@ def test_invocations_mlflow_shapes(churn: Any, serve: Any, body: dict[str, Any])
     r = serve("model:churn/1").post("/invocations", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == _expected(model, ROWS)
+
+
+def test_integers_beyond_int64_are_scored_as_floats(churn: Any, serve: Any) -> None:
+    model, _ = churn
+    row = {"age": 2**63, "income": 50.0, "plan": "pro"}  # orjson gives a Python int numpy cannot hold as int64
+    r = serve("model:churn/1").post("/predict", json=[row])
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"] == model.predict(pd.DataFrame([{**row, "age": float(2**63)}])).tolist()

@@ -18,6 +18,8 @@ from mloop.errors import InvalidInput, shown
 
 __all__ = ["Column", "RequestError", "Schema"]
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
 
 class RequestError(InvalidInput):
     """A request the server refuses: ``status`` (400, 413, 422), the ``field`` at fault, ``expected`` and ``got``."""
@@ -99,7 +101,8 @@ class Column:
             has_null = any(v is None for v in values)
             if has_null or self.dtype.startswith(("float", "Float")):
                 return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-            return np.array(values, dtype=np.int64 if all(isinstance(v, int) for v in values) else np.float64)
+            ints = all(isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX for v in values)
+            return np.array(values, dtype=np.int64 if ints else np.float64)  # 2**63 and above become floats
         return np.array(values, dtype=object)
 
 
