@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 COLUMNS = ("age", "income", "plan")
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**64) + 1, max_value=2**64 - 1),
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5),
 )  # fmt: skip
 keys = st.one_of(st.sampled_from([*COLUMNS, "inputs", "proba", "instances", "dataframe_split", "columns", "data"]),
