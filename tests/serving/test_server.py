@@ -131,3 +131,25 @@ def test_integers_beyond_int64_are_scored_as_floats(churn: Any, serve: Any) -> N
     r = serve("model:churn/1").post("/predict", json=[row])
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == model.predict(pd.DataFrame([{**row, "age": float(2**63)}])).tolist()
+
+
+def test_azure_score_py_model_served_through_the_same_routes(client: Client, serve: Any, tmp_path: Any) -> None:
+    import mloop
+
+    folder = tmp_path / "scorer"
+    folder.mkdir()
+    (folder / "score.py").write_text(
+        "FACTOR = None\n\ndef init():\n    global FACTOR\n    FACTOR = 2\n\n"
+        "def run(data):\n    return (data['a'] * FACTOR + data['b'].str.len()).tolist()\n"
+    )
+    version = mloop.register_model(folder, "scorer")
+    assert version.flavor == "script" and not version.signature  # no signature: the DataFrame of what was sent
+    tc = serve("model:scorer/1")
+    r = tc.post("/predict", json=[{"a": 1, "b": "xy"}, {"a": 5, "b": ""}])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"predictions": [4, 10], "model": "model:scorer/1"}
+    assert tc.post("/invocations", json={"inputs": {"a": [3], "b": ["abc"]}}).json()["predictions"] == [9]
+    err = tc.post("/invocations", json={"instances": [[1, "x"]]})  # positional rows need a signature's names
+    assert err.status_code == 422 and err.json()["error"]["field"] == "instances"
+    err = tc.post("/predict", json=[{"a": 1}])  # run() looks up 'b': a KeyError is the model refusing the input
+    assert err.status_code == 422 and "refused the input" in err.json()["error"]["message"], err.text

@@ -161,7 +161,7 @@ def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
                 out["classes"] = state.classes
             return out
         return {"predictions": model.predict(data)}
-    except (ValueError, TypeError) as exc:  # the model refused values the signature let through
+    except (ValueError, TypeError, KeyError) as exc:  # the model refused values the signature let through
         if isinstance(exc, RequestError):
             raise
         raise RequestError(f"{state.version_ref} refused the input: {exc}", field=None,
