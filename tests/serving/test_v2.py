@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 import mloop
 from mloop.errors import InvalidInput
 from mloop.registry.loader import load_model
+from mloop.serving.protocols.tensors import decode_binary, encode_binary
 from mloop.serving.protocols.v2 import (
     DATATYPES,
     datatype_of,
@@ -220,7 +221,7 @@ def _columns(x: pd.DataFrame) -> list[dict[str, Any]]:
 def test_health_and_metadata_routes(client: Client, churn_v2: tuple[Any, pd.DataFrame]) -> None:
     app = _app(client)
     server = (_call(app, "GET", "/v2")).json()
-    assert server["name"] == "mloop" and server["extensions"] == [] and server["version"]
+    assert server["name"] == "mloop" and server["extensions"] == ["binary_tensor_data"] and server["version"]
     assert (_call(app, "GET", "/v2/health/live")).json() == {"live": True}
     assert (_call(app, "GET", "/v2/health/ready")).json() == {"ready": True}
     meta = (_call(app, "GET", "/v2/models/churn")).json()
@@ -443,3 +444,77 @@ def test_a_score_py_model_is_served_through_v2(client: Client, tmp_path: Any) ->
     asked = dict(body, outputs=[{"name": "predict_proba"}])
     r = _call(app, "POST", "/v2/models/summer/infer", json=asked)
     assert r.status_code == 400 and "'predict_proba'" in r.json()["error"] and "'predict'" in r.json()["error"]
+
+
+# --- the binary tensor data extension (what tritonclient sends and asks for by default) ---------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arr=st.one_of(
+        _dtype_strategy().flatmap(
+            lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+                                  elements={"allow_nan": False, "allow_infinity": False} if dt.kind == "f" else None)
+        ),
+        st.lists(st.text(max_size=4), max_size=6).map(lambda v: np.array(v, dtype=object)),
+    )
+)  # fmt: skip
+def test_binary_tensors_round_trip(arr: np.ndarray) -> None:
+    datatype, raw = encode_binary(arr)
+    back = decode_binary(raw, arr.shape, datatype)
+    assert back.shape == arr.shape and datatype_of(back.dtype) == datatype and back.tolist() == arr.tolist()
+
+
+def _bytes_element(text: str) -> bytes:
+    b = text.encode()
+    return len(b).to_bytes(4, "little") + b
+
+
+def test_binary_infer_request_and_response(client: Client, churn_v2: Any) -> None:
+    model, x = churn_v2
+    rows = x.head(2)
+    parts = [rows["age"].to_numpy("<i8").tobytes(), rows["income"].to_numpy("<f8").tobytes(),
+             b"".join(_bytes_element(v) for v in rows["plan"])]  # fmt: skip
+    header = json.dumps({
+        "inputs": [
+            {"name": "age", "shape": [2], "datatype": "INT64", "parameters": {"binary_data_size": len(parts[0])}},
+            {"name": "income", "shape": [2, 1], "datatype": "FP64", "parameters": {"binary_data_size": len(parts[1])}},
+            {"name": "plan", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": len(parts[2])}},
+        ],
+        "outputs": [{"name": "predict", "parameters": {"binary_data": True}}, {"name": "predict_proba"}],
+    }).encode()  # fmt: skip
+    headers = {"Inference-Header-Content-Length": str(len(header)), "content-type": "application/octet-stream"}
+    r = _call(_app(client), "POST", "/v2/models/churn/infer", content=header + b"".join(parts), headers=headers)
+    assert r.status_code == 200, r.text
+    n = int(r.headers["inference-header-content-length"])
+    head = json.loads(r.content[:n])
+    pred, proba = head["outputs"]
+    assert "data" not in pred and pred["parameters"]["binary_data_size"] == len(r.content) - n
+    assert np.frombuffer(r.content[n:], "<i8").tolist() == model.predict(rows).tolist()
+    assert np.allclose(np.reshape(proba["data"], (2, 2)), model.predict_proba(rows))  # JSON: not asked as binary
+    short = header + b"".join(parts)[:-3]
+    r = _call(_app(client), "POST", "/v2/models/churn/infer", content=short, headers=headers)
+    assert r.status_code == 400 and "'plan'" in r.json()["error"]
+    extra = header + b"".join(parts) + b"xx"
+    r = _call(_app(client), "POST", "/v2/models/churn/infer", content=extra, headers=headers)
+    assert r.status_code == 400 and "2 byte(s) no input claims" in r.json()["error"]
+    bad_header = dict(headers, **{"Inference-Header-Content-Length": "99999"})
+    r = _call(_app(client), "POST", "/v2/models/churn/infer", content=header, headers=bad_header)
+    assert r.status_code == 400 and "Inference-Header-Content-Length" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shape", "datatype", "words"),
+    [
+        (b"\x00\x00\x00", (1,), "FP32", ["3 bytes", "needs 4"]),
+        (b"\x02", (1,), "BOOL", ["0 or 1"]),
+        (b"\x05\x00\x00\x00ab", (1,), "BYTES", ["length-prefixed"]),
+        (b"\x01\x00\x00\x00\xff", (1,), "BYTES", ["UTF-8"]),
+        (np.array([np.nan], "<f8").tobytes(), (1,), "FP64", ["NaN"]),
+    ],
+)  # fmt: skip
+def test_bad_binary_data_is_invalid_input(raw: bytes, shape: tuple[int, ...], datatype: str, words: list[str]) -> None:
+    with pytest.raises(InvalidInput) as info:
+        decode_binary(raw, shape, datatype, "input 'x'")
+    for word in words:
+        assert word in str(info.value)

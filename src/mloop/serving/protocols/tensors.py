@@ -15,7 +15,15 @@ from typing import Any
 
 from mloop.errors import InvalidInput, shown
 
-__all__ = ["DATATYPES", "datatype_of", "decode_tensor", "encode_tensor"]
+__all__ = [
+    "DATATYPES",
+    "binary_size",
+    "datatype_of",
+    "decode_binary",
+    "decode_tensor",
+    "encode_binary",
+    "encode_tensor",
+]
 
 #: V2 datatype -> numpy dtype name (BYTES tensors are object arrays of ``str``)
 DATATYPES: Mapping[str, str] = MappingProxyType({
@@ -69,8 +77,23 @@ def _nested_shape(data: Any) -> tuple[int, ...] | None:
     return None if first is None else (len(data), *first)
 
 
-def decode_tensor(tensor: Any, where: str = "input") -> tuple[str, Any]:
-    """``(name, array)`` from a V2 tensor object; anything malformed raises :class:`InvalidInput` naming it."""
+def binary_size(tensor: Any) -> int | None:
+    """The tensor's ``parameters.binary_data_size`` (the binary tensor data extension), ``None`` when absent."""
+    params = tensor.get("parameters") if isinstance(tensor, dict) else None
+    if not isinstance(params, dict) or "binary_data_size" not in params:
+        return None
+    size = params["binary_data_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _bad(f"Tensor {shown(tensor.get('name'))}: 'binary_data_size' is {shown(size)}",
+                   "give the byte length of the tensor's binary data")  # fmt: skip
+    return size
+
+
+def decode_tensor(tensor: Any, where: str = "input", binary: bytes | None = None) -> tuple[str, Any]:
+    """``(name, array)`` from a V2 tensor object; anything malformed raises :class:`InvalidInput` naming it.
+
+    ``binary`` holds the tensor's bytes when it uses the binary tensor data extension (``binary_data_size``).
+    """
     import numpy as np
 
     if not isinstance(tensor, dict):
@@ -87,7 +110,12 @@ def decode_tensor(tensor: Any, where: str = "input") -> tuple[str, Any]:
     if params is not None and not isinstance(params, dict):
         raise _bad(f"{where}: field 'parameters' is {shown(params)}", "send an object or leave it out")
     if params and "binary_data_size" in params:
-        raise _bad(f"{where} uses the binary data extension", "send the tensor's values as JSON in 'data'")
+        if binary is None:
+            raise _bad(
+                f"{where} has 'binary_data_size' but the request has no binary part",
+                "send the Inference-Header-Content-Length header with the binary data, or JSON 'data'",
+            )
+        return name, decode_binary(binary, shape, datatype, where)
     data = tensor.get("data")
     if not isinstance(data, list):
         raise _bad(f"{where}: field 'data' is {shown(data)}", "send the values as a (flat or nested) JSON array")
@@ -163,3 +191,57 @@ def encode_tensor(name: str, array: Any) -> dict[str, Any]:
         if datatype.startswith("FP") and not bool(np.isfinite(flat).all()):
             data = [v if math.isfinite(v) else None for v in data]
     return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
+
+
+def decode_binary(raw: bytes, shape: tuple[int, ...], datatype: str, where: str = "input") -> Any:
+    """A tensor from its binary data: little-endian values, BOOL one byte each, BYTES 4-byte length + bytes."""
+    import numpy as np
+
+    size = math.prod(shape)
+    if datatype == "BYTES":
+        values: list[str] = []
+        pos = 0
+        while pos < len(raw) and len(values) < size:
+            length = int.from_bytes(raw[pos : pos + 4], "little") if pos + 4 <= len(raw) else -1
+            if length < 0 or pos + 4 + length > len(raw):
+                break
+            try:
+                values.append(raw[pos + 4 : pos + 4 + length].decode("utf-8"))
+            except UnicodeDecodeError:
+                raise _bad(f"{where}: BYTES element {len(values)} is not UTF-8", "send text encoded as UTF-8") from None
+            pos += 4 + length
+        if len(values) != size or pos != len(raw):
+            raise _bad(f"{where}: binary BYTES data does not hold {size} length-prefixed element(s)",
+                       "send each element as a 4-byte little-endian length and its bytes")  # fmt: skip
+        out = np.empty(size, dtype=object)
+        out[:] = values
+        return out.reshape(shape)
+    dtype = np.dtype(DATATYPES[datatype] if datatype != "BOOL" else "uint8").newbyteorder("<")
+    if len(raw) != size * dtype.itemsize:
+        raise _bad(f"{where}: binary data has {len(raw)} bytes but shape {list(shape)} of {datatype} needs "
+                   f"{size * dtype.itemsize}", "set binary_data_size to the tensor's byte length")  # fmt: skip
+    arr = np.frombuffer(raw, dtype=dtype).astype(DATATYPES[datatype] if datatype != "BOOL" else "uint8")
+    if datatype == "BOOL":
+        if bool((arr > 1).any()):
+            raise _bad(f"{where}: binary BOOL data holds a byte other than 0 or 1", "send one byte 0 or 1 per value")
+        arr = arr.astype(bool)
+    elif datatype.startswith("FP") and not bool(np.isfinite(arr).all()):
+        raise _bad(f"{where}: binary data holds NaN or infinity", "send finite numbers")
+    return arr.reshape(shape)
+
+
+def encode_binary(array: Any) -> tuple[str, bytes]:
+    """``(datatype, bytes)`` of an output tensor in the binary tensor data extension's layout."""
+    import numpy as np
+
+    arr = np.asarray(array)
+    datatype = datatype_of(arr.dtype)
+    if datatype == "BYTES":
+        parts = []
+        for v in arr.ravel().tolist():
+            b = v if isinstance(v, bytes) else str(v).encode("utf-8")
+            parts += [len(b).to_bytes(4, "little"), b]
+        return datatype, b"".join(parts)
+    if datatype == "BOOL":
+        return datatype, arr.astype(np.uint8).tobytes()
+    return datatype, np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInput, NotFound, shown
-from mloop.serving.protocols.tensors import DATATYPES, datatype_of, decode_tensor, encode_tensor
+from mloop.serving.protocols.tensors import (
+    DATATYPES,
+    binary_size,
+    datatype_of,
+    decode_tensor,
+    encode_binary,
+    encode_tensor,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -62,10 +69,15 @@ class InferRequest:
     outputs: tuple[str, ...]
     id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    binary_outputs: frozenset[str] = frozenset()  # outputs asked for as binary tensor data
 
 
-def parse_infer_request(body: Any, available: Sequence[str] = OUTPUTS) -> InferRequest:
-    """Validate an infer request body (already JSON-decoded); ``available`` are the output names served."""
+def parse_infer_request(body: Any, available: Sequence[str] = OUTPUTS, binary: bytes | None = None) -> InferRequest:
+    """Validate an infer request body (already JSON-decoded); ``available`` are the output names served.
+
+    ``binary`` is the part after the JSON header when the request uses the binary tensor data extension: the
+    inputs with ``binary_data_size`` take their bytes from it in order.
+    """
     if not isinstance(body, dict):
         raise _bad(f"The request body is {shown(body)}", 'send an object {"inputs": [...]}')
     rid = body.get("id")
@@ -77,12 +89,33 @@ def parse_infer_request(body: Any, available: Sequence[str] = OUTPUTS) -> InferR
     raw_inputs = body.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise _bad(f"Field 'inputs' is {shown(raw_inputs)}", "send a non-empty list of input tensors")
-    inputs = tuple(decode_tensor(t, f"input {i}" if not _named(t) else "input") for i, t in enumerate(raw_inputs))
+    decoded = []
+    offset = 0
+    for i, t in enumerate(raw_inputs):
+        where = "input" if _named(t) else f"input {i}"
+        size = binary_size(t) if binary is not None else None
+        chunk = None
+        if size is not None and binary is not None:
+            chunk = binary[offset : offset + size]
+            if len(chunk) != size:
+                raise _bad(
+                    f"{where} {shown(t.get('name'))} has binary_data_size {size} but only {len(chunk)} byte(s) "
+                    "are left in the binary part",
+                    "send every tensor's bytes, in input order",
+                )
+            offset += size
+        decoded.append(decode_tensor(t, where, chunk))
+    if binary is not None and offset != len(binary):
+        raise _bad(f"The binary part has {len(binary) - offset} byte(s) no input claims",
+                   "make the inputs' binary_data_size add up to the bytes after the JSON header")  # fmt: skip
+    inputs = tuple(decoded)
     names = [n for n, _ in inputs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise _bad(f"Input tensor {dupes[0]!r} is given more than once", "send each input tensor once")
     raw_outputs = body.get("outputs")
+    all_binary = (params or {}).get("binary_data_output") is True
+    binary_outputs = set()
     if raw_outputs is None:
         outputs: tuple[str, ...] = (available[0],)
     elif not isinstance(raw_outputs, list) or not raw_outputs:
@@ -95,8 +128,14 @@ def parse_infer_request(body: Any, available: Sequence[str] = OUTPUTS) -> InferR
                 raise _bad(f"Requested output {i} is {shown(oname if oname is not None else out)}",
                            f"this model's outputs are {', '.join(map(repr, available))}")  # fmt: skip
             wanted.append(str(oname))
+            out_params = out.get("parameters") if isinstance(out, dict) else None
+            flag = out_params.get("binary_data") if isinstance(out_params, dict) else None
+            if flag is True or (flag is None and all_binary):
+                binary_outputs.add(str(oname))
         outputs = tuple(dict.fromkeys(wanted))
-    return InferRequest(inputs, outputs, rid, dict(params or {}))
+    if raw_outputs is None and all_binary:
+        binary_outputs = set(outputs)
+    return InferRequest(inputs, outputs, rid, dict(params or {}), frozenset(binary_outputs))
 
 
 def _named(tensor: Any) -> bool:
@@ -206,10 +245,12 @@ class V2Model:
             raise NotFound(f"Model {name!r} has no version {version!r} on this server; it serves version "
                            f"{self.version} (/v2/models/{self.name}/versions/{self.version}).")  # fmt: skip
 
-    def infer(self, body: Any) -> dict[str, Any]:
-        request = parse_infer_request(body, self.outputs)
+    def infer(self, body: Any, binary: bytes | None = None) -> tuple[dict[str, Any], bytes]:
+        """The response object and its binary part (empty unless binary outputs were asked for)."""
+        request = parse_infer_request(body, self.outputs, binary)
         data = model_input(request.inputs, self.columns, self.feature_names, self.column_types)
         outputs = []
+        parts: list[bytes] = []
         for out in request.outputs:
             fn = self.model.predict if out == "predict" else self.model.predict_proba
             try:
@@ -219,13 +260,41 @@ class V2Model:
                     f"The model refused the input tensors: {shown(str(exc), 300)}",
                     "send values of the types and ranges in GET /v2/models/" + self.name,
                 ) from None
-            outputs.append(encode_tensor(out, result))
+            if out in request.binary_outputs:
+                datatype, raw = encode_binary(result)
+                shape = list(getattr(result, "shape", None) or [len(result)])
+                outputs.append({"name": out, "datatype": datatype, "shape": shape,
+                                "parameters": {"binary_data_size": len(raw)}})  # fmt: skip
+                parts.append(raw)
+            else:
+                outputs.append(encode_tensor(out, result))
         response: dict[str, Any] = {"model_name": self.name, "model_version": self.version, "outputs": outputs}
         if request.id is not None:
             response["id"] = request.id
         if request.parameters:
             response["parameters"] = request.parameters
-        return response
+        return response, b"".join(parts)
+
+
+def _infer_response(content: dict[str, Any], binary: bytes) -> Response:
+    import orjson
+    from starlette.responses import Response
+
+    if not binary:
+        return _json(content)
+    header = orjson.dumps(content)
+    return Response(header + binary, media_type="application/octet-stream",
+                    headers={"Inference-Header-Content-Length": str(len(header))})  # fmt: skip
+
+
+def _split_body(raw: bytes, header: str | None) -> tuple[bytes, bytes | None]:
+    """The JSON part and the binary part (``None`` without the Inference-Header-Content-Length header)."""
+    if header is None:
+        return raw, None
+    if not header.isdigit() or int(header) > len(raw):
+        raise InvalidInput(f"Inference-Header-Content-Length is {shown(header)} for a {len(raw)}-byte body; give "
+                           "the byte length of the JSON part that starts the body.")  # fmt: skip
+    return raw[: int(header)], raw[int(header) :]
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -291,7 +360,7 @@ def v2_routes(
             mloop_version = version("mloop")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
             mloop_version = "0"
-        return _json({"name": "mloop", "version": mloop_version, "extensions": []})
+        return _json({"name": "mloop", "version": mloop_version, "extensions": ["binary_tensor_data"]})
 
     async def live(request: Request) -> Response:
         return _json({"live": True})
@@ -328,11 +397,12 @@ def v2_routes(
         try:
             model = _model(request)
             raw = await _read_body(request, max_body_bytes)
+            head, binary = _split_body(raw, request.headers.get("inference-header-content-length"))
             if len(raw) <= INLINE_BYTES:
-                return _json(model.infer(_parse_body(raw)))
+                return _infer_response(*model.infer(_parse_body(head), binary))
             from starlette.concurrency import run_in_threadpool
 
-            return _json(await run_in_threadpool(lambda: model.infer(_parse_body(raw))))
+            return _infer_response(*await run_in_threadpool(lambda: model.infer(_parse_body(head), binary)))
         except _NotReady:
             return _json({"error": "The model is still loading; retry when /v2/health/ready answers 200."}, 503)
         except (InvalidInput, NotFound) as exc:
