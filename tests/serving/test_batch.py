@@ -212,3 +212,14 @@ def test_memory_stays_flat_over_many_row_groups(client: Client, tmp_path: Path) 
     assert result.rows == 200_000 and len(allocated) == 40
     held = max(allocated) - before  # a chunk is 400 kB in, 1 MB with its output; the file is 16 MB
     assert held < 4_000_000, f"Arrow held {held} bytes while scoring 40 chunks"
+
+
+def test_an_empty_input_gives_a_header_only_output(
+    client: Client, trained: tuple[ModelVersion, Any, pd.DataFrame], tmp_path: Path
+) -> None:
+    src = tmp_path / "empty.csv"
+    src.write_text("customer,age,income,plan\n")
+    result = score_file(client, "model:churn", src, tmp_path / "out.parquet", id_column="customer", name="empty")
+    table = pq.read_table(result.output)
+    assert result.rows == 0 and result.chunks == 0 and table.num_rows == 0
+    assert table.column_names == ["customer", "prediction", "model_version"]
