@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mloop
 from mloop.errors import IntegrityError, NotFound
 from mloop.serving import create_app
 from mloop.tracking.client import Client
@@ -134,7 +135,6 @@ def test_integers_beyond_int64_are_scored_as_floats(churn: Any, serve: Any) -> N
 
 
 def test_azure_score_py_model_served_through_the_same_routes(client: Client, serve: Any, tmp_path: Any) -> None:
-    import mloop
 
     folder = tmp_path / "scorer"
     folder.mkdir()
@@ -153,3 +153,20 @@ def test_azure_score_py_model_served_through_the_same_routes(client: Client, ser
     assert err.status_code == 422 and err.json()["error"]["field"] == "instances"
     err = tc.post("/predict", json=[{"a": 1}])  # run() looks up 'b': a KeyError is the model refusing the input
     assert err.status_code == 422 and "refused the input" in err.json()["error"]["message"], err.text
+
+
+def test_named_numeric_model_gets_a_frame_over_one_float_matrix(client: Client, serve: Any) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame({"n": rng.integers(0, 10, 80), "f": rng.normal(size=80)})
+    model = LogisticRegression().fit(x, (x["n"] + x["f"] > 5).astype(int))
+    with mloop.start_run("named") as run:
+        run.log_model(model, "named", signature_data=x)
+    tc = serve("model:named/1")
+    schema = tc.app.state.schema
+    assert schema.named_matrix and not schema.numeric_matrix  # fitted with feature names: a frame, not an array
+    rows = x.head(7).to_dict(orient="records")
+    r = tc.post("/predict?proba=true", json=rows)  # a bare array would warn (warnings are errors in the tests)
+    assert r.status_code == 200, r.text
+    assert np.allclose(r.json()["probabilities"], model.predict_proba(x.head(7)))

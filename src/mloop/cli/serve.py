@@ -22,6 +22,9 @@ def serve(
     max_body: Annotated[
         int, typer.Option("--max-body", metavar="BYTES", min=1, help="Largest request body; larger ones get 413.")
     ] = 8 * 1024 * 1024,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log a line per request (off: it costs a share of each request).")
+    ] = False,
 ) -> None:
     """Serve a registered model over HTTP.
 
@@ -39,4 +42,4 @@ def serve(
 
     g = globals_of(ctx)
     run_server(model, uri=g.uri, artifact_uri=g.artifact_uri, host=host, port=port, workers=workers,
-               max_body_bytes=max_body)  # fmt: skip
+               max_body_bytes=max_body, access_log=access_log)  # fmt: skip

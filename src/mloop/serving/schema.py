@@ -114,9 +114,9 @@ class Schema:
         self.columns: tuple[Column, ...] | None = tuple(Column.from_signature(c) for c in cols) if cols else None
         self.names = tuple(c.name for c in self.columns) if self.columns else ()
         self.by_name = {c.name: c for c in self.columns or ()}
-        self.numeric_matrix = (
-            self.columns is not None and not names_needed and all(c.kind == "number" for c in self.columns)
-        )
+        numeric = self.columns is not None and all(c.kind == "number" for c in self.columns)
+        self.numeric_matrix = numeric and not names_needed  # one 2-D float array, no DataFrame
+        self.named_matrix = numeric and names_needed  # a DataFrame over one 2-D float array (cheap to build)
 
     def check_names(self, names: Sequence[str], where: str = "the input") -> None:
         if self.columns is None:
@@ -159,8 +159,13 @@ class Schema:
 
             return pd.DataFrame({n: np.array(v, dtype=object) for n, v in columns.items()}).infer_objects()
         arrays = {c.name: c.to_array(columns[c.name]) for c in self.columns}
-        if self.numeric_matrix:
-            return np.column_stack([arrays[n].astype(np.float64, copy=False) for n in self.names])
+        if self.numeric_matrix or self.named_matrix:
+            matrix = np.column_stack([arrays[n].astype(np.float64, copy=False) for n in self.names])
+            if self.numeric_matrix:
+                return matrix
+            import pandas as pd
+
+            return pd.DataFrame(matrix, columns=list(self.names), copy=False)
         import pandas as pd
 
         return pd.DataFrame(arrays, columns=list(self.names))
