@@ -108,3 +108,32 @@ def test_serve_rejects_a_bad_reference_before_listening(client: Client, churn: A
     proc, _ = _start(client, "model:churn/9")
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 3 and "9" in stderr  # NotFound's exit code
+
+
+@pytest.mark.slow
+def test_sigterm_drains_a_request_in_flight(client: Client, tmp_path: Path) -> None:
+    import threading
+
+    import mloop
+
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "score.py").write_text(
+        "import time\n\ndef init():\n    pass\n\ndef run(data):\n    time.sleep(1.5)\n    return [1] * len(data)\n"
+    )
+    mloop.register_model(folder, "slow")
+    proc, port = _start(client, "model:slow/1")
+    answers: list[Any] = []
+    try:
+        _wait_ready(proc, port)
+        thread = threading.Thread(target=lambda: answers.append(
+            httpx.post(f"http://127.0.0.1:{port}/predict", json=[{"a": 1}], timeout=30)))  # fmt: skip
+        thread.start()
+        time.sleep(0.5)  # the request is being scored
+        code, output = _stop(proc)
+        thread.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert answers and answers[0].status_code == 200 and answers[0].json()["predictions"] == [1]
+    assert code in (0, -signal.SIGTERM) and "Finished server process" in output
