@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
+NameArg = Annotated[str, typer.Argument(help="A target's name.")]
+
 app = typer.Typer(
     help="Compute targets: where pipeline steps run (`local`: a process pool; `dask`: a Dask cluster).",
     no_args_is_help=True,
@@ -86,9 +88,7 @@ def create(
 
 
 @app.command("show")
-def show(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="A target's name.")], as_json: JsonOpt = False
-) -> None:
+def show(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Show one compute target and its parameters."""
     from mloop.pipelines.compute import get_target
 
@@ -101,9 +101,7 @@ def show(
 
 
 @app.command("delete")
-def delete(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="A target's name.")], as_json: JsonOpt = False
-) -> None:
+def delete(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Delete a compute target (if it was the default, `local` becomes the default)."""
     from mloop.pipelines.compute import delete_target
 
@@ -118,9 +116,7 @@ def delete(
 
 
 @app.command("default")
-def default(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="A target's name.")], as_json: JsonOpt = False
-) -> None:
+def default(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Make a compute target the one pipeline runs use when they name none."""
     from mloop.pipelines.compute import set_default_target
 
