@@ -32,7 +32,7 @@ DATASET_VERSION_KEYS = ["ref", "name", "version", "id", "dataset_id", "created_a
                         "manifest_digest"]  # fmt: skip
 MODEL_VERSION_KEYS = ["ref", "name", "version", "id", "model_id", "flavor", "status", "aliases", "created_at", "actor",
                       "description", "run_id", "source", "datasets", "code_commit", "target", "files", "signature",
-                      "input_example", "environment", "params", "metrics"]  # fmt: skip
+                      "input_example", "environment", "params", "metrics", "tags"]  # fmt: skip
 EVALUATION_KEYS = ["id", "model", "data", "task", "rows", "metrics", "latency_ms", "importance", "report_digest",
                    "report", "comparison", "created_at", "actor"]  # fmt: skip
 

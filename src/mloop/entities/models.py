@@ -59,6 +59,7 @@ class ModelVersion:
     description: str = ""
     status: str = "active"  # active | archived
     aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)  # e.g. mloop.profile.* (set after registration)
 
     @property
     def ref(self) -> str:
@@ -73,7 +74,7 @@ class ModelVersion:
             "code_commit": self.code_commit, "target": self.target, "files": [f.to_dict() for f in self.files],
             "signature": None if self.signature is None else dict(self.signature),
             "input_example": self.input_example, "environment": dict(self.environment), "params": dict(self.params),
-            "metrics": dict(self.metrics),
+            "metrics": dict(self.metrics), "tags": dict(self.tags),
         }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from mloop.context import Context
 
 __all__ = ["VersionDetails", "alias_history", "archive_version", "describe_version", "list_model_versions",
-           "list_models"]  # fmt: skip
+           "list_models", "set_version_tags"]  # fmt: skip
 
 
 def list_models(client: Context) -> list[Model]:
@@ -77,3 +77,13 @@ def archive_version(client: Context, name: str, version: int) -> ModelVersion:
     The change is recorded as a ``model.version_archived`` event by the current actor.
     """
     return client.store.set_model_version_status(name, version, "archived", actor=client.actor)
+
+
+def set_version_tags(client: Context, ref: str, tags: Mapping[str, str]) -> ModelVersion:
+    """Set ``tags`` (text values; others stay) on the version ``ref`` names, resolved to one version first.
+
+    Recorded as one ``model.version_tagged`` event by the current actor. ``mloop profile`` records its
+    ``mloop.profile.*`` figures this way; ``mloop package --kubernetes`` reads them from ``ModelVersion.tags``.
+    """
+    v = resolve_model(client, ref)
+    return client.store.set_model_version_tags(v.name, v.version, tags, actor=client.actor)

@@ -90,6 +90,7 @@ WRITE_CALLS: dict[str, tuple[Step, Step]] = {
     "move_model_alias": (_nothing, lambda s, st: s.move_model_alias("m", "prod", 1, expected=None, actor=ME)),
     "set_model_version_status": (_second_model_version,
                                  lambda s, st: s.set_model_version_status("m", 2, "archived", actor=ME)),
+    "set_model_version_tags": (_nothing, lambda s, st: s.set_model_version_tags("m", 1, {"k": "v"}, actor=ME)),
     "add_evaluation": (_nothing, lambda s, st: s.add_evaluation("m", 1, data_ref="data:d/1", task="classification",
                                                                 metrics={"accuracy": 1.0}, actor=ME, rows=3)),
     "add_approval": (_nothing, lambda s, st: s.add_approval("m", 1, alias="prod", actor=ME)),

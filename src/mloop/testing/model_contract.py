@@ -101,3 +101,25 @@ class ModelStoreContract:
         (a,) = store.list_approvals("e", 1, alias="production")
         assert (a.actor, a.roles, a.comment, a.model_ref) == ("alice", ("approver",), "ok", "model:e/1")
         assert len(store.list_approvals("e", 1)) == 2
+
+    def test_version_tags(self, store: Store) -> None:
+        store.create_model_version("tg", flavor="sklearn", files=FILES, actor=ME)
+        store.create_model_version("tg", flavor="sklearn", files=FILES, actor=ME)
+        assert store.get_model_version("tg", 1).tags == {}
+        got = store.set_model_version_tags("tg", 1, {"b": "2", "a": "1"}, actor=ME)
+        assert got.tags == {"a": "1", "b": "2"}
+        got = store.set_model_version_tags("tg", 1, {"b": "3", "c": '{"x": 1}'}, actor=ME)
+        assert got.tags == {"a": "1", "b": "3", "c": '{"x": 1}'}  # overwritten one, kept the others
+        assert store.get_model_version("tg", 1).tags == got.tags and store.get_model_version("tg", 2).tags == {}
+        assert store.list_model_versions("tg").items[1].tags == got.tags
+        with pytest.raises(NotFound, match="latest is 2"):
+            store.set_model_version_tags("tg", 9, {"a": "1"}, actor=ME)
+        with pytest.raises(InvalidInput, match="tag key"):
+            store.set_model_version_tags("tg", 1, {"": "1"}, actor=ME)
+        with pytest.raises(InvalidInput, match="text"):
+            store.set_model_version_tags("tg", 1, {"n": 5}, actor=ME)  # type: ignore[dict-item]
+        events = store.list_events(types=[ModelEvents.VERSION_TAGGED]).items
+        assert [(e.subject, e.payload["keys"]) for e in events] == [
+            ("model:tg/1", ["a", "b"]),
+            ("model:tg/1", ["b", "c"]),
+        ]

@@ -16,6 +16,7 @@ class ModelEvents:
     ALIAS_MOVED = "model.alias_moved"
     EVALUATED = "model.evaluated"
     APPROVED = "model.approved"
+    VERSION_TAGGED = "model.version_tagged"
 
 
 WRITES: dict[str, str | None] = {
@@ -24,6 +25,7 @@ WRITES: dict[str, str | None] = {
     "set_model_version_status": ModelEvents.VERSION_ARCHIVED,
     "add_evaluation": ModelEvents.EVALUATED,
     "add_approval": ModelEvents.APPROVED,
+    "set_model_version_tags": ModelEvents.VERSION_TAGGED,
 }
 
 
@@ -76,6 +78,10 @@ class ModelStore(Protocol):
     def model_alias_history(self, name: str, alias: str) -> list[dict[str, Any]]: ...
 
     def set_model_version_status(self, name: str, version: int, status: str, *, actor: str) -> ModelVersion: ...
+
+    def set_model_version_tags(self, name: str, version: int, tags: Mapping[str, str], *, actor: str) -> ModelVersion:
+        """Set (insert or overwrite) ``tags`` on one version; other tags stay. One ``model.version_tagged`` event."""
+        ...
 
     def add_evaluation(
         self,

@@ -27,7 +27,7 @@ __all__ = [
     "run_in_transaction",
 ]
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 T = TypeVar("T")
 _LOCK_RETRIES = 40
 

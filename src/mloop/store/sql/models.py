@@ -48,12 +48,16 @@ def _versions(conn: Connection, rows: Sequence[Any], name: str) -> list[ModelVer
     ids = [r.id for r in rows]
     files: dict[str, list[ModelFile]] = {i: [] for i in ids}
     aliases: dict[str, list[str]] = {i: [] for i in ids}
+    tags: dict[str, dict[str, str]] = {i: {} for i in ids}
     for part in chunks(ids):
         f = t.model_files
         for r in conn.execute(select(f).where(f.c.version_id.in_(part)).order_by(f.c.path)):
             files[r.version_id].append(ModelFile(r.path, int(r.size), r.digest))
         for r in conn.execute(select(_A.c.version_id, _A.c.alias).where(_A.c.version_id.in_(part))):
             aliases[r.version_id].append(r.alias)
+        g = t.model_version_tags
+        for r in conn.execute(select(g).where(g.c.version_id.in_(part)).order_by(g.c.key)):
+            tags[r.version_id][r.key] = r.value
     return [
         ModelVersion(
             id=r.id,
@@ -77,6 +81,7 @@ def _versions(conn: Connection, rows: Sequence[Any], name: str) -> list[ModelVer
             description=r.description,
             status=r.status,
             aliases=tuple(sorted(aliases[r.id])),
+            tags=tags[r.id],
         )
         for r in rows
     ]
@@ -270,6 +275,28 @@ class ModelsMixin:
             conn.execute(update(_V).where(_V.c.id == mv.id).values(status=status))
             if status == "archived":
                 write_event(conn, ModelEvents.VERSION_ARCHIVED, mv.ref, actor=actor)
+            return resolve_model_version(conn, name, version, None)
+
+        return run_in_transaction(self.engine, change)
+
+    @checked("name", "version", "tags", "actor")
+    def set_model_version_tags(self, name: str, version: int, tags: Mapping[str, str], *, actor: str) -> ModelVersion:
+        items = dict(tags)
+        for key, value in items.items():
+            if not isinstance(key, str) or not key or len(key) > 250:
+                raise InvalidInput(f"Invalid model version tag key {key!r}: use a non-empty text of at most 250 "
+                                   "characters, e.g. 'mloop.profile.cpu_request'.")  # fmt: skip
+            if not isinstance(value, str):
+                raise InvalidInput(f"Model version tag {key!r} has the value {value!r} ({type(value).__name__}); "
+                                   "tag values are text: pass str(value) or JSON.")  # fmt: skip
+        g = t.model_version_tags
+
+        def change(conn: Connection) -> ModelVersion:
+            mv = resolve_model_version(conn, name, version, None)
+            if items:
+                conn.execute(g.delete().where(g.c.version_id == mv.id, g.c.key.in_(list(items))))
+                conn.execute(g.insert(), [{"version_id": mv.id, "key": k, "value": v} for k, v in items.items()])
+            write_event(conn, ModelEvents.VERSION_TAGGED, mv.ref, actor=actor, payload={"keys": sorted(items)})
             return resolve_model_version(conn, name, version, None)
 
         return run_in_transaction(self.engine, change)

@@ -296,6 +296,14 @@ model_files = Table(
     Index("ix_model_files_digest", "digest"),
 )
 
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("version_id", String(32), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 model_aliases = Table(
     "model_aliases",
     metadata,
