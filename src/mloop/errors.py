@@ -97,3 +97,11 @@ class WorkspaceError(MloopError):
 
 class EnvironmentMismatch(MloopError):
     """A model was built with other package versions than the running ones (raised in strict mode)."""
+
+
+class Overloaded(MloopError):
+    """A server is at capacity and sheds this request; retry after ``retry_after`` seconds (HTTP 503)."""
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

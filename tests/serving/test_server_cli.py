@@ -76,6 +76,9 @@ def test_serve_scores_over_http_and_stops_on_sigterm(client: Client, churn: Any,
         assert r.json() == {"predictions": model.predict(pd.DataFrame([ROW])).tolist(), "model": "model:churn/1"}
         r = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [ROW]})
         assert r.status_code == 200 and r.json()["predictions"] == model.predict(pd.DataFrame([ROW])).tolist()
+        series = 'mloop_requests_total{model="model:churn/1",route="predict",status="200"} 1.0'
+        for _ in range(6):  # whichever worker answers the scrape, it reports every worker's requests
+            assert series in httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         code, stderr = _stop(proc)
     # uvicorn drains, then re-raises the SIGTERM it caught (one process) or exits 0 (the worker supervisor)

@@ -25,21 +25,34 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log a line per request (off: it costs a share of each request).")
     ] = False,
+    batch_rows: Annotated[
+        int, typer.Option("--batch-rows", min=1, help="Most rows per combined predict call (1 turns batching off).")
+    ] = 64,
+    batch_wait_ms: Annotated[
+        float, typer.Option("--batch-wait-ms", min=0, max=1000, help="Longest wait to gather a batch.")
+    ] = 2.0,
+    max_queue: Annotated[
+        int, typer.Option("--max-queue", min=1, help="Requests admitted at once per worker; past it: 503.")
+    ] = 256,
 ) -> None:
     """Serve a registered model over HTTP.
 
     The model is loaded through the registry's verified loader (a file that does not match its registered
     digest stops the server, naming it). Routes: POST /predict (rows, one row or columns; ?proba=true),
-    POST /invocations (MLflow's dataframe_split, dataframe_records, instances, inputs), GET /health/live,
-    GET /health/ready.
+    POST /invocations (MLflow's dataframe_split, dataframe_records, instances, inputs), the Open Inference
+    Protocol v2 under /v2, GET /health/live, GET /health/ready, GET /metrics (Prometheus). Concurrent
+    requests are combined into one predict call (--batch-rows, --batch-wait-ms); past --max-queue requests
+    get 503 with Retry-After.
 
     \b
     Examples:
       mloop serve model:churn@production
       mloop serve model:churn/3 --host 0.0.0.0 --port 8080 --workers 4
     """
+    from mloop.serving.batching import BatchConfig
     from mloop.serving.server import serve as run_server
 
     g = globals_of(ctx)
+    batching = BatchConfig(max_rows=batch_rows, max_wait=batch_wait_ms / 1000, max_queue=max_queue)
     run_server(model, uri=g.uri, artifact_uri=g.artifact_uri, host=host, port=port, workers=workers,
-               max_body_bytes=max_body, access_log=access_log)  # fmt: skip
+               max_body_bytes=max_body, access_log=access_log, batching=batching)  # fmt: skip

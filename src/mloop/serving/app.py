@@ -5,15 +5,19 @@ registry's verified loader (:func:`mloop.registry.loader.load_model`): a file th
 digest stops the server from starting, naming the file. Until the model is loaded ``/health/ready`` and the
 scoring routes answer 503; ``/health/live`` answers as soon as the process does.
 
-Routes: ``GET /health/live``, ``GET /health/ready``, ``POST /predict`` (native), ``POST /invocations``
-(MLflow), and the Open Inference Protocol v2 routes under ``/v2`` (:mod:`mloop.serving.protocols.v2`). Every
-response carries ``X-Request-ID`` (the caller's, or a generated one). Bad input gets a
-400/413/422 JSON body naming the field, the expected type and what was sent; a 500 means a fault of the server.
+Routes: ``GET /health/live``, ``GET /health/ready``, ``GET /metrics`` (Prometheus), ``POST /predict``
+(native), ``POST /invocations`` (MLflow), and the Open Inference Protocol v2 routes under ``/v2``
+(:mod:`mloop.serving.protocols.v2`). Every response carries ``X-Request-ID`` (the caller's, or a generated one).
+Bad input gets a 400/413/422 JSON body naming the field, the expected type and what was sent; a 500 means a
+fault of the server. Scoring goes through the app's :class:`~mloop.serving.batching.Batcher`: concurrent
+requests are combined into one ``predict`` call, and past the queue bound requests get 503 with
+``Retry-After`` at once.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -26,7 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mloop.errors import InvalidInput, MloopError
+from mloop.errors import InvalidInput, MloopError, Overloaded
+from mloop.serving.batching import BatchConfig, Batcher, combinable
+from mloop.serving.metrics import ServerMetrics
+from mloop.serving.openapi import openapi_route
 from mloop.serving.protocols.invocations import parse_invocations
 from mloop.serving.protocols.native import parse_predict
 from mloop.serving.protocols.v2 import v2_routes
@@ -50,7 +57,7 @@ Send = Callable[[Message], Awaitable[None]]
 class ServerState:
     """What one app serves: the reference, and once loaded the model and its input schema."""
 
-    def __init__(self, ref: str, context: Context, max_body_bytes: int) -> None:
+    def __init__(self, ref: str, context: Context, max_body_bytes: int, batching: BatchConfig) -> None:
         self.ref = ref
         self.context = context
         self.max_body_bytes = max_body_bytes
@@ -58,6 +65,9 @@ class ServerState:
         self.schema: Schema | None = None
         self.version_ref = ref
         self.classes: list[Any] | None = None
+        self.combine = False  # whether requests may share one predict call (row-wise flavor with a signature)
+        self.metrics = ServerMetrics(ref)
+        self.batcher = self._batcher(batching)
 
     def load(self) -> None:
         from mloop.registry.loader import load_model, resolve_model
@@ -70,7 +80,14 @@ class ServerState:
         classes = getattr(raw, "classes_", None)
         self.classes = None if classes is None else _plain(classes)
         self.version_ref = version.ref
+        self.combine = combinable(model.flavor) and self.schema.columns is not None
+        self.metrics = ServerMetrics(version.ref)
+        self.batcher = self._batcher(self.batcher.config)
         self.model = model
+
+    def _batcher(self, config: BatchConfig) -> Batcher:
+        m = self.metrics
+        return Batcher(config, on_batch=m.batch, on_depth=m.depth, on_shed=m.shed)
 
 
 def _plain(values: Any) -> list[Any]:
@@ -108,16 +125,23 @@ class ScoringApp:
         rid = rid or uuid.uuid4().hex
         scope["mloop.request_id"] = rid
         header = (b"x-request-id", rid.encode("ascii"))
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.state.metrics.observe(scope["path"], status, time.perf_counter() - started)
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise RequestError(
@@ -132,7 +156,10 @@ async def _read_json(request: Request, limit: int) -> Any:
             raise RequestError(f"The body is over {limit} bytes (the limit). Send smaller batches.", status=413,
                                field="body", expected=f"at most {limit} bytes", got=f"over {limit} bytes")  # fmt: skip
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def _decode_json(raw: bytes) -> Any:
     if not raw.strip():
         raise RequestError("The body is empty; send a JSON object or array.", status=400, field="body",
                            expected="JSON", got="empty body")  # fmt: skip
@@ -148,24 +175,32 @@ async def _read_json(request: Request, limit: int) -> Any:
                            expected="JSON", got=raw[:80].decode("utf-8", "replace")) from None  # fmt: skip
 
 
-def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
+def _refused(state: ServerState, exc: Exception) -> RequestError:
+    """The model's own refusal of values the signature let through (e.g. a category its encoder never saw)."""
+    return RequestError(f"{state.version_ref} refused the input: {exc}", field=None,
+                        expected="input the model accepts", got=type(exc).__name__)  # fmt: skip
+
+
+async def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
     model = state.model
     assert model is not None
+    if proba and not model.has_proba:
+        raise RequestError(f"{state.version_ref} ({model.flavor}) has no predict_proba; ask without proba.",
+                           field="proba", expected="false for this model", got="true")  # fmt: skip
+    fn = model.predict_proba if proba else model.predict
+    key = ("proba" if proba else "predict") if state.combine else None
     try:
-        if proba:
-            if not model.has_proba:
-                raise RequestError(f"{state.version_ref} ({model.flavor}) has no predict_proba; ask without proba.",
-                                   field="proba", expected="false for this model", got="true")  # fmt: skip
-            out: dict[str, Any] = {"probabilities": model.predict_proba(data)}
-            if state.classes is not None:
-                out["classes"] = state.classes
-            return out
-        return {"predictions": model.predict(data)}
-    except (ValueError, TypeError, KeyError) as exc:  # the model refused values the signature let through
-        if isinstance(exc, RequestError):
-            raise
-        raise RequestError(f"{state.version_ref} refused the input: {exc}", field=None,
-                           expected="input the model accepts", got=type(exc).__name__) from exc  # fmt: skip
+        out = await state.batcher.score(fn, data, int(data.shape[0]), key)
+    except RequestError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _refused(state, exc) from exc
+    if not proba:
+        return {"predictions": out}
+    result: dict[str, Any] = {"probabilities": out}
+    if state.classes is not None:
+        result["classes"] = state.classes
+    return result
 
 
 def _serializable(result: dict[str, Any]) -> dict[str, Any]:
@@ -178,19 +213,34 @@ def _serializable(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _endpoint(state: ServerState, parse: Callable[[Any, Schema, Request], tuple[Any, bool]]) -> Any:
+def _overloaded(state: ServerState, exc: Overloaded) -> Response:
+    response = _error(503, str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _endpoint(state: ServerState, parse: Callable[[Any, Schema, Request], tuple[Any, bool]], native: bool) -> Any:
     async def handle(request: Request) -> Response:
         rid = request.scope.get("mloop.request_id", "")
         if state.model is None or state.schema is None:
             return _error(503, f"{state.ref} is not loaded yet; retry when /health/ready answers 200.")
+        batcher = state.batcher
         try:
-            body = await _read_json(request, state.max_body_bytes)
-            data, proba = parse(body, state.schema, request)
-            n_rows = data.shape[0]
-            if n_rows <= INLINE_ROWS:
-                result = _score(state, data, proba)
-            else:
-                result = await run_in_threadpool(_score, state, data, proba)
+            batcher.admit()
+        except Overloaded as exc:
+            return _overloaded(state, exc)
+        try:
+            try:
+                raw = await _read_body(request, state.max_body_bytes)
+                if request.headers.get("content-type", "").startswith("text/csv"):
+                    from mloop.serving.protocols.csv_body import parse_csv
+
+                    data, proba = parse_csv(raw, state.schema), native and _proba_query(request)
+                else:
+                    data, proba = parse(_decode_json(raw), state.schema, request)
+            finally:
+                batcher.arrived()
+            result = await _score(state, data, proba)
             result["model"] = state.version_ref
             return _json(_serializable(result))
         except RequestError as exc:
@@ -200,27 +250,36 @@ def _endpoint(state: ServerState, parse: Callable[[Any, Schema, Request], tuple[
         except Exception:
             _log.exception("request %s to %s failed", rid, request.url.path)
             return _error(500, f"Internal error scoring {state.version_ref} (request {rid}); see the server log.")
+        finally:
+            batcher.release()
 
     return handle
 
 
-def _native(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
+def _proba_query(request: Request) -> bool:
     flag = request.query_params.get("proba", "false").lower()
     if flag not in ("true", "false", "1", "0"):
         raise RequestError(f"?proba= must be true or false, got {flag!r}.", status=400, field="proba",
                            expected="true or false", got=flag)  # fmt: skip
-    return parse_predict(body, schema, flag in ("true", "1"))
+    return flag in ("true", "1")
+
+
+def _native(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
+    return parse_predict(body, schema, _proba_query(request))
 
 
 def _invocations(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
     return parse_invocations(body, schema), False
 
 
-def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ScoringApp:
-    """The ASGI app serving ``ref`` (``model:<name>/<version>`` or ``model:<name>@<alias>``) from ``context``."""
+def create_app(
+    ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, batching: BatchConfig | None = None,
+) -> ScoringApp:  # fmt: skip
+    """The ASGI app serving ``ref`` (``model:<name>/<version>`` or ``model:<name>@<alias>``) from ``context``;
+    ``batching`` bounds the queue and sets how concurrent requests are combined (:class:`BatchConfig`)."""
     if max_body_bytes < 1:
         raise InvalidInput(f"max_body_bytes must be at least 1, got {max_body_bytes}.")
-    state = ServerState(ref, context, max_body_bytes)
+    state = ServerState(ref, context, max_body_bytes, batching or BatchConfig())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,6 +287,7 @@ def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_
             await run_in_threadpool(state.load)  # raises (e.g. IntegrityError naming the file): no start
         _log.info("serving %s", state.version_ref)
         yield
+        await state.batcher.close()
 
     async def live(request: Request) -> Response:
         return _json({"status": "live"})
@@ -237,11 +297,17 @@ def create_app(ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_
             return _json({"status": "loading", "model": state.ref}, 503)
         return _json({"status": "ready", "model": state.version_ref})
 
+    async def metrics(request: Request) -> Response:
+        body, content_type = state.metrics.render()
+        return Response(body, 200, headers={"Content-Type": content_type})
+
     routes = [
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
-        Route("/predict", _endpoint(state, _native), methods=["POST"]),
-        Route("/invocations", _endpoint(state, _invocations), methods=["POST"]),
-        *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes),  # Open Inference Protocol v2
+        Route("/metrics", metrics, methods=["GET"]),
+        openapi_route(state),  # GET /openapi.json
+        Route("/predict", _endpoint(state, _native, native=True), methods=["POST"]),
+        Route("/invocations", _endpoint(state, _invocations, native=False), methods=["POST"]),
+        *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes, batcher=lambda: state.batcher),  # OIP v2
     ]
     return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state)

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mloop.errors import InvalidInput, NotFound, shown
+from mloop.errors import InvalidInput, NotFound, Overloaded, shown
 from mloop.serving.protocols.tensors import (
     DATATYPES,
     datatype_of,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from starlette.routing import Route
 
     from mloop.flavors import LoadedModel
+    from mloop.serving.batching import Batcher
 
 __all__ = [
     "DATATYPES",
@@ -149,11 +150,11 @@ def _split_body(raw: bytes, header: str | None) -> tuple[bytes, bytes | None]:
     return raw[: int(header)], raw[int(header) :]
 
 
-def _json(content: Any, status: int = 200) -> Response:
+def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     import orjson
     from starlette.responses import Response
 
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
 
 
 def _parse_body(raw: bytes) -> Any:
@@ -186,12 +187,14 @@ async def _read_body(request: Request, limit: int | None) -> bytes:
 
 
 def v2_routes(
-    source: LoadedModel | Callable[[], LoadedModel | None], *, max_body_bytes: int | None = None, **names: str
-) -> list[Route]:
+    source: LoadedModel | Callable[[], LoadedModel | None], *, max_body_bytes: int | None = None,
+    batcher: Callable[[], Batcher] | None = None, **names: str,
+) -> list[Route]:  # fmt: skip
     """The V2 routes for one model: a loaded model, or a callable returning it once loaded (``None`` before).
 
     ``names`` may set ``name`` and ``version`` (defaults: from the model's registry reference); a body over
-    ``max_body_bytes`` is answered 413.
+    ``max_body_bytes`` is answered 413. With ``batcher`` (the app's), inference is admitted and queued under the
+    app's bound (503 with ``Retry-After`` past it), one request per call.
     """
     from starlette.routing import Route
 
@@ -246,11 +249,32 @@ def v2_routes(
         return _json({"name": model.name, "ready": True})
 
     async def infer(request: Request) -> Response:
+        gate = batcher() if batcher is not None else None
+        if gate is not None:
+            try:
+                gate.admit()
+            except Overloaded as exc:
+                return _json({"error": str(exc)}, 503, {"Retry-After": str(exc.retry_after)})
         try:
-            model = _model(request)
-            raw = await _read_body(request, max_body_bytes)
+            return await _infer(request, gate)
+        finally:
+            if gate is not None:
+                gate.release()
+
+    async def _infer(request: Request, gate: Batcher | None) -> Response:
+        try:
+            try:
+                model = _model(request)
+                raw = await _read_body(request, max_body_bytes)
+            finally:
+                if gate is not None:
+                    gate.arrived()
             head, binary = _split_body(raw, request.headers.get("inference-header-content-length"))
-            if len(raw) <= INLINE_BYTES:
+            heavy = len(raw) > INLINE_BYTES
+            if gate is not None:
+                work = gate.score(lambda _: model.infer(_parse_body(head), binary), None, 1, None, heavy=heavy)
+                return _infer_response(*await work)
+            if not heavy:
                 return _infer_response(*model.infer(_parse_body(head), binary))
             from starlette.concurrency import run_in_threadpool
 
