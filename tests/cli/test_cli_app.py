@@ -42,6 +42,7 @@ def test_command_tree() -> None:
         "evaluate",
         "score",
         "serve",
+        "profile",
         "experiments",
         "experiments list",
         "runs",

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scheduler": ("scheduler", "scheduler", "command"),
     "evaluate": ("evaluate", "evaluate", "command"),
     "serve": ("serve", "serve", "command"),
+    "profile": ("profile", "profile", "command"),
     "score": ("score", "score", "command"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),
