@@ -136,6 +136,8 @@ def test_fixed_rate_counts_latency_from_when_due(server: Server) -> None:
     r = generate_load(server.url("/slow"), b"{}", concurrency=1, duration=1.0, rate=100)
     assert 14 <= r.requests <= 21 and r.unsent > 50
     assert r.percentile(99) > 0.5 and r.percentile(1) > 0.04  # type: ignore[operator]
+    assert r.service is not None and r.service.shape == r.latencies.shape  # sent -> answered: ~50 ms each
+    assert 0.045 < r.service_percentile(50) < 0.2 < r.percentile(50)  # type: ignore[operator]
 
 
 def test_refused_connections_are_errors_not_exceptions() -> None:

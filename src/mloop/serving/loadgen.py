@@ -46,6 +46,7 @@ class LoadResult:
     error_samples: tuple[str, ...] = ()
     status_counts: dict[int, int] = field(default_factory=dict)
     unsent: int = 0  # fixed rate: requests that fell due but found no free connection before the end
+    service: np.ndarray | None = None  # seconds from sending to the answer (fixed rate; closed loop: = latencies)
 
     @property
     def requests(self) -> int:
@@ -61,6 +62,14 @@ class LoadResult:
         import numpy as np
 
         values = self.latencies if status is None else self.latencies[self.statuses == status]
+        return float(np.percentile(values, q)) if values.size else None
+
+    def service_percentile(self, q: float, status: int | None = None) -> float | None:
+        """Like :meth:`percentile`, of the time from sending a request to its answer (no wait for a connection)."""
+        import numpy as np
+
+        service = self.latencies if self.service is None else self.service
+        values = service if status is None else service[self.statuses == status]
         return float(np.percentile(values, q)) if values.size else None
 
     def count(self, status: int) -> int:
@@ -105,6 +114,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.need = -1  # body bytes still expected; -1: reading headers, -2: chunked body
         self.started: float | None = None  # when the request in flight started (or was due); None: idle
+        self.sent = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -116,6 +126,7 @@ class _Connection(asyncio.Protocol):
     def send(self, started: float) -> None:
         assert self.transport is not None
         self.started = started
+        self.sent = self.run.clock()
         self.transport.write(self.run.payload)
 
     def data_received(self, data: bytes) -> None:
@@ -150,7 +161,7 @@ class _Connection(asyncio.Protocol):
         self.need = -1
         started, self.started = self.started, None
         if started is not None:
-            self.run.answered(self, started, self.status)
+            self.run.answered(self, started, self.sent, self.status)
         return bool(buf)
 
     def _chunks(self) -> bool:
@@ -186,6 +197,7 @@ class _Run:
         self.record_from = self.began + warmup
         self.stop_at = self.record_from + duration
         self.lat: list[float] = []
+        self.svc: list[float] = []
         self.codes: list[int] = []
         self.errors: list[str] = []
         self.conns: set[_Connection] = set()
@@ -240,10 +252,11 @@ class _Run:
 
     # ------------------------------------------------------------------ requests
 
-    def answered(self, conn: _Connection, started: float, status: int) -> None:
+    def answered(self, conn: _Connection, started: float, sent: float, status: int) -> None:
         now = self.clock()
         if started >= self.record_from:
             self.lat.append(now - started)
+            self.svc.append(now - sent)
             self.codes.append(status)
         self._next(conn, now)
 
@@ -336,7 +349,7 @@ async def run_load(
         latencies=np.asarray(run.lat, dtype=np.float64), statuses=np.asarray(run.codes, dtype=np.int16),
         seconds=seconds, concurrency=concurrency, rate=rate, errors=len(run.errors),
         error_samples=tuple(dict.fromkeys(run.errors))[:5], status_counts=dict(Counter(run.codes)),
-        unsent=run.unsent,
+        unsent=run.unsent, service=None if rate is None else np.asarray(run.svc, dtype=np.float64),
     )  # fmt: skip
 
 
