@@ -17,8 +17,8 @@ requests are combined into one ``predict`` call, and past the queue bound reques
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -108,9 +108,13 @@ class ScoringApp:
     """The ASGI app: takes ``X-Request-ID`` (up to 200 visible ASCII characters) or makes one, and returns it
     on every response; ``state`` is what it serves."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], state: ServerState) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], state: ServerState,
+        direct: dict[str, Callable[[Request], Awaitable[Response]]] | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self.state = state
+        self.direct = direct or {}  # POST routes answered without the router (their handlers catch everything)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +126,7 @@ class ScoringApp:
                 if 0 < len(value) <= 200 and all(33 <= b <= 126 for b in value):
                     rid = value.decode("ascii")
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         scope["mloop.request_id"] = rid
         header = (b"x-request-id", rid.encode("ascii"))
         started = time.perf_counter()
@@ -136,7 +140,12 @@ class ScoringApp:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            handler = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
+            if handler is None:
+                await self.app(scope, receive, send_with_id)
+            else:
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send_with_id)
         finally:
             self.state.metrics.observe(scope["path"], status, time.perf_counter() - started)
 
@@ -301,13 +310,15 @@ def create_app(
         body, content_type = state.metrics.render()
         return Response(body, 200, headers={"Content-Type": content_type})
 
+    direct = {"/predict": _endpoint(state, _native, native=True),
+              "/invocations": _endpoint(state, _invocations, native=False)}  # fmt: skip
     routes = [
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         openapi_route(state),  # GET /openapi.json
-        Route("/predict", _endpoint(state, _native, native=True), methods=["POST"]),
-        Route("/invocations", _endpoint(state, _invocations, native=False), methods=["POST"]),
+        Route("/predict", direct["/predict"], methods=["POST"]),  # also answered directly, past the router
+        Route("/invocations", direct["/invocations"], methods=["POST"]),
         *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes, batcher=lambda: state.batcher),  # OIP v2
     ]
-    return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state)
+    return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state, direct)

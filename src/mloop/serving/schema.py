@@ -170,11 +170,45 @@ class Schema:
 
         return pd.DataFrame(arrays, columns=list(self.names))
 
+    def _plain_numbers(self, records: Sequence[Any]) -> Any:
+        """The float matrix of rows that hold only numbers, exactly the signature's columns (objects, or arrays
+        in signature order); ``None`` when anything else is there: the checked path then names the fault."""
+        import numpy as np
+
+        width = len(self.names)
+        rows: Sequence[Any] = records
+        if type(records[0]) is dict:
+            names = self.names
+            if any(type(row) is not dict or len(row) != width for row in records):
+                return None
+            try:
+                rows = [[row[n] for n in names] for row in records]
+            except KeyError:
+                return None
+        for row in rows:
+            if type(row) is not list or len(row) != width:
+                return None
+            for v in row:
+                if type(v) is not float and type(v) is not int:
+                    return None
+        try:
+            return np.array(rows, dtype=np.float64)
+        except (OverflowError, ValueError):  # an integer beyond float range: the checked path says so
+            return None
+
     def from_records(self, records: Sequence[Any], field: str = "records") -> Any:
         """The model input from rows: objects (``{name: value}``) or arrays in signature order."""
         if not records:
             raise RequestError("The batch is empty: send at least one row.", field=field,
                                expected="1 or more rows", got="[]")  # fmt: skip
+        if self.numeric_matrix or self.named_matrix:
+            matrix = self._plain_numbers(records)
+            if matrix is not None:
+                if self.numeric_matrix:
+                    return matrix
+                import pandas as pd
+
+                return pd.DataFrame(matrix, columns=list(self.names), copy=False)
         first = records[0]
         if isinstance(first, dict):
             names = list(first)
