@@ -87,7 +87,9 @@ class ServerState:
 
     def _batcher(self, config: BatchConfig) -> Batcher:
         m = self.metrics
-        return Batcher(config, on_batch=m.batch, on_depth=m.depth, on_shed=m.shed)
+        batcher = Batcher(config, on_batch=m.batch, on_shed=m.shed)
+        batcher.on_depth = m.watch_depth(lambda: batcher.pending)
+        return batcher
 
 
 def _plain(values: Any) -> list[Any]:

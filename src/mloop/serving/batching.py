@@ -75,7 +75,7 @@ class Batcher:
     ) -> None:  # fmt: skip
         self.config = config
         self._on_batch = on_batch or (lambda rows: None)
-        self._on_depth = on_depth or (lambda n: None)
+        self.on_depth = on_depth  # told every change of ``pending`` (None: nobody asks per change)
         self._on_shed = on_shed or (lambda: None)
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -94,12 +94,14 @@ class Batcher:
             )
         self.pending += 1
         self.arriving += 1
-        self._on_depth(self.pending)
+        if self.on_depth is not None:
+            self.on_depth(self.pending)
 
     def release(self) -> None:
         """Count one admitted request out (always called once per :meth:`admit`, answered or not)."""
         self.pending -= 1
-        self._on_depth(self.pending)
+        if self.on_depth is not None:
+            self.on_depth(self.pending)
 
     def arrived(self) -> None:
         """The admitted request has been read (queued next, or refused as bad input)."""

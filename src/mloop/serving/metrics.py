@@ -15,6 +15,7 @@ mode), whichever worker answers the scrape.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ROUTES", "ServerMetrics", "route_of"]
@@ -75,6 +76,14 @@ class ServerMetrics:
 
     def depth(self, n: int) -> None:
         self._depth.set(n)
+
+    def watch_depth(self, read: Callable[[], int]) -> Callable[[int], None] | None:
+        """Read the queue depth at scrape time (nothing per request) where prometheus-client can; otherwise
+        (multiprocess mode) return :meth:`depth`, the per-change setter."""
+        if self.multiprocess:
+            return self.depth
+        self._depth.set_function(read)
+        return None
 
     def shed(self) -> None:
         self._shed.inc()
