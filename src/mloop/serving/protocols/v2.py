@@ -76,6 +76,7 @@ class V2Model:
         self.output_sig = signature.get("output") or {}
         names = getattr(model.raw, "feature_names_in_", None)
         self.feature_names = [str(n) for n in names] if names is not None else None
+        self.names_needed = model.flavor != "sklearn" or names is not None  # as the native routes' Schema
         self.outputs = OUTPUTS if model.has_proba else OUTPUTS[:1]
 
     def metadata(self) -> dict[str, Any]:
@@ -101,7 +102,8 @@ class V2Model:
     def infer(self, body: Any, binary: bytes | None = None) -> tuple[dict[str, Any], bytes]:
         """The response object and its binary part (empty unless binary outputs were asked for)."""
         request = parse_infer_request(body, self.outputs, binary)
-        data = model_input(request.inputs, self.columns, self.feature_names, self.column_types)
+        data = model_input(request.inputs, self.columns, self.feature_names, self.column_types,
+                           names_needed=self.names_needed)  # fmt: skip
         outputs = []
         parts: list[bytes] = []
         for out in request.outputs:

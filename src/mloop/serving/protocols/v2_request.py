@@ -107,17 +107,19 @@ def _named(tensor: Any) -> bool:
 
 def model_input(
     inputs: Sequence[tuple[str, Any]], columns: Sequence[str], feature_names: Sequence[str] | None,
-    column_types: Mapping[str, str] | None = None,
+    column_types: Mapping[str, str] | None = None, *, names_needed: bool = True,
 ) -> Any:  # fmt: skip
     """What ``predict`` takes: one tensor per signature column (a DataFrame), or one ``[N, F]`` tensor.
 
     ``column_types`` (signature column -> its training dtype) refuses a column tensor of another kind: a
-    number column takes INT*, UINT* or FP*, a bool column BOOL, any other column BYTES.
+    number column takes INT*, UINT* or FP*, a bool column BOOL, any other column BYTES. A model fitted
+    without feature names (``names_needed=False``) gets the column tensors as one 2-D array in column order.
     """
     names = [n for n, _ in inputs]
     if columns and all(n in columns for n in names) and (len(columns) > 1 or inputs[0][1].ndim <= 1 or
                                                          inputs[0][1].shape[-1] == 1):  # fmt: skip
-        return _frame(inputs, columns, column_types or {})
+        frame = _frame(inputs, columns, column_types or {})
+        return frame if names_needed else frame.to_numpy()
     if len(inputs) != 1:
         expected = ", ".join(map(repr, columns)) if columns else "one [N, F] tensor"
         raise _bad(f"Input tensors {', '.join(map(repr, names))} do not match the model's inputs",
