@@ -384,7 +384,11 @@ def _score_parallel(
 
     blob = pickle.dumps(ctx.settings)
     pending: deque[tuple[pa.Table, Future[np.ndarray]]] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    mp = multiprocessing.get_context(method)
+    if mp.get_start_method() == "forkserver":  # workers fork from a server that imported these once
+        mp.set_forkserver_preload(["numpy", "pandas", "pyarrow", "sklearn", "mloop.serving.batch"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
         for table in chunks:
             pending.append((table, pool.submit(_score_in_worker, blob, ref, strict, table.select(features))))
             while len(pending) >= 2 * workers:
