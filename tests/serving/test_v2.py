@@ -518,3 +518,17 @@ def test_bad_binary_data_is_invalid_input(raw: bytes, shape: tuple[int, ...], da
         decode_binary(raw, shape, datatype, "input 'x'")
     for word in words:
         assert word in str(info.value)
+
+
+def test_metadata_types_predict_from_the_classes_without_an_output_signature(client: Client, serve: Any) -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    with mloop.start_run("untyped") as run:  # no signature_data: the version records no output type
+        run.log_model(LogisticRegression().fit(x, np.arange(10) % 2), "ints")
+        run.log_model(LogisticRegression().fit(x, np.array(["a", "b"] * 5)), "labels")
+        run.log_model(LinearRegression().fit(x, np.arange(10.0)), "numbers")
+    want = {"ints": "INT64", "labels": "BYTES", "numbers": "FP64"}
+    for name, datatype in want.items():
+        meta = serve(f"model:{name}/1").get(f"/v2/models/{name}").json()
+        assert meta["outputs"][0]["datatype"] == datatype, (name, meta)

@@ -82,7 +82,7 @@ class V2Model:
     def metadata(self) -> dict[str, Any]:
         inputs = [{"name": c, "datatype": datatype_of(t), "shape": [-1]} for c, t in self.column_types.items()]
         out_shape = list(self.output_sig.get("shape") or [-1])
-        outputs = [{"name": "predict", "datatype": datatype_of(self.output_sig.get("type", "object")),
+        outputs = [{"name": "predict", "datatype": datatype_of(self._output_type()),
                     "shape": out_shape}]  # fmt: skip
         if "predict_proba" in self.outputs:
             classes = getattr(self.model.raw, "classes_", None)
@@ -90,6 +90,19 @@ class V2Model:
                             "shape": [-1, len(classes) if classes is not None else -1]})  # fmt: skip
         return {"name": self.name, "versions": [self.version], "platform": f"mloop-{self.model.flavor}",
                 "inputs": inputs, "outputs": outputs}  # fmt: skip
+
+    def _output_type(self) -> str:
+        """The signature's output type; without one, the classes' dtype (a classifier) or float64 (another
+        scikit-learn model); ``object`` (BYTES) only where nothing says more."""
+        declared = self.output_sig.get("type")
+        if declared:
+            return str(declared)
+        classes = getattr(self.model.raw, "classes_", None)
+        if classes is not None:
+            import numpy as np
+
+            return str(np.asarray(classes).dtype)
+        return "float64" if self.model.flavor == "sklearn" else "object"
 
     def check(self, name: str, version: str | None) -> None:
         if name != self.name:
