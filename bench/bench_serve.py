@@ -55,7 +55,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--mloop-args", default="", help="extra `mloop serve` options, e.g. '--batch-rows 1'")
     parser.add_argument("--overload-factor", type=float, default=10.0)
     parser.add_argument("--overload-seconds", type=float, default=15.0)
-    parser.add_argument("--overload-connections", type=int, default=512)
+    parser.add_argument("--overload-connections", type=int, default=1024)
     parser.add_argument("--no-overload", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save", metavar="PATH")

@@ -23,7 +23,7 @@ def _ms(value: float | None) -> float | None:
 
 
 def overload(server: Any, body: bytes, sustainable: float, *, factor: float = 10.0, duration: float = 15.0,
-             connections: int = 512, sample_every: float = 0.5) -> dict[str, Any]:  # fmt: skip
+             connections: int = 1024, sample_every: float = 0.5) -> dict[str, Any]:  # fmt: skip
     rate = sustainable * factor
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
