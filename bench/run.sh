@@ -5,6 +5,7 @@
 #   bash bench/run.sh tracking [ARGS...]   # one benchmark: NAME of bench/bench_NAME.py (tracking, search,
 #                                          # cli, concurrency, artifacts, ...)
 #   bash bench/run.sh tracking metric-loop --repeat 3 --json
+#   bash bench/run.sh serve                # scoring servers: MLflow vs mloop vs bare Starlette (needs `wrk`)
 #
 # Benchmarks are not tests: they print medians and ratios and never gate CI on a time.
 set -euo pipefail
@@ -39,6 +40,10 @@ run_one() {
   local script="$BENCH_DIR/bench_${name}.py"
   if [[ ! -f "$script" ]]; then
     echo "no benchmark '$name' ($script)" >&2
+    return 2
+  fi
+  if [[ "$name" == "serve" ]] && ! command -v wrk >/dev/null; then
+    echo "bench_serve.py drives the servers with wrk: apt-get install -y wrk (Debian's package)" >&2
     return 2
   fi
   echo "== bench_${name}.py $*" >&2
