@@ -43,6 +43,7 @@ def test_command_tree() -> None:
         "score",
         "serve",
         "profile",
+        "package",
         "experiments",
         "experiments list",
         "runs",

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("serve", "serve", "command"),
     "profile": ("profile", "profile", "command"),
     "score": ("score", "score", "command"),
+    "package": ("package", "package", "command"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),
 }

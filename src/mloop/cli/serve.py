@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mloop.cli.common import globals_of
+from mloop.cli.common import globals_of, local_path
 
 __all__ = ["serve"]
 
 
 def serve(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(metavar="MODEL_REF", help="model:<name>/<version> or model:<name>@<alias>.")],
+    model: Annotated[
+        str | None, typer.Argument(metavar="MODEL_REF", help="model:<name>/<version> or model:<name>@<alias>.")
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 for all interfaces).")] = (
         "127.0.0.1"
     ),
@@ -34,6 +37,15 @@ def serve(
     max_queue: Annotated[
         int, typer.Option("--max-queue", min=1, help="Requests admitted at once per worker; past it: 503.")
     ] = 256,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle",
+            metavar="DIR",
+            parser=local_path,
+            help="Serve a bundle written by `mloop package` (no workspace needed) instead of MODEL_REF.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a registered model over HTTP.
 
@@ -48,11 +60,21 @@ def serve(
     Examples:
       mloop serve model:churn@production
       mloop serve model:churn/3 --host 0.0.0.0 --port 8080 --workers 4
+      mloop serve --bundle build/bundle  (a container's entrypoint; files checked against the manifest)
     """
     from mloop.serving.batching import BatchConfig
     from mloop.serving.server import serve as run_server
 
     g = globals_of(ctx)
     batching = BatchConfig(max_rows=batch_rows, max_wait=batch_wait_ms / 1000, max_queue=max_queue)
+    if (model is None) == (bundle is None):
+        raise typer.BadParameter("give a MODEL_REF or --bundle DIR (one of them).", param_hint="MODEL_REF")
+    if bundle is not None:
+        from mloop.serving.bundle import serve_bundle
+
+        serve_bundle(bundle, host=host, port=port, workers=workers, max_body_bytes=max_body, access_log=access_log,
+                     batching=batching)  # fmt: skip
+        return
+    assert model is not None
     run_server(model, uri=g.uri, artifact_uri=g.artifact_uri, host=host, port=port, workers=workers,
                max_body_bytes=max_body, access_log=access_log, batching=batching)  # fmt: skip
