@@ -19,6 +19,7 @@ import pytest
 from mloop.entities import Metric, RunStatus
 from mloop.errors import MloopError
 from mloop.store import open_store
+from mloop.store.direct import DirectSqliteStore
 from mloop.store.sql import fastpath
 from mloop.store.sql.store import SqlStore
 
@@ -27,7 +28,7 @@ MISSING = "f" * 32
 TABLES = ("experiments", "runs", "params", "tags", "metrics", "latest_metrics", "events")
 
 
-def _script(store: SqlStore) -> list[str]:
+def _script(store: Any) -> list[str]:
     outcomes: list[str] = []
 
     def attempt(write: Any) -> None:
@@ -82,29 +83,38 @@ def _rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 def _deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
     ids = itertools.count(1)
     clock = itertools.count(10_000)
-    for module in ("mloop.store.sql.runs", "mloop.store.sql.experiments"):
+    for module in ("mloop.store.sql.runs", "mloop.store.sql.experiments", "mloop.store.direct"):
         monkeypatch.setattr(f"{module}.new_id", lambda: f"{next(ids):032x}")
-    for module in ("mloop.store.sql.runs", "mloop.store.sql.experiments", "mloop.store.sql.events"):
+    for module in (
+        "mloop.store.sql.runs",
+        "mloop.store.sql.experiments",
+        "mloop.store.sql.events",
+        "mloop.store.direct",
+    ):
         monkeypatch.setattr(f"{module}.now_ms", lambda: next(clock))
 
 
 def test_fast_path_writes_the_rows_and_errors_of_the_sqlalchemy_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also ``open_store``'s :class:`~mloop.store.direct.DirectSqliteStore` (``sqlite3`` alone for run starts and
+    ends, the SqlStore for the rest): the third side must write the same rows and raise the same errors."""
     results = {}
-    for path in ("fast", "portable"):
+    for path in ("fast", "portable", "direct"):
         with monkeypatch.context() as patch:
             _deterministic(patch)
             if path == "portable":
                 patch.setattr(fastpath, "driver_of", lambda conn: None)
             db = tmp_path / f"{path}.db"
-            store = open_store(f"sqlite:///{db}")
-            assert isinstance(store, SqlStore)
+            SqlStore(f"sqlite:///{db}").close()  # the schema, before the clock starts
+            store: Any = open_store(f"sqlite:///{db}") if path == "direct" else SqlStore(f"sqlite:///{db}")
+            assert isinstance(store, DirectSqliteStore if path == "direct" else SqlStore)
             outcomes = _script(store)
             store.close()
         results[path] = (outcomes, _rows(db))
     (fast_outcomes, fast_rows), (portable_outcomes, portable_rows) = results["fast"], results["portable"]
-    assert fast_outcomes == portable_outcomes
+    assert fast_outcomes == portable_outcomes == results["direct"][0]
+    assert fast_rows == results["direct"][1]
     assert [o.split(":")[0] for o in fast_outcomes] == [
         "NotFound", "NotFound", "Conflict", "NotFound", "InvalidInput", "InvalidInput", "Conflict", "NotFound",
     ]  # fmt: skip

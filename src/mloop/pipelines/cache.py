@@ -21,7 +21,8 @@ __all__ = ["Lookup", "Prefetched", "explain_change", "last_step_run", "lookup", 
 
 
 def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    """A quoted string of the filter language (a backslash escapes the next character)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def outputs_of(run: RunRecord) -> dict[str, dict[str, Any]]:
@@ -114,16 +115,14 @@ class Prefetched:
         self._complete: bool | None = None  # None: not read yet
 
     def _read(self) -> None:
-        flt = f"tags.`{TAG.PIPELINE}` = {_quote(self.pipeline)} and tags.`{TAG.KIND}` = 'step' and status = 'FINISHED'"
-        page = self.client.store.search_runs(
-            experiment_ids=[self.experiment_id], filter=flt, order_by=["start_time DESC"], max_results=self.limit
-        )
-        for run in page.items:
+        tags = {TAG.PIPELINE: self.pipeline, TAG.KIND: "step"}  # FINISHED ones, newest first (one query)
+        runs = self.client.store.recent_tagged_runs(self.experiment_id, tags, limit=self.limit)
+        for run in runs:
             step, digest = run.tags.get(TAG.STEP), run.tags.get(TAG.KEY)
             if step is not None and digest is not None:
                 self._by_key.setdefault((step, digest), []).append(run)
                 self._last.setdefault(step, run)
-        self._complete = len(page.items) < self.limit and page.next_cursor is None
+        self._complete = len(runs) < self.limit
 
     def lookup(self, step: str, key: CacheKey, policy: CachePolicy) -> Lookup:
         if not policy.enabled:

@@ -25,7 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities import RunRecord, RunStatus
+from mloop.entities import LineageEdge, RunRecord, RunStatus, new_id, now_ms
+from mloop.guard import tainted_by
 from mloop.pipelines.cache import Prefetched, outputs_of
 from mloop.pipelines.cachekey import CacheKey, Fingerprinter, canonical, params_component
 from mloop.pipelines.compute import resolve_executor
@@ -84,16 +85,32 @@ class _Loop:
         self.run_of: dict[str, str] = {}  # step -> its run id in this pipeline run
         self.results: dict[str, StepResult] = {}
         self.running: dict[str, _Running] = {}
+        self.pending: list[RunRecord] = []  # cached step runs not written yet (see flush)
+        self.pending_edges: list[LineageEdge] = []
+
+    def flush(self) -> None:
+        """Write the cached step runs recorded so far, with their lineage and events, in one transaction.
+
+        Called before any other write of this pipeline run (a step run that starts, the pipeline run's end),
+        so the store sees the same runs, edges and events in the same order as one transaction per call."""
+        if self.pending:
+            runs, edges = self.pending, self.pending_edges
+            self.pending, self.pending_edges = [], []
+            self.client.store.record_finished_runs(runs, lineage=edges, actor=self.client.actor)
 
     def _inputs(self, s: Step) -> dict[str, tuple[str, str]]:
         return {arg: (self.outputs[src]["digest"], self.outputs[src]["materialiser"]) for arg, src in s.inputs.items()}
 
+    def _step_tags(self, s: Step, key: CacheKey, tags: dict[str, str]) -> dict[str, str]:
+        return {TAG.PIPELINE: self.pipeline.name, TAG.KIND: "step", TAG.STEP: s.name, TAG.KEY: key.digest,
+                TAG.KEY_JSON: key.to_json(), **tags}  # fmt: skip
+
     def _start_child(self, s: Step, key: CacheKey, tags: dict[str, str]) -> Run:
+        self.flush()
         run = self.client.start_run(
             self.pipeline.experiment, f"{self.parent.name}.{s.name}", parent=self.parent, capture_environment=False,
             params={f"{n}": canonical(v) for n, v in self.params[s.name].items()},
-            tags={TAG.PIPELINE: self.pipeline.name, TAG.KIND: "step", TAG.STEP: s.name, TAG.KEY: key.digest,
-                  TAG.KEY_JSON: key.to_json(), **tags},
+            tags=self._step_tags(s, key, tags),
         )  # fmt: skip
         self.run_of[s.name] = run.id
         for arg_src in sorted({self.graph.producer[src] for src in s.inputs.values()}):
@@ -104,11 +121,24 @@ class _Loop:
         """Record ``s`` as a cached step run whose outputs are ``hit``'s."""
         outs = outputs_of(hit)
         source = hit.tags.get(TAG.CACHED_FROM) or hit.id  # the run that made the outputs
-        run = self._start_child(s, key, {TAG.STATUS: "cached", TAG.CACHED_FROM: source,
-                                         TAG.OUTPUTS: canonical(outs), TAG.REASON: reason})  # fmt: skip
-        run.end(RunStatus.FINISHED)
+        tags = {TAG.STATUS: "cached", TAG.CACHED_FROM: source, TAG.OUTPUTS: canonical(outs), TAG.REASON: reason}
+        if tainted_by():  # a holdout override read earlier in this context: start_run records it on each run
+            run = self._start_child(s, key, tags)
+            run.end(RunStatus.FINISHED)
+            run_id = run.id
+        else:  # written with the other cached steps in one transaction (flush): same rows, edges and events
+            now, actor = now_ms(), self.client.actor
+            record = RunRecord(new_id(), self.parent.experiment_id, f"{self.parent.name}.{s.name}",
+                               RunStatus.FINISHED, now, now, self.parent.id, actor,
+                               params={n: canonical(v) for n, v in self.params[s.name].items()},
+                               tags=self._step_tags(s, key, tags))  # fmt: skip
+            run_id = record.id
+            self.pending.append(record)
+            self.pending_edges += [LineageEdge(f"run:{self.run_of[src]}", record.ref, _LINEAGE, actor, now)
+                                   for src in sorted({self.graph.producer[i] for i in s.inputs.values()})]  # fmt: skip
+            self.run_of[s.name] = run_id
         self.outputs.update(outs)
-        self.results[s.name] = StepResult(s.name, "cached", reason, run.id, key.digest, outs)
+        self.results[s.name] = StepResult(s.name, "cached", reason, run_id, key.digest, outs)
 
     def _begin(self, name: str) -> None:
         s = self.graph.steps[name]
@@ -199,6 +229,7 @@ class _Loop:
 
     def kill(self) -> None:
         self.executor.shutdown(cancel=True)
+        self.flush()
         for name, item in list(self.running.items()):
             item.run.set_tag(TAG.STATUS, "killed")
             item.run.end(RunStatus.KILLED)
@@ -229,6 +260,7 @@ def run_pipeline(
     loop = _Loop(client, pipeline, parent, bound, force, executor, reuse or {})
     try:
         loop.loop()
+        loop.flush()
     except BaseException:
         loop.kill()
         parent.end(RunStatus.KILLED)

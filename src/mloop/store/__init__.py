@@ -10,7 +10,15 @@ __all__ = ["Store", "open_store", *protocols.__all__]  # noqa: PLE0604
 
 
 def open_store(uri: str) -> Store:
-    """Open the metadata store at ``uri`` (``sqlite:///…`` or ``postgresql://…``), migrating its schema."""
+    """Open the metadata store at ``uri`` (``sqlite:///…`` or ``postgresql://…``), migrating its schema.
+
+    A SQLite file is opened as a :class:`~mloop.store.direct.DirectSqliteStore`: its hot-path methods skip
+    SQLAlchemy (and its import); everything else is the :class:`~mloop.store.sql.SqlStore`'s."""
+    from mloop.store.direct import DirectSqliteStore, sqlite_path
+
+    path = sqlite_path(uri)
+    if path is not None:
+        return DirectSqliteStore(uri, path)  # (the other methods through its __getattr__)
     from mloop.store.sql import SqlStore
 
     return SqlStore(uri)

@@ -1,7 +1,8 @@
 """One ``Protocol`` per stored noun, each in its own module with the events its writes record (``WRITES``).
 
 ``WRITES`` names the event each state-changing method writes in its own transaction (``None``: a data write
-that records no event; ``"*"``: the event the caller gives). The contract suite checks every implementation
+that records no event; ``"*"``: the event the caller gives; a tuple: a batch of changes, each with its own event,
+listed in the order the contract suite's call records them). The contract suite checks every implementation
 against it: each such write emits exactly that one event, and none when it changes nothing.
 
 Consumers type against the protocol they use (``DatasetStore``, ``EventStore`` ...); :class:`mloop.store.Store`
@@ -63,7 +64,7 @@ __all__ = [
 ]
 
 # noun -> (protocol, its WRITES); the contract suite and the docs read this.
-NOUNS = {
+NOUNS: dict[str, tuple[type, Mapping[str, str | tuple[str, ...] | None]]] = {
     "settings": (SettingsStore, settings.WRITES),
     "experiments": (ExperimentStore, experiments.WRITES),
     "runs": (RunStore, runs.WRITES),
@@ -78,6 +79,6 @@ NOUNS = {
 }
 
 
-def all_writes() -> Mapping[str, str | None]:
+def all_writes() -> Mapping[str, str | tuple[str, ...] | None]:
     """Every state-changing store method and the event it records (see each module's ``WRITES``)."""
     return {name: event for _, writes in NOUNS.values() for name, event in writes.items()}

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from mloop.entities import ManifestEntry, Page, PipelineParam, PipelineVersion, PublishedPipeline
+from mloop.entities import (
+    LineageEdge,
+    ManifestEntry,
+    Page,
+    PipelineParam,
+    PipelineVersion,
+    PublishedPipeline,
+    RunRecord,
+)
+from mloop.store.protocols.lineage import LineageEvents
+from mloop.store.protocols.runs import RunEvents
 
 __all__ = ["WRITES", "PipelineEvents", "PipelineStore"]
 
@@ -15,9 +25,11 @@ class PipelineEvents:
     ALIAS_MOVED = "pipeline.alias_moved"
 
 
-WRITES: dict[str, str | None] = {
+WRITES: dict[str, str | tuple[str, ...] | None] = {
     "create_pipeline_version": PipelineEvents.VERSION_PUBLISHED,
     "set_pipeline_alias": PipelineEvents.ALIAS_MOVED,
+    # several changes in one transaction, each with its own event: per run started, its new edges, finished
+    "record_finished_runs": (RunEvents.STARTED, LineageEvents.RECORDED, RunEvents.FINISHED),
 }
 
 
@@ -54,3 +66,22 @@ class PipelineStore(Protocol):
         ...
 
     def set_pipeline_alias(self, name: str, alias: str, version: int, *, actor: str) -> PipelineVersion: ...
+
+    def recent_tagged_runs(self, experiment_id: str, tags: Mapping[str, str], *, limit: int) -> list[RunRecord]:
+        """The newest ``limit`` FINISHED, not deleted runs of ``experiment_id`` carrying every tag value in ``tags``
+        (newest start first, then the larger id): exactly ``search_runs(experiment_ids=[experiment_id],
+        filter="tags.`K` = 'V' and ... and status = 'FINISHED'", order_by=["start_time DESC"],
+        max_results=limit).items``. What the pipeline cache reads (one query per pipeline run)."""
+        ...
+
+    def record_finished_runs(
+        self, runs: Sequence[RunRecord], *, lineage: Sequence[LineageEdge] = (), actor: str
+    ) -> None:
+        """Runs that start and finish at once (cached pipeline steps), with lineage edges, in ONE transaction.
+
+        The same rows and events as ``create_run`` + ``add_lineage`` + ``end_run`` for each run, in that order:
+        ``run.started``, ``lineage.recorded`` for each new edge whose target is the run, ``run.finished``. Each run
+        gives its id, name, experiment, parent, times, final status, params and tags; edges whose target is not
+        one of ``runs`` are refused. Nothing is written if any part is refused (e.g. an unknown parent:
+        :class:`NotFound`)."""
+        ...

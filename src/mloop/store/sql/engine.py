@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from mloop.errors import InvalidInput, StoreUnavailable, WorkspaceError
+from mloop.store.sql.revision import HEAD_REVISION
 
 __all__ = [
     "HEAD_REVISION",
@@ -27,7 +28,6 @@ __all__ = [
     "run_in_transaction",
 ]
 
-HEAD_REVISION = "0006"
 T = TypeVar("T")
 _LOCK_RETRIES = 40
 

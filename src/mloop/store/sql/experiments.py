@@ -13,17 +13,9 @@ from mloop.store.protocols.experiments import ExperimentEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.engine import run_in_transaction
 from mloop.store.sql.events import write_event
-from mloop.store.sql.inputs import checked, cursor_field
+from mloop.store.sql.inputs import checked, cursor_field, validate_name
 
 __all__ = ["ExperimentsMixin", "validate_name"]
-
-_MAX_NAME = 250
-
-
-def validate_name(kind: str, name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_NAME:
-        raise InvalidInput(f"Invalid {kind} name {name!r}: use 1 to {_MAX_NAME} characters.")
-    return name.strip()
 
 
 def _experiment(row: Any) -> Experiment:

@@ -18,11 +18,12 @@ oversized value is reported the same way on both paths.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any
 
 from mloop.errors import Conflict
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 __all__ = [
     "INSERT_EVENT",

@@ -22,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import sqlite3
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
-
-from sqlalchemy.exc import DataError
 
 from mloop.entities import decode_cursor
 from mloop.errors import InvalidInput, shown
@@ -36,11 +36,13 @@ __all__ = [
     "INT64_MIN",
     "VERSION_COLUMN_MAX",
     "check_int",
+    "check_key",
     "check_length",
     "check_path",
     "check_text",
     "checked",
     "cursor_field",
+    "validate_name",
 ]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -53,6 +55,7 @@ _LENGTHS = {
     "manifest_digest": 80, "report_digest": 80, "environment_digest": 80,
 }  # fmt: skip
 MAX_PATH = 1000  # artifact, dataset file and model file paths
+MAX_NAME = MAX_KEY = 250  # run and experiment names; param, tag and metric keys
 _RANGES = {  # integer arguments with a narrower range than a BIGINT column's
     "version": (1, MAX_VERSION),
     "limit": (1, MAX_PAGE),
@@ -79,6 +82,20 @@ def check_text(what: str, value: str) -> None:
                 f"Invalid {_label(what)} {shown(value)}: it is not valid UTF-8 text (position {exc.start}; bytes "
                 "decoded with errors='surrogateescape'?). Decode the bytes with their real encoding first."
             ) from None
+
+
+def validate_name(kind: str, name: str) -> str:
+    """A run or experiment name: 1 to 250 characters, not only blanks; returned stripped."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise InvalidInput(f"Invalid {kind} name {name!r}: use 1 to {MAX_NAME} characters.")
+    return name.strip()
+
+
+def check_key(kind: str, key: str) -> None:
+    """A param, tag or metric key: 1 to 250 characters of text."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+        raise InvalidInput(f"Invalid {kind} key {shown(key)}: use 1 to {MAX_KEY} characters.")
+    check_text(f"{kind} key", key)
 
 
 def check_path(what: str, path: str) -> None:
@@ -165,12 +182,23 @@ def checked(*names: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                     _check(name, value)
             try:
                 return fn(*args, **kwargs)
-            except (OverflowError, UnicodeEncodeError, DataError) as exc:
+            except (OverflowError, UnicodeEncodeError, sqlite3.DataError) as exc:  # DataError: SQLITE_TOOBIG
+                raise _refused(fn.__name__, dict(zip(positions[1:], args[1:], strict=False)) | kwargs, exc) from exc
+            except Exception as exc:
+                if not _data_error(exc):
+                    raise
                 raise _refused(fn.__name__, dict(zip(positions[1:], args[1:], strict=False)) | kwargs, exc) from exc
 
         return call
 
     return wrap
+
+
+def _data_error(exc: Exception) -> bool:
+    """SQLAlchemy's ``DataError``, without importing SQLAlchemy here (an exception of it means it is loaded):
+    :mod:`mloop.store.direct` uses these checks on the ``sqlite3`` connection alone."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DataError)
 
 
 def _refused(method: str, arguments: Mapping[str, Any], exc: BaseException) -> InvalidInput:

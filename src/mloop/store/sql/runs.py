@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from mloop.entities import Metric, RunRecord, RunStatus, new_id, now_ms
-from mloop.errors import InvalidInput, NotFound, shown
+from mloop.errors import InvalidInput, NotFound
 from mloop.store.protocols.runs import RunEvents
 from mloop.store.sql import fastpath
 from mloop.store.sql import schema as t
@@ -35,17 +35,11 @@ from mloop.store.sql.engine import driver_connection, run_in_transaction
 from mloop.store.sql.events import write_event
 from mloop.store.sql.experiments import validate_name
 from mloop.store.sql.fastpath import MetricRow, param_conflict
-from mloop.store.sql.inputs import check_text, checked
+from mloop.store.sql.inputs import check_key, checked
 
 __all__ = ["RunsMixin", "hydrate_runs"]
 
-_MAX_KEY = 250
-
-
-def _check_key(kind: str, key: str) -> None:
-    if not isinstance(key, str) or not key or len(key) > _MAX_KEY:
-        raise InvalidInput(f"Invalid {kind} key {shown(key)}: use 1 to {_MAX_KEY} characters.")
-    check_text(f"{kind} key", key)
+_check_key = check_key  # (the name the rest of this module uses)
 
 
 def _not_found(run_id: str) -> NotFound:

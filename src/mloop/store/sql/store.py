@@ -28,6 +28,7 @@ from mloop.store.sql.pipelines import PipelinesMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
 from mloop.store.sql.schedules import SchedulesMixin
 from mloop.store.sql.search import SearchMixin
+from mloop.store.sql.steps import StepRunsMixin
 
 __all__ = ["SqlStore"]
 
@@ -44,6 +45,7 @@ class SqlStore(
     EvaluationsMixin,
     PipelinesMixin,
     SchedulesMixin,
+    StepRunsMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
