@@ -32,27 +32,42 @@ def _tree(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
+def _sources() -> str:
+    """A digest of what goes into mloop's wheel (other people may edit the tree while the tests run)."""
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "pyproject.toml", root / "README.md", *sorted((root / "src" / "mloop").rglob("*"))]
+    h = hashlib.sha256()
+    for p in files:
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(p.as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
 @pytest.fixture(scope="session")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """mloop's wheel, built once from the source tree as package_model builds it when given none."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """mloop's wheel, built once from the source tree as package_model builds it when given none, and the
+    digest of the sources it was built from (``""`` if they changed during the build)."""
     from mloop.serving.package import _mloop_wheel
 
+    before = _sources()
     built = _mloop_wheel(tmp_path_factory.mktemp("wheel"), None)
     with zipfile.ZipFile(built) as z:
         names = z.namelist()
     assert "mloop/serving/bundle.py" in names and not any("__pycache__" in n for n in names)
-    return built
+    return built, before if _sources() == before else ""
 
 
 @pytest.fixture
-def packaged(client: Client, churn: Any, tmp_path: Path, wheel: Path) -> Path:
-    package_model(client, "model:churn", docker=tmp_path / "ctx", kubernetes=tmp_path / "k8s", mloop_wheel=wheel)
+def packaged(client: Client, churn: Any, tmp_path: Path, wheel: tuple[Path, str]) -> Path:
+    package_model(client, "model:churn", docker=tmp_path / "ctx", kubernetes=tmp_path / "k8s", mloop_wheel=wheel[0])
     return tmp_path
 
 
-def test_the_build_context_is_reproducible_byte_for_byte(client: Client, packaged: Path, wheel: Path) -> None:
+def test_the_build_context_is_reproducible_byte_for_byte(
+    client: Client, packaged: Path, wheel: tuple[Path, str]
+) -> None:
     again = package_model(client, "model:churn/1", docker=packaged / "ctx2", kubernetes=packaged / "k8s2",
-                          mloop_wheel=wheel)  # fmt: skip
+                          mloop_wheel=wheel[0])  # fmt: skip
     first, second = _tree(packaged / "ctx"), _tree(packaged / "ctx2")
     assert first == second
     assert {"Dockerfile", "requirements.txt", "bundle/" + MANIFEST_NAME, ".dockerignore"} <= set(first)
@@ -281,14 +296,14 @@ def test_cli_package_json_lists_the_written_files(client: Client, churn: Any, tm
 
 
 def test_force_replaces_what_package_wrote_and_keeps_other_files(
-    client: Client, packaged: Path, wheel: Path, tmp_path: Path
+    client: Client, packaged: Path, wheel: tuple[Path, str], tmp_path: Path
 ) -> None:
     ctx = packaged / "ctx"
     (ctx / "bundle" / "model" / "stale.bin").write_bytes(b"old")
     (ctx / "notes.txt").write_text("mine")
     with pytest.raises(AlreadyExists, match="--docker"):
-        package_model(client, "model:churn/1", docker=ctx, mloop_wheel=wheel)
-    package_model(client, "model:churn/1", docker=ctx, mloop_wheel=wheel, force=True)
+        package_model(client, "model:churn/1", docker=ctx, mloop_wheel=wheel[0])
+    package_model(client, "model:churn/1", docker=ctx, mloop_wheel=wheel[0], force=True)
     assert not (ctx / "bundle" / "model" / "stale.bin").exists() and (ctx / "notes.txt").read_text() == "mine"
     load_bundle(ctx / "bundle")  # complete and verified again
     (tmp_path / "mloop.whl").write_bytes(b"not a wheel")
@@ -321,3 +336,73 @@ def test_cli_serve_takes_a_model_ref_or_a_bundle_not_both(client: Client, tmp_pa
         assert result.exit_code == 2 and "give a MODEL_REF or --bundle DIR" in result.output, result.output
     result = runner.invoke(build_app(), ["serve", "--bundle", str(tmp_path)])
     assert result.exit_code != 0 and "no mloop-bundle.json" in result.output, result.output
+
+
+def test_the_mloop_wheel_build_is_reproducible(wheel: tuple[Path, str], tmp_path: Path) -> None:
+    from mloop.serving.package import _mloop_wheel
+
+    first, sources = wheel
+    again = _mloop_wheel(tmp_path, None)
+    if not sources or _sources() != sources:
+        pytest.skip("mloop's source tree changed while the wheels were built (someone is editing it)")
+    assert again.name == first.name and again.read_bytes() == first.read_bytes()
+
+
+def test_requirements_pin_what_the_shipped_wheel_requires(packaged: Path) -> None:
+    from packaging.requirements import Requirement
+
+    from mloop.serving.package import _canonical, _wheel_requires
+
+    wheel = next((packaged / "ctx" / "wheels").glob("mloop-*.whl"))
+    pins = dict(line.split("==") for line in (packaged / "ctx" / "requirements.txt").read_text().splitlines()
+                if not line.startswith("#"))  # fmt: skip
+    needed = [Requirement(t) for t in _wheel_requires(wheel)]
+    runtime = [r for r in needed if r.marker is None or r.marker.evaluate({"extra": ""})]
+    assert runtime and all(_canonical(r.name) in pins for r in runtime)
+    assert all(r.specifier.contains(pins[_canonical(r.name)], prereleases=True) for r in runtime)
+
+
+@pytest.mark.parametrize(("name", "expected"), [("churn", "churn"), ("Churn_Model.v2", "churn-model-v2"),
+                                                ("__x__", "x"), ("___", "model"), ("a" * 80, "a" * 50)])  # fmt: skip
+def test_resource_names_are_dns_labels(name: str, expected: str) -> None:
+    from mloop.serving.kubernetes import slug
+
+    assert slug(name) == expected
+
+
+@pytest.mark.slow
+def test_serve_bundle_with_two_workers(churn: Any, packaged: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    model, _ = churn
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mloop"), "serve", "--bundle", str(packaged / "ctx" /
+                             "bundle"), "--workers", "2", "--port", str(port)], cwd=packaged, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        answers = {httpx.post(f"http://127.0.0.1:{port}/predict", json=[ROW]).json()["model"] for _ in range(8)}
+        assert answers == {"model:churn/1"}
+        r = httpx.post(f"http://127.0.0.1:{port}/predict", json=[ROW])
+        assert r.json()["predictions"] == model.predict(pd.DataFrame([ROW])).tolist()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, -signal.SIGTERM) and "Finished server process" in err, err
