@@ -1,41 +1,37 @@
-"""Schemathesis against the scoring server's own OpenAPI document, in process (ASGI): every documented operation
-gets schema-valid (positive) and schema-invalid (negative) requests; no answer is a 500, every status code,
-content type, header and body is the one documented, and what the document forbids is refused with a 4xx.
+"""Schemathesis against the scoring server's own OpenAPI document, in process (ASGI, no socket).
 
-Derandomized and bounded (``EXAMPLES`` per operation and mode) so a run is deterministic and takes seconds.
+Its engine runs the phases its CLI runs: the document's examples, coverage (boundary values, each required
+field missing, each type wrong, undeclared methods) and fuzzing (schema-valid and schema-invalid requests) for
+every operation. Every default check applies: no 500, status codes, content types, headers and bodies as
+documented, schema-invalid data refused with a 4xx, 405 with ``Allow`` for undeclared methods. Only
+``positive_data_acceptance`` is off: a schema-valid row may hold a category the model's encoder never saw, or
+columns of unequal lengths (JSON Schema cannot say "same length"), and the server rightly answers 422.
+
+Deterministic (fixed seed, derandomized) and bounded (``EXAMPLES`` per operation in the fuzzing phase).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import events
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from mloop.serving import create_app
 from mloop.tracking.client import Client
 
 EXAMPLES = 25
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-]
+CONFIG = {
+    "seed": 20261203,
+    "generation": {"max-examples": EXAMPLES, "deterministic": True},
+    "phases": {"stateful": {"enabled": False}},  # no links between operations: nothing to chain
+    "checks": {"positive_data_acceptance": {"enabled": False}},
+}
 
 
 @pytest.fixture(params=["churn", "matrix"])
@@ -45,39 +41,38 @@ def api(request: pytest.FixtureRequest, client: Client) -> Iterator[Any]:
     request.getfixturevalue(request.param)  # registers model:<name>/1
     app = create_app(f"model:{request.param}/1", client)
     app.state.load()
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    yield schema
+    yield schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig.from_dict(CONFIG))
     shutdown_lifespans()
-
-
-def _fuzz(operation: Any, mode: GenerationMode, statuses: list[int], examples: int) -> None:
-    @settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: Any) -> None:
-        statuses.append(case.call_and_validate(checks=CHECKS).status_code)
-
-    check()
 
 
 # Extreme finite inputs (1e308) overflow inside the estimator: numpy warns and the answer holds null (a
 # non-finite float), as in production; the suite's warnings-as-errors would otherwise turn that into a 500.
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_every_operation_conforms_and_never_500s(api: Any) -> None:
-    statuses: dict[str, list[int]] = {}
-    for result in api.get_all_operations():
-        operation = result.ok()
-        statuses[operation.label] = []
-        scoring = operation.method.upper() == "POST"
-        examples = EXAMPLES if scoring or "churn" in api.raw_schema["info"]["title"] else EXAMPLES // 5
-        negatable = scoring or "{" in operation.path  # a body or path parameters
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if negatable else (GenerationMode.POSITIVE,):
-            _fuzz(operation, mode, statuses[operation.label], examples)
-    # every route was fuzzed, and the scoring routes were reached past validation (a 200) as well as refused
-    assert {"POST /predict", "POST /invocations", "GET /health/ready", "GET /v2/models/{name}"} <= statuses.keys()
+    failures: list[str] = []
+    statuses: dict[str, Counter[int]] = {}
+    phases: dict[str, str] = {}
+    for event in schemathesis.engine.from_schema(api).execute():
+        if isinstance(event, events.ScenarioFinished):
+            rec = event.recorder
+            for interaction in rec.interactions.values():
+                if interaction.response is not None:
+                    statuses.setdefault(rec.label, Counter())[interaction.response.status_code] += 1
+            for checks in rec.checks.values():
+                for check in checks:
+                    if (info := check.failure_info) is not None:
+                        failures.append(f"{event.phase.name} {rec.label} {check.name}: {info.failure.title}\n"
+                                        f"{info.code_sample}")  # fmt: skip
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            failures.append(f"engine error: {event}")
+        elif isinstance(event, events.PhaseFinished):
+            phases[event.phase.name] = event.status.name
+    assert not failures, "\n\n".join(dict.fromkeys(failures))
+    assert {phases[p] for p in ("examples", "coverage", "fuzzing")} == {"SUCCESS"}, phases
+    assert len(statuses) >= 14, sorted(statuses)  # every documented operation but the document itself
     for label in ("POST /predict", "POST /invocations", "POST /v2/models/{name}/versions/{version}/infer"):
-        assert 200 in statuses[label], (label, statuses[label])
-        assert any(400 <= s < 500 for s in statuses[label]), (label, statuses[label])
+        seen = statuses[label]  # reached past validation (200) as well as refused (4xx)
+        assert seen[200] and sum(n for code, n in seen.items() if 400 <= code < 500), (label, seen)
 
 
 # What the fuzzing found, pinned as plain tests
@@ -92,3 +87,23 @@ def test_v2_column_tensors_for_a_model_fitted_without_feature_names(matrix: Any,
     r = tc.post("/v2/models/matrix/infer", json={"inputs": inputs})
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] == model.predict(x[:2]).tolist()
+
+
+def test_invocations_refuses_what_mlflow_refuses_and_v2_405_names_the_allowed_methods(churn: Any, serve: Any) -> None:
+    tc = serve("model:churn/1")
+    row = [61, 55.0, "pro"]
+    split = {"columns": ["age", "income", "plan"], "data": [row]}
+    assert tc.post("/invocations", json={"dataframe_split": {**split, "index": ["a"]}, "params": {}}).status_code == 200
+    for body, status, field in [
+        ({"dataframe_split": split, "params": [1]}, 400, "params"),  # params is an object
+        ({"dataframe_split": {**split, "orient": "split"}}, 422, "dataframe_split.orient"),  # an unknown key
+        ({"dataframe_split": {**split, "index": {}}}, 422, "dataframe_split.index"),  # not an array
+        ({"dataframe_split": {**split, "index": [1, 2]}}, 422, "dataframe_split.index"),  # not one label per row
+    ]:
+        r = tc.post("/invocations", json=body)
+        assert (r.status_code, r.json()["error"]["field"]) == (status, field), (body, r.text)
+    r = tc.request("PUT", "/v2/models/churn/infer")
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert "use POST" in r.json()["error"]
+    r = tc.request("DELETE", "/v2/health/live")
+    assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD")

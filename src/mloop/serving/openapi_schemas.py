@@ -142,6 +142,7 @@ def _input_schemas(state: ServerState) -> Json:
                 **({"minItems": len(names)} if names else {}),
                 "description": "Column names for the data's positions (default: signature order).",
             },
+            "index": {"type": "array", "description": "Row labels (pandas' split orient; ignored)."},
             "data": {
                 "type": "array",
                 "minItems": 1,

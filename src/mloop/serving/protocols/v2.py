@@ -326,7 +326,9 @@ def v2_routes(
             {m for r in routes if r.matches(request.scope)[0] == Match.PARTIAL for m in r.methods or () if m != "HEAD"}
         )
         if allowed:
-            return _json({"error": f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}."}, 405)
+            response = _json({"error": f"{request.method} is not allowed on {path}; use {' or '.join(allowed)}."}, 405)
+            response.headers["Allow"] = ", ".join([*allowed, "HEAD"] if "GET" in allowed else allowed)  # RFC 9110
+            return response
         return _json({"error": f"No V2 route {path}; the routes are /v2, /v2/health/live|ready and "
                                "/v2/models/{name}[/versions/{version}][/ready|/infer]."}, 404)  # fmt: skip
 
