@@ -134,3 +134,24 @@ def test_predict_and_invocations_answer_csv_as_json(churn: Any, serve: Any) -> N
     r = tc.post("/invocations", content=b"age,income,plan\n40,\xff,pro\n", headers={"content-type": "text/csv"})
     assert r.status_code == 400
     assert "not UTF-8" in r.json()["error"]["message"]
+
+
+near_csv = st.lists(
+    st.lists(st.sampled_from(["age", "income", "plan", "active", "", "1", "-2.5", "1e400", "nan", "true", '"',
+                              '"a,b"', "x\ny", "\r", " 3 ", "\x00", "é"]), max_size=6),
+    max_size=5,
+).map(lambda rows: "\n".join(",".join(r) for r in rows).encode())  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=64) | near_csv | near_csv.map(lambda b: b"age,income,plan,active\n" + b))
+def test_any_bytes_give_a_model_input_or_a_request_error(raw: bytes) -> None:
+    for schema in (SCHEMA, Schema(None, names_needed=True)):
+        refusal: RequestError | None = None
+        try:
+            parse_csv(raw, schema)
+        except RequestError as exc:  # anything else fails the test
+            refusal = exc
+        if refusal is not None:
+            assert refusal.status in (400, 422)
+            assert str(refusal)
