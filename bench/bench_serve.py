@@ -88,7 +88,10 @@ def _measure(args: argparse.Namespace, servers: dict[str, Server], body: bytes) 
         for c in levels:
             for side in rotated(list(servers), rnd):
                 url = servers[side].url + "/invocations"
+                cpu0 = servers[side].cpu_seconds()
                 result = run_wrk(url, body, connections=c, duration=args.duration)
+                served = result.get("requests") or 1
+                result["cpu_ms_per_request"] = (servers[side].cpu_seconds() - cpu0) * 1e3 / served
                 result["rss_mib"] = round(servers[side].rss() / 2**20, 1)
                 runs.setdefault(side, {}).setdefault(c, []).append(result)
                 print(f"round {rnd + 1} c={c} {side:6} wrk {result['throughput']:>9,.0f} req/s "
@@ -111,6 +114,8 @@ def _summary(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]
                 "p99_ms": round(statistics.median(r["p99"] for r in results) * 1e3, 3),
                 "non_2xx": sum(r["non_2xx"] for r in results),
                 "socket_errors": sum(r["socket_errors"] for r in results),
+                "cpu_ms_per_request": (round(statistics.median(r["cpu_ms_per_request"] for r in results), 4)
+                                       if "cpu_ms_per_request" in results[0] else None),
                 "rounds": [round(r["throughput"], 1) for r in results],
             }  # fmt: skip
     pairs = [("mloop", "mlflow", "mloop_vs_mlflow"), ("mloop", "bare", "mloop_vs_bare"),
@@ -120,6 +125,10 @@ def _summary(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]
             for c in runs[top]:
                 pr = paired_ratios([r["throughput"] for r in runs[base][c]], [r["throughput"] for r in runs[top][c]])
                 out["ratios"].setdefault(name, {})[str(c)] = pr
+                if "cpu_ms_per_request" in runs[top][c][0]:  # base CPU a request / top CPU a request
+                    pr = paired_ratios([1 / r["cpu_ms_per_request"] for r in runs[base][c]],
+                                       [1 / r["cpu_ms_per_request"] for r in runs[top][c]])  # fmt: skip
+                    out["ratios"].setdefault(f"{name} (server CPU a request)", {})[str(c)] = pr
     return out
 
 
@@ -127,10 +136,12 @@ def _print(doc: dict[str, Any]) -> None:
     rows = []
     for side, by_c in doc["summary"]["sides"].items():
         for c, s in by_c.items():
-            rows.append([side, c, f"{s['throughput']:,.0f}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}",
+            cpu = "-" if s.get("cpu_ms_per_request") is None else f"{s['cpu_ms_per_request']:.3f}"
+            rows.append([side, c, f"{s['throughput']:,.0f}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}", cpu,
                          s["non_2xx"], s["socket_errors"]])  # fmt: skip
     print_table("Single-row JSON requests, closed loop (wrk; bare-loadgen: mloop's generator), medians",
-                ["side", "concurrency", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket errors"], rows)  # fmt: skip
+                ["side", "concurrency", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "non-2xx",
+                 "socket errors"], rows)  # fmt: skip
     rows = [[name, c, fmt_range(pr)] for name, by_c in doc["summary"]["ratios"].items() for c, pr in by_c.items()]
     print_table("Paired per-round throughput ratios", ["ratio", "concurrency", "median (min-max)"], rows)
     if doc.get("overload"):

@@ -140,6 +140,17 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far."""
+        import psutil
+
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+        return total
+
     def rss(self) -> int:
         """Resident memory of the server's processes now (bytes)."""
         import psutil
