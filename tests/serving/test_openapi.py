@@ -135,3 +135,31 @@ def test_only_routed_paths_are_listed_and_nothing_before_loading(churn: Any, ser
     assert set(doc["paths"]) == {"/predict", "/v2/models/{name}/infer"}
     assert set(doc["paths"]["/predict"]["post"]["requestBody"]["content"]) == {"application/json"}
     OpenAPIV31SpecValidator(doc).validate()
+
+
+def test_413_503_and_404_answers_match_the_documented_error_schemas(churn: Any, serve: Any) -> None:
+    tc = serve("model:churn/1", max_body_bytes=200)
+    doc = tc.get("/openapi.json").json()
+    big = [{"age": 40, "income": 50.0, "plan": "pro"}] * 20
+    cases = [
+        ("/predict", big, 413),
+        ("/invocations", {"instances": big}, 413),
+        ("/v2/models/churn/infer", {"inputs": big}, 413),
+        ("/v2/models/other/infer", {"inputs": []}, 404),
+    ]
+    for url, body, status in cases:
+        r = tc.post(url, json=body)
+        assert r.status_code == status, (url, r.text)
+        path = "/v2/models/{name}/infer" if url.startswith("/v2") else url
+        _validator(doc, _response_schema(doc, path, status=str(status))).validate(r.json())
+    loading = serve("model:churn/1", started=False)
+    for url, body in (("/predict", [big[0]]), ("/v2/models/churn/infer", {"inputs": []})):
+        r = loading.post(url, json=body)
+        assert r.status_code == 503, (url, r.text)
+        path = "/v2/models/{name}/infer" if url.startswith("/v2") else url
+        _validator(doc, _response_schema(doc, path, status="503")).validate(r.json())
+    r = loading.get("/health/ready")  # its own body: {"status": "loading", "model"}
+    assert r.status_code == 503
+    assert jsonschema.Draft202012Validator(
+        doc["paths"]["/health/ready"]["get"]["responses"]["503"]["content"]["application/json"]["schema"]
+    ).is_valid(r.json())
