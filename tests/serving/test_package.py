@@ -406,3 +406,35 @@ def test_serve_bundle_with_two_workers(churn: Any, packaged: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGTERM) and "Finished server process" in err, err
+
+
+def test_a_score_py_bundle_starts_twice_and_a_planted_helper_is_refused(
+    client: Client, tmp_path: Path, wheel: tuple[Path, str], served: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing score.py must not leave bytecode in the bundle (the next start would find an unlisted file)."""
+    import sys
+
+    import mloop
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as without PYTHONDONTWRITEBYTECODE (set here)
+
+    script = tmp_path / "scorer"
+    script.mkdir()
+    (script / "helper.py").write_text("def double(rows):\n    return [2 * sum(r) for r in rows]\n")
+    (script / "score.py").write_text("from helper import double\n\ndef init():\n    pass\n\n"
+                                     "def run(data):\n    return double(data.values.tolist())\n")  # fmt: skip
+    mloop.register_model(script, "doubler")
+    package_model(client, "model:doubler", docker=tmp_path / "ctx", mloop_wheel=wheel[0])
+    bundle = tmp_path / "ctx" / "bundle"
+    for _ in range(2):
+        app = served(bundle_app(bundle))
+        try:
+            r = app.post("/predict", json=[{"a": 1, "b": 2}, {"a": 3, "b": 4}])
+            assert r.status_code == 200 and r.json()["predictions"] == [6, 14], r.text
+        finally:
+            app.close()
+    assert sorted(p.name for p in (bundle / "model").rglob("*")) == ["helper.py", "mloop-model.json", "score.py"]
+    (bundle / "model" / "__pycache__").mkdir()
+    (bundle / "model" / "__pycache__" / "helper.cpython-311.pyc").write_bytes(b"planted")
+    with pytest.raises(IntegrityError, match=r"'__pycache__/helper\.cpython-311\.pyc'.*not in its manifest"):
+        load_bundle(bundle)

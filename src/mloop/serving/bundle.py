@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,7 +155,13 @@ def load_bundle(folder: Path | str, *, strict: bool | None = None) -> tuple[Mode
 
         strict = resolve_settings().strict
     _check_environment(version, strict)
-    model = load_model_dir(model_dir, ref=version.ref)
+    # A score.py model is imported from the bundle: no bytecode may be written next to it, or the next start
+    # would find a file the manifest does not list (and bytecode there is never trusted: it is refused above).
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        model = load_model_dir(model_dir, ref=version.ref)
+    finally:
+        sys.dont_write_bytecode = writes
     model.meta["version"] = version.version
     return version, model
 
