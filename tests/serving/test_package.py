@@ -112,6 +112,21 @@ def test_requirements_keep_the_locked_version_over_the_installed_one() -> None:
     assert pins["numpy"] == "1.0.0" and pins["scikit-learn"] == "0.1"
 
 
+def test_requirement_markers_are_evaluated_for_the_locks_python() -> None:
+    """anyio needs exceptiongroup below Python 3.11 only: a 3.9 lock needs it (refused, naming it, where it is
+    not installed), a 3.11 lock does not."""
+    from importlib import metadata
+
+    assert "exceptiongroup" not in requirements({"python": "3.11.7", "packages": {}})
+    try:
+        metadata.version("exceptiongroup")
+    except metadata.PackageNotFoundError:
+        with pytest.raises(InvalidInput, match=r"exceptiongroup is needed under Python 3\.9\.0 .*Python 3\.9 "):
+            requirements({"python": "3.9.0", "packages": {}})
+    else:
+        assert "exceptiongroup" in requirements({"python": "3.9.0", "packages": {}})
+
+
 def test_manifest_lists_every_file_with_its_digest(client: Client, packaged: Path) -> None:
     version = client.store.get_model_version("churn", 1)
     bundle = packaged / "ctx" / "bundle"

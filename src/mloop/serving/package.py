@@ -81,9 +81,9 @@ def requirements(lock: dict[str, Any], wheel: Path | None = None) -> dict[str, s
     """Name -> ``==`` version of what the container installs (mloop itself apart).
 
     The lock's packages at their locked versions, plus mloop's runtime dependencies (as the shipped ``wheel``
-    declares them, else the installed mloop) and everything they need (markers evaluated for this platform,
-    extras followed), at the versions installed here. A locked package not installed here is pinned without its
-    own dependencies (pip resolves those when the image is built).
+    declares them, else the installed mloop) and everything they need (markers evaluated for this platform and
+    the lock's Python, extras followed), at the versions installed here. A locked package not installed here is
+    pinned without its own dependencies (pip resolves those when the image is built).
     """
     from importlib import metadata
 
@@ -92,8 +92,10 @@ def requirements(lock: dict[str, Any], wheel: Path | None = None) -> dict[str, s
     locked = {_canonical(k): str(v) for k, v in (lock.get("packages") or {}).items()}
     pins: dict[str, str] = dict(locked)
     queue: list[tuple[str, frozenset[str]]] = [(name, frozenset()) for name in locked]
+    python = str(lock.get("python") or platform.python_version())
+    target = {"python_full_version": python, "python_version": ".".join(python.split(".")[:2])}
     own = metadata.requires("mloop") if wheel is None else _wheel_requires(wheel)
-    queue += [(r, frozenset()) for r in _applicable(own or [], frozenset())]
+    queue += [(r, frozenset()) for r in _applicable(own or [], frozenset(), target)]
     seen: set[tuple[str, frozenset[str]]] = set()
     while queue:
         text, extras = queue.pop()
@@ -107,12 +109,18 @@ def requirements(lock: dict[str, Any], wheel: Path | None = None) -> dict[str, s
         except metadata.PackageNotFoundError:
             if key[0] in locked:
                 continue
+            if target["python_version"] != ".".join(platform.python_version().split(".")[:2]):
+                raise InvalidInput(
+                    f"{req.name} is needed under Python {python} (the model's lock) but is not installed here "
+                    f"(Python {platform.python_version()}), so it cannot be pinned; package from an environment "
+                    f"with Python {target['python_version']} and the model's packages."
+                ) from None
             raise InvalidInput(
                 f"{req.name} (needed by the scoring server) is not installed here, so it cannot be pinned; "
                 "install mloop's dependencies (`pip install mloop`) and package again."
             ) from None
         pins.setdefault(key[0], installed)
-        queue += [(r, frozenset()) for r in _requires(req.name, key[1])]
+        queue += [(r, frozenset()) for r in _applicable(metadata.requires(req.name) or [], key[1], target)]
     return dict(sorted(pins.items()))
 
 
@@ -129,20 +137,16 @@ def _wheel_requires(wheel: Path) -> list[str]:
     return list(headers.get_all("Requires-Dist") or [])
 
 
-def _requires(dist: str, extras: frozenset[str]) -> list[str]:
-    from importlib import metadata
-
-    return _applicable(metadata.requires(dist) or [], extras)
-
-
-def _applicable(texts: list[str], extras: frozenset[str]) -> list[str]:
-    """The requirements that apply here (with ``extras``), as ``name[extras]`` strings without markers."""
+def _applicable(texts: list[str], extras: frozenset[str], target: dict[str, str]) -> list[str]:
+    """The requirements that apply on this platform under the ``target`` Python (with ``extras``), as
+    ``name[extras]`` strings without markers."""
     from packaging.requirements import Requirement
 
     out = []
     for text in texts:
         req = Requirement(text)
-        if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in (*sorted(extras), "")):
+        if req.marker is not None and not any(req.marker.evaluate({**target, "extra": e})
+                                              for e in (*sorted(extras), "")):  # fmt: skip
             continue
         out.append(f"{req.name}[{','.join(sorted(req.extras))}]" if req.extras else req.name)
     return out
