@@ -81,7 +81,7 @@ def requirements(lock: dict[str, Any], wheel: Path | None = None) -> dict[str, s
     """Name -> ``==`` version of what the container installs (mloop itself apart).
 
     The lock's packages at their locked versions, plus mloop's runtime dependencies (as the shipped ``wheel``
-    declares them, else the installed mloop) and everything they need (markers evaluated for this platform and
+    declares them, else the installed mloop) and everything they need (markers evaluated for a Linux image with
     the lock's Python, extras followed), at the versions installed here. A locked package not installed here is
     pinned without its own dependencies (pip resolves those when the image is built).
     """
@@ -93,7 +93,13 @@ def requirements(lock: dict[str, Any], wheel: Path | None = None) -> dict[str, s
     pins: dict[str, str] = dict(locked)
     queue: list[tuple[str, frozenset[str]]] = [(name, frozenset()) for name in locked]
     python = str(lock.get("python") or platform.python_version())
-    target = {"python_full_version": python, "python_version": ".".join(python.split(".")[:2])}
+    target = {
+        "python_full_version": python,
+        "python_version": ".".join(python.split(".")[:2]),
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+    }  # the image, wherever we run
     own = metadata.requires("mloop") if wheel is None else _wheel_requires(wheel)
     queue += [(r, frozenset()) for r in _applicable(own or [], frozenset(), target)]
     seen: set[tuple[str, frozenset[str]]] = set()
