@@ -41,6 +41,7 @@ from mloop.serving.schema import RequestError, Schema
 
 if TYPE_CHECKING:
     from mloop.context import Context
+    from mloop.entities.models import ModelVersion
     from mloop.flavors import LoadedModel
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ScoringApp", "ServerState", "create_app"]
@@ -73,7 +74,10 @@ class ServerState:
         from mloop.registry.loader import load_model, resolve_model
 
         version = resolve_model(self.context, self.ref)
-        model = load_model(version.ref, client=self.context)
+        self.install(version, load_model(version.ref, client=self.context))
+
+    def install(self, version: ModelVersion, model: LoadedModel) -> None:
+        """Serve ``model`` (already verified) as ``version``: its schema, classes, metrics and batcher."""
         raw = model.raw
         names_needed = model.flavor != "sklearn" or hasattr(raw, "feature_names_in_")
         self.schema = Schema(version.signature, names_needed=names_needed)
