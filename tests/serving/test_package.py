@@ -327,7 +327,7 @@ def test_force_replaces_what_package_wrote_and_keeps_other_files(
 
 
 def test_the_bundle_state_matches_the_registry_state(client: Client, churn: Any, packaged: Path, served: Any) -> None:
-    """bundle_app sets up the server as ServerState.load does for the registered version: same attributes."""
+    """bundle_app (through ServerState.install) sets up the server as ServerState.load does: same attributes."""
     from mloop.serving import create_app
 
     from_registry = create_app("model:churn/1", client)

@@ -31,7 +31,7 @@ from mloop.errors import EnvironmentMismatch, IntegrityError, InvalidInput
 if TYPE_CHECKING:
     from mloop.context import Context
     from mloop.flavors import LoadedModel
-    from mloop.serving.app import ScoringApp, ServerState
+    from mloop.serving.app import ScoringApp
     from mloop.serving.batching import BatchConfig
 
 __all__ = ["BUNDLE_FORMAT", "MANIFEST_NAME", "app_from_env", "bundle_app", "load_bundle", "read_manifest",
@@ -166,28 +166,6 @@ def load_bundle(folder: Path | str, *, strict: bool | None = None) -> tuple[Mode
     return version, model
 
 
-def _install(state: ServerState, version: ModelVersion, model: LoadedModel) -> None:
-    """Set up ``state`` for a model loaded from a bundle as :meth:`ServerState.load` does for a registered one
-    (everything after its verified load); tests/serving/test_package.py checks the two states agree."""
-    import numpy as np
-
-    from mloop.serving.batching import combinable
-    from mloop.serving.metrics import ServerMetrics
-    from mloop.serving.schema import Schema
-
-    raw = model.raw
-    state.schema = Schema(
-        version.signature, names_needed=model.flavor != "sklearn" or hasattr(raw, "feature_names_in_")
-    )
-    classes = getattr(raw, "classes_", None)
-    state.classes = None if classes is None else list(np.asarray(classes).tolist())
-    state.version_ref = version.ref
-    state.combine = combinable(model.flavor) and state.schema.columns is not None
-    state.metrics = ServerMetrics(version.ref)
-    state.batcher = state._batcher(state.batcher.config)
-    state.model = model
-
-
 def bundle_app(
     folder: Path | str, *, max_body_bytes: int | None = None, batching: BatchConfig | None = None
 ) -> ScoringApp:
@@ -200,7 +178,7 @@ def bundle_app(
     # The context is never opened (no workspace is needed): the model is installed here, so the app's startup
     # does not load it again.
     app = create_app(version.ref, Context(), max_body_bytes=limit, batching=batching)
-    _install(app.state, version, model)
+    app.state.install(version, model)
     return app
 
 
