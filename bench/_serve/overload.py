@@ -47,6 +47,7 @@ def overload(server: Any, body: bytes, sustainable: float, *, factor: float = 10
     rss_after = server.rss()
     status, reply = server.post("/invocations", body)
     counts = result.status_counts
+    service = result.latencies if result.service is None else result.service
     answered = result.requests
     other_5xx = sum(n for s, n in counts.items() if s >= 500 and s != 503)
     rss = [r for _, r in samples]
@@ -59,8 +60,9 @@ def overload(server: Any, body: bytes, sustainable: float, *, factor: float = 10
         "share_503": round(result.count(503) / answered, 4) if answered else None,
         "other_5xx": other_5xx, "transport_errors": result.errors, "error_samples": list(result.error_samples),
         "unsent": result.unsent,
-        "accepted_service_ms": {"p50": _ms(result.service_percentile(50, 200)),
-                                "p99": _ms(result.service_percentile(99, 200))},
+        "accepted_service_ms": {q: _ms(result.service_percentile(float(q[1:]), 200))
+                                for q in ("p50", "p90", "p99", "p100")},
+        "accepted_over_1s": int((service[result.statuses == 200] > 1.0).sum()),
         "accepted_from_due_ms": {"p50": _ms(result.percentile(50, 200)), "p99": _ms(result.percentile(99, 200))},
         "shed_service_ms": {"p50": _ms(result.service_percentile(50, 503)),
                             "p99": _ms(result.service_percentile(99, 503))},
