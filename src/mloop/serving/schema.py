@@ -115,6 +115,7 @@ class Schema:
         self.names = tuple(c.name for c in self.columns) if self.columns else ()
         self.by_name = {c.name: c for c in self.columns or ()}
         numeric = self.columns is not None and all(c.kind == "number" for c in self.columns)
+        self.names_needed = names_needed  # False: a model fitted on an array (no feature names)
         self.numeric_matrix = numeric and not names_needed  # one 2-D float array, no DataFrame
         self.named_matrix = numeric and names_needed  # a DataFrame over one 2-D float array (cheap to build)
 
@@ -157,7 +158,16 @@ class Schema:
         if self.columns is None:
             import pandas as pd
 
-            return pd.DataFrame({n: np.array(v, dtype=object) for n, v in columns.items()}).infer_objects()
+            for name, values in columns.items():  # no signature: any scalars, but scalars
+                bad = next((i for i, v in enumerate(values) if isinstance(v, list | dict)), None)
+                if bad is not None:
+                    raise RequestError(
+                        f"row {bad}, column {name!r}: expected a number, string, boolean or null, got "
+                        f"{_json_type(values[bad])} {shown(values[bad])}.", field=str(name),
+                        expected="a scalar", got=f"{_json_type(values[bad])} {shown(values[bad])}",
+                    )  # fmt: skip
+            frame = pd.DataFrame({n: np.array(v, dtype=object) for n, v in columns.items()}).infer_objects()
+            return frame if self.names_needed else frame.to_numpy()  # in the order sent
         arrays = {c.name: c.to_array(columns[c.name]) for c in self.columns}
         if self.numeric_matrix or self.named_matrix:
             matrix = np.column_stack([arrays[n].astype(np.float64, copy=False) for n in self.names])
@@ -224,19 +234,20 @@ class Schema:
                     )  # fmt: skip
             return self.from_columns({n: [row[n] for row in records] for n in names})
         if isinstance(first, list):
-            if self.columns is None:
+            if self.columns is None and self.names_needed:
                 raise RequestError(f"{field} are arrays but the model has no signature naming its columns; "
                                    "send objects ({name: value}).", field=field, expected="objects",
                                    got="arrays")  # fmt: skip
-            width = len(self.names)
+            order = self.names or tuple(str(j) for j in range(len(first)))  # no signature: positions
+            width = len(order)
             for i, row in enumerate(records):
                 if not isinstance(row, list) or len(row) != width:
                     got = f"{len(row)} values" if isinstance(row, list) else _json_type(row)
                     raise RequestError(
-                        f"{field}[{i}] must be an array of {width} values ({', '.join(self.names)}); got {got}.",
+                        f"{field}[{i}] must be an array of {width} values ({', '.join(order)}); got {got}.",
                         field=f"{field}[{i}]", expected=f"{width} values", got=got,
                     )  # fmt: skip
-            return self.from_columns({n: [row[j] for row in records] for j, n in enumerate(self.names)})
+            return self.from_columns({n: [row[j] for row in records] for j, n in enumerate(order)})
         if self.columns is not None and len(self.names) == 1:
             return self.from_columns({self.names[0]: list(records)})
         raise RequestError(f"{field}[0] is {_json_type(first)}; rows must be objects or arrays.",
