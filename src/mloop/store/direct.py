@@ -6,7 +6,8 @@ store at the current schema as a :class:`DirectSqliteStore`. It answers these me
 text the SQL store's SQLite fast path sends (:mod:`mloop.store.sql.fastpath`), the same argument checks
 (:mod:`mloop.store.sql.inputs`), the same events in the same transactions, ``BEGIN IMMEDIATE`` for writes and
 the same lock retries: :meth:`get_setting`, :meth:`get_experiment_by_name`, :meth:`get_or_create_experiment`
-(when it exists), :meth:`put_environment`, :meth:`create_run`, :meth:`end_run` (without metrics),
+(when it exists), :meth:`put_environment`, :meth:`create_run`, :meth:`get_run` (what every pipeline step's
+worker reads first), :meth:`end_run` (without metrics),
 :meth:`recent_tagged_runs` and :meth:`record_finished_runs`. Every other method, and these in the cases named,
 is the :class:`~mloop.store.sql.SqlStore`'s, opened on first use (SQLAlchemy is imported then). The Store
 contract suite runs on both (``tests/contract``), so either answer is the same.
@@ -243,6 +244,16 @@ class DirectSqliteStore:
             _event(conn, RunEvents.FINISHED, f"run:{run_id}", actor, {"status": status.value})
 
         self._transaction(end)
+
+    @checked("run_id")
+    def get_run(self, run_id: str) -> RunRecord:
+        def read(conn: sqlite3.Connection) -> RunRecord:
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE runs.id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise missing_run(run_id)
+            return _hydrate(conn, [row])[0]
+
+        return self._read(read)
 
     # pipeline step runs (mloop.store.sql.steps) ---------------------------------------------------
     @checked("experiment_id", "limit")

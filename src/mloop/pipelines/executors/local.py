@@ -70,7 +70,10 @@ class LocalExecutor:
                 raise InvalidInput(f"Start method {method!r} is not available here; use one of {methods}.")
             context = multiprocessing.get_context(method)
             if method == "forkserver":  # imported once in the fork server, not again in every worker it forks
-                context.set_forkserver_preload(["mloop.pipelines.worker", "mloop.store.sql"])
+                # (the step's context opens the store: the direct SQLite one, and SqlStore for the calls it
+                # delegates, e.g. the holdout guard's private_blobs; mloop.store.sql alone no longer imports it)
+                preload = ["mloop.pipelines.worker", "mloop.store.direct", "mloop.store.sql.store"]
+                context.set_forkserver_preload(preload)
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
             )
