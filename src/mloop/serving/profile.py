@@ -235,7 +235,7 @@ def _request_body(context: Context, version: Any, rows: int | None) -> tuple[byt
     if frame is None or len(frame) == 0:
         raise InvalidInput(
             f"{version.ref} has no stored input example to profile with. Register the model with one (log it "
-            "with signature_data=... or input_example=...), then run `mloop profile` again."
+            "with input_example=..., e.g. a few rows of its training data), then run `mloop profile` again."
         )
     if rows is not None:
         if rows < 1:
