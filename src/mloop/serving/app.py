@@ -33,6 +33,7 @@ from starlette.routing import Route
 from mloop.errors import InvalidInput, MloopError, Overloaded
 from mloop.serving.batching import BatchConfig, Batcher, combinable
 from mloop.serving.metrics import ServerMetrics
+from mloop.serving.modelcall import ModelCalls, model_calls
 from mloop.serving.openapi import openapi_route
 from mloop.serving.protocols.invocations import parse_invocations
 from mloop.serving.protocols.native import parse_predict
@@ -67,6 +68,7 @@ class ServerState:
         self.version_ref = ref
         self.classes: list[Any] | None = None
         self.combine = False  # whether requests may share one predict call (row-wise flavor with a signature)
+        self.calls: ModelCalls | None = None
         self.metrics = ServerMetrics(ref)
         self.batcher = self._batcher(batching)
 
@@ -85,6 +87,7 @@ class ServerState:
         self.classes = None if classes is None else _plain(classes)
         self.version_ref = version.ref
         self.combine = combinable(model.flavor) and self.schema.columns is not None
+        self.calls = model_calls(model, self.schema)
         self.metrics = ServerMetrics(version.ref)
         self.batcher = self._batcher(self.batcher.config)
         self.model = model
@@ -202,7 +205,10 @@ async def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
     if proba and not model.has_proba:
         raise RequestError(f"{state.version_ref} ({model.flavor}) has no predict_proba; ask without proba.",
                            field="proba", expected="false for this model", got="true")  # fmt: skip
-    fn = model.predict_proba if proba else model.predict
+    calls = state.calls
+    assert calls is not None
+    fn = calls.proba if proba else calls.predict
+    assert fn is not None
     key = ("proba" if proba else "predict") if state.combine else None
     try:
         out = await state.batcher.score(fn, data, int(data.shape[0]), key)

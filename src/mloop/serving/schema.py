@@ -118,6 +118,13 @@ class Schema:
         self.names_needed = names_needed  # False: a model fitted on an array (no feature names)
         self.numeric_matrix = numeric and not names_needed  # one 2-D float array, no DataFrame
         self.named_matrix = numeric and names_needed  # a DataFrame over one 2-D float array (cheap to build)
+        self.frames = True  # False: a named matrix stays a bare float array (the caller frames a whole batch)
+
+    def framed(self, matrix: Any) -> Any:
+        """A named matrix as the DataFrame the model was fitted on (its columns in signature order)."""
+        import pandas as pd
+
+        return pd.DataFrame(matrix, columns=list(self.names), copy=False)
 
     def check_names(self, names: Sequence[str], where: str = "the input") -> None:
         if self.columns is None:
@@ -171,11 +178,7 @@ class Schema:
         arrays = {c.name: c.to_array(columns[c.name]) for c in self.columns}
         if self.numeric_matrix or self.named_matrix:
             matrix = np.column_stack([arrays[n].astype(np.float64, copy=False) for n in self.names])
-            if self.numeric_matrix:
-                return matrix
-            import pandas as pd
-
-            return pd.DataFrame(matrix, columns=list(self.names), copy=False)
+            return matrix if self.numeric_matrix or not self.frames else self.framed(matrix)
         import pandas as pd
 
         return pd.DataFrame(arrays, columns=list(self.names))
@@ -214,11 +217,7 @@ class Schema:
         if self.numeric_matrix or self.named_matrix:
             matrix = self._plain_numbers(records)
             if matrix is not None:
-                if self.numeric_matrix:
-                    return matrix
-                import pandas as pd
-
-                return pd.DataFrame(matrix, columns=list(self.names), copy=False)
+                return matrix if self.numeric_matrix or not self.frames else self.framed(matrix)
         first = records[0]
         if isinstance(first, dict):
             names = list(first)
