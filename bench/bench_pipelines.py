@@ -89,10 +89,14 @@ def floor_commands() -> dict[str, list[str]]:
 
     Timed in every round beside the pipelines (a loaded machine's speed changes from minute to minute)."""
     py = str(Path(sys.executable))
-    imports = "import mloop.cli.app, mloop.store.sql, mloop.pipelines.runner, mloop.tracking.client"
+    # what a cached `mloop pipelines run` imports before it does anything (the SQLite store through sqlite3 alone:
+    # mloop.store.direct); SQLAlchemy beside it, which the cached run no longer imports
+    imports = ("import mloop.cli.app, mloop.cli.pipelines, mloop.store.direct, mloop.pipelines.runner, "
+               "mloop.tracking.client, rich.table")  # fmt: skip
     return {
         "python -c pass": [py, "-c", "pass"],
         "import mloop CLI + store + runner": [py, "-c", imports],
+        "import sqlalchemy + mloop.store.sql": [py, "-c", "import mloop.store.sql.store"],
         "mloop runs list": [str(MLOOP), "runs", "list"],
         "dvc --version": [str(DVC), "--version"],
     }

@@ -91,8 +91,9 @@ class _Loop:
     def flush(self) -> None:
         """Write the cached step runs recorded so far, with their lineage and events, in one transaction.
 
-        Called before any other write of this pipeline run (a step run that starts, the pipeline run's end),
-        so the store sees the same runs, edges and events in the same order as one transaction per call."""
+        Called before any other write of this pipeline run (a step run that starts or finishes, the pipeline
+        run's end or kill), so the store sees the same runs, edges and events in the same order as when each was
+        written at once."""
         if self.pending:
             runs, edges = self.pending, self.pending_edges
             self.pending, self.pending_edges = [], []
@@ -170,6 +171,7 @@ class _Loop:
         self.running[name] = _Running(run, task, key, reason, 1, future)
 
     def _finish(self, name: str, item: _Running, outcome: Outcome) -> None:
+        self.flush()  # cached steps begun while this one ran come first, as they did when written at once
         s, run = self.graph.steps[name], item.run
         error = None if outcome.ok else (outcome.error or "failed")
         suffix = "" if item.attempt == 1 else f".{item.attempt}"
