@@ -6,8 +6,8 @@ store at the current schema as a :class:`DirectSqliteStore`. It answers these me
 text the SQL store's SQLite fast path sends (:mod:`mloop.store.sql.fastpath`), the same argument checks
 (:mod:`mloop.store.sql.inputs`), the same events in the same transactions, ``BEGIN IMMEDIATE`` for writes and
 the same lock retries: :meth:`get_setting`, :meth:`get_experiment_by_name`, :meth:`get_or_create_experiment`
-(when it exists), :meth:`put_environment`, :meth:`create_run`, :meth:`get_run` (what every pipeline step's
-worker reads first), :meth:`end_run` (without metrics),
+(when it exists), :meth:`put_environment`, :meth:`create_run`, :meth:`get_run` and :meth:`private_blobs` (what
+every pipeline step's worker asks first), :meth:`end_run` (without metrics),
 :meth:`recent_tagged_runs` and :meth:`record_finished_runs`. Every other method, and these in the cases named,
 is the :class:`~mloop.store.sql.SqlStore`'s, opened on first use (SQLAlchemy is imported then). The Store
 contract suite runs on both (``tests/contract``), so either answer is the same.
@@ -50,6 +50,27 @@ _INSERT_LINEAGE = (
     "INSERT INTO lineage (source, target, relation, actor, created_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (source, target, relation) DO NOTHING"
 )
+
+
+_CHUNK = 500  # digests per IN list (mloop.store.sql.dialect.CHUNK)
+# private_blobs: the SQL text SQLAlchemy compiles for mloop.store.sql.holdouts on SQLite
+_PRIVATE_OWNERS = (
+    "SELECT dataset_files.digest, datasets.name, dataset_versions.version FROM dataset_files "
+    "JOIN dataset_versions ON dataset_versions.id = dataset_files.version_id "
+    "JOIN datasets ON datasets.id = dataset_versions.dataset_id "
+    "WHERE dataset_files.digest IN ({marks}) AND dataset_versions.private IS 1 "
+    "ORDER BY datasets.name, dataset_versions.version"
+)
+_PUBLIC_TOO = (
+    "SELECT dataset_files.digest FROM dataset_files JOIN dataset_versions ON dataset_versions.id = "
+    "dataset_files.version_id WHERE dataset_files.digest IN ({marks}) AND dataset_versions.private IS 0 "
+    "UNION SELECT artifacts.digest FROM artifacts WHERE artifacts.digest IN ({marks}) "
+    "UNION SELECT model_files.digest FROM model_files WHERE model_files.digest IN ({marks})"
+)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
 
 
 def sqlite_path(uri: str) -> str | None:
@@ -252,6 +273,26 @@ class DirectSqliteStore:
             if row is None:
                 raise missing_run(run_id)
             return _hydrate(conn, [row])[0]
+
+        return self._read(read)
+
+    def private_blobs(self, digests: Sequence[str]) -> dict[str, list[str]]:
+        """As :meth:`mloop.store.sql.holdouts.HoldoutsMixin.private_blobs` (the same two queries, chunk by chunk):
+        the artifact read guard asks it before a pipeline step's worker reads its inputs."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, list[str]]:
+            owners: dict[str, list[str]] = {}
+            wanted = sorted(set(digests))
+            for start in range(0, len(wanted), _CHUNK):
+                part = wanted[start : start + _CHUNK]
+                for digest, name, version in conn.execute(_PRIVATE_OWNERS.format(marks=_marks(part)), part):
+                    owners.setdefault(digest, []).append(f"data:{name}/{version}")
+            found = sorted(owners)
+            for start in range(0, len(found), _CHUNK):
+                part = found[start : start + _CHUNK]
+                for (digest,) in conn.execute(_PUBLIC_TOO.format(marks=_marks(part)), part * 3):
+                    owners.pop(digest, None)
+            return owners
 
         return self._read(read)
 
