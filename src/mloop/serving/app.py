@@ -30,15 +30,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mloop.errors import InvalidInput, MloopError, Overloaded
+from mloop.errors import InvalidInput
 from mloop.serving.batching import BatchConfig, Batcher, combinable
 from mloop.serving.metrics import ServerMetrics
 from mloop.serving.modelcall import ModelCalls, model_calls
 from mloop.serving.openapi import openapi_route
-from mloop.serving.protocols.invocations import parse_invocations
-from mloop.serving.protocols.native import parse_predict
 from mloop.serving.protocols.v2 import v2_routes
-from mloop.serving.schema import RequestError, Schema
+from mloop.serving.schema import Schema
+from mloop.serving.scoring import Handler, scoring_handler
 
 if TYPE_CHECKING:
     from mloop.context import Context
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ScoringApp", "ServerState", "create_app"]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-INLINE_ROWS = 64  # larger batches are scored in a worker thread so the event loop keeps answering
 _log = logging.getLogger("mloop.serving")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -119,7 +117,7 @@ class ScoringApp:
 
     def __init__(
         self, app: Callable[[Scope, Receive, Send], Awaitable[None]], state: ServerState,
-        direct: dict[str, Callable[[Request], Awaitable[Response]]] | None = None,
+        direct: dict[str, Handler] | None = None,
     ) -> None:  # fmt: skip
         self.app = app
         self.state = state
@@ -153,144 +151,24 @@ class ScoringApp:
             if handler is None:
                 await self.app(scope, receive, send_with_id)
             else:
-                response = await handler(Request(scope, receive))
-                await response(scope, receive, send_with_id)
+                status, body, extra = await handler(scope, receive)
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                           header, *extra]  # fmt: skip
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
         finally:
             self.state.metrics.observe(scope["path"], status, time.perf_counter() - started)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise RequestError(
-            f"The body is {length} bytes; the limit is {limit}. Send smaller batches.",
-            status=413, field="body", expected=f"at most {limit} bytes", got=f"{length} bytes",
-        )  # fmt: skip
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"The body is over {limit} bytes (the limit). Send smaller batches.", status=413,
-                               field="body", expected=f"at most {limit} bytes", got=f"over {limit} bytes")  # fmt: skip
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _routed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A scoring handler as a Starlette endpoint (the same answer when reached through the router)."""
 
+    async def endpoint(request: Request) -> Response:
+        status, body, extra = await handler(request.scope, request.receive)
+        return Response(body, status, headers={k.decode(): v.decode() for k, v in extra},
+                        media_type="application/json")  # fmt: skip
 
-def _decode_json(raw: bytes) -> Any:
-    if not raw.strip():
-        raise RequestError("The body is empty; send a JSON object or array.", status=400, field="body",
-                           expected="JSON", got="empty body")  # fmt: skip
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        hint = ""
-        for token in (b"NaN", b"Infinity"):
-            if token in raw:
-                hint = f" {token.decode()} is not valid JSON; send null for a missing value."
-                break
-        raise RequestError(f"The body is not valid JSON: {exc}.{hint}", status=400, field="body",
-                           expected="JSON", got=raw[:80].decode("utf-8", "replace")) from None  # fmt: skip
-
-
-def _refused(state: ServerState, exc: Exception) -> RequestError:
-    """The model's own refusal of values the signature let through (e.g. a category its encoder never saw)."""
-    return RequestError(f"{state.version_ref} refused the input: {exc}", field=None,
-                        expected="input the model accepts", got=type(exc).__name__)  # fmt: skip
-
-
-async def _score(state: ServerState, data: Any, proba: bool) -> dict[str, Any]:
-    model = state.model
-    assert model is not None
-    if proba and not model.has_proba:
-        raise RequestError(f"{state.version_ref} ({model.flavor}) has no predict_proba; ask without proba.",
-                           field="proba", expected="false for this model", got="true")  # fmt: skip
-    calls = state.calls
-    assert calls is not None
-    fn = calls.proba if proba else calls.predict
-    assert fn is not None
-    key = ("proba" if proba else "predict") if state.combine else None
-    try:
-        out = await state.batcher.score(fn, data, int(data.shape[0]), key)
-    except RequestError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _refused(state, exc) from exc
-    if not proba:
-        return {"predictions": out}
-    result: dict[str, Any] = {"probabilities": out}
-    if state.classes is not None:
-        result["classes"] = state.classes
-    return result
-
-
-def _serializable(result: dict[str, Any]) -> dict[str, Any]:
-    import numpy as np
-
-    for key in ("predictions", "probabilities"):
-        if key in result:
-            arr = np.asarray(result[key])
-            result[key] = arr.tolist() if arr.dtype == object or not arr.flags.c_contiguous else arr
-    return result
-
-
-def _overloaded(state: ServerState, exc: Overloaded) -> Response:
-    response = _error(503, str(exc))
-    response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-def _endpoint(state: ServerState, parse: Callable[[Any, Schema, Request], tuple[Any, bool]], native: bool) -> Any:
-    async def handle(request: Request) -> Response:
-        rid = request.scope.get("mloop.request_id", "")
-        if state.model is None or state.schema is None:
-            return _error(503, f"{state.ref} is not loaded yet; retry when /health/ready answers 200.")
-        batcher = state.batcher
-        try:
-            batcher.admit()
-        except Overloaded as exc:
-            return _overloaded(state, exc)
-        try:
-            try:
-                raw = await _read_body(request, state.max_body_bytes)
-                if request.headers.get("content-type", "").startswith("text/csv"):
-                    from mloop.serving.protocols.csv_body import parse_csv
-
-                    data, proba = parse_csv(raw, state.schema), native and _proba_query(request)
-                else:
-                    data, proba = parse(_decode_json(raw), state.schema, request)
-            finally:
-                batcher.arrived()
-            result = await _score(state, data, proba)
-            result["model"] = state.version_ref
-            return _json(_serializable(result))
-        except RequestError as exc:
-            return _json(exc.body(), exc.status)
-        except (InvalidInput, MloopError) as exc:
-            return _error(422, str(exc))
-        except Exception:
-            _log.exception("request %s to %s failed", rid, request.url.path)
-            return _error(500, f"Internal error scoring {state.version_ref} (request {rid}); see the server log.")
-        finally:
-            batcher.release()
-
-    return handle
-
-
-def _proba_query(request: Request) -> bool:
-    flag = request.query_params.get("proba", "false").lower()
-    if flag not in ("true", "false", "1", "0"):
-        raise RequestError(f"?proba= must be true or false, got {flag!r}.", status=400, field="proba",
-                           expected="true or false", got=flag)  # fmt: skip
-    return flag in ("true", "1")
-
-
-def _native(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
-    return parse_predict(body, schema, _proba_query(request))
-
-
-def _invocations(body: Any, schema: Schema, request: Request) -> tuple[Any, bool]:
-    return parse_invocations(body, schema), False
+    return endpoint
 
 
 def create_app(
@@ -322,15 +200,14 @@ def create_app(
         body, content_type = state.metrics.render()
         return Response(body, 200, headers={"Content-Type": content_type})
 
-    direct = {"/predict": _endpoint(state, _native, native=True),
-              "/invocations": _endpoint(state, _invocations, native=False)}  # fmt: skip
+    direct = {"/predict": scoring_handler(state, native=True), "/invocations": scoring_handler(state, native=False)}
     routes = [
         Route("/health/live", live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         openapi_route(state),  # GET /openapi.json
-        Route("/predict", direct["/predict"], methods=["POST"]),  # also answered directly, past the router
-        Route("/invocations", direct["/invocations"], methods=["POST"]),
+        Route("/predict", _routed(direct["/predict"]), methods=["POST"]),  # answered past the router
+        Route("/invocations", _routed(direct["/invocations"]), methods=["POST"]),
         *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes, batcher=lambda: state.batcher),  # OIP v2
     ]
     return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state, direct)
