@@ -140,3 +140,27 @@ def test_sigterm_drains_a_request_in_flight(client: Client, tmp_path: Path) -> N
             proc.kill()
     assert answers and answers[0].status_code == 200 and answers[0].json()["predictions"] == [1]
     assert code in (0, -signal.SIGTERM) and "Finished server process" in output
+
+
+@pytest.mark.slow
+def test_closed_loop_clients_fill_their_batches_over_the_network(client: Client, churn: Any) -> None:
+    """Eight clients that each send again as soon as they are answered: the batcher waits (within
+    --batch-wait-ms) for the ones just answered, so batches hold about eight requests, not the two or three
+    that happen to arrive in one read of the sockets."""
+    import orjson
+
+    from mloop.serving.loadgen import generate_load
+
+    proc, port = _start(client, "model:churn")
+    try:
+        _wait_ready(proc, port)
+        result = generate_load(f"http://127.0.0.1:{port}/predict", orjson.dumps([ROW]), concurrency=8,
+                               duration=1.5, warmup=0.3)  # fmt: skip
+        assert result.status_counts == {200: result.requests} and result.requests > 100
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+                  if line.startswith(("mloop_batch_rows_sum", "mloop_batch_rows_count"))}  # fmt: skip
+        per_call = values["mloop_batch_rows_sum"] / values["mloop_batch_rows_count"]
+        assert per_call >= 6, f"{per_call:.1f} requests per predict call at concurrency 8"
+    finally:
+        _stop(proc)

@@ -7,9 +7,12 @@ requests' latency stays bounded by ``max_queue`` instead of growing with the off
 
 One task takes work from the queue. Requests of a row-wise model (scikit-learn) that ask for the same output
 are *combined*: their inputs are stacked (2-D arrays) or concatenated (DataFrames), scored with one call, and
-the answer is split back by row counts. The wait is adaptive: after the first request the task gathers what is
-already queued, and keeps yielding to the event loop for more only while requests are still arriving (read
-but not yet queued) and at most ``max_wait`` seconds, so a lone request never waits. A combined batch stops at
+the answer is split back by row counts. The wait is adaptive and never longer than ``max_wait``: after the
+first request the task takes what is already queued, yields to the event loop while admitted requests are
+still being read, and then waits only if fewer requests are in the batch than were in the server at once
+lately (the peak of the last half second or so): with N clients that send again as soon as they are answered,
+it waits for the ones just answered, so batches hold about N requests instead of the two or three that arrive
+in one read of the sockets. A lone client never waits. A combined batch stops at
 ``max_rows`` rows. If the combined call fails (one request's value refused by the model), every request of the
 batch is scored alone, so each gets its own answer or error. Other work (a ``score.py`` model, the V2 routes)
 goes through the same queue one request at a time, under the same bound. Batches of more than ``inline_rows``
@@ -82,6 +85,8 @@ class Batcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.pending = 0  # admitted and not yet answered
         self.arriving = 0  # reading their body: likely to join the next batch
+        self._peak = self._last_peak = 0  # most requests in at once, this window and the last
+        self._window_start = 0.0
 
     def admit(self) -> None:
         """Count one request in, or raise :class:`Overloaded` when ``max_queue`` are already in."""
@@ -94,6 +99,7 @@ class Batcher:
             )
         self.pending += 1
         self.arriving += 1
+        self._peak = max(self._peak, self.pending)
         if self.on_depth is not None:
             self.on_depth(self.pending)
 
@@ -141,17 +147,32 @@ class Batcher:
                 await self._gather(queue, batch, loop.time() + self.config.max_wait)
             await self._run(batch)
 
+    def _expected(self, now: float) -> int:
+        """How many requests a batch may expect: the most that were in at once lately (windows of 0.5 s)."""
+        if now - self._window_start > 0.5:
+            self._last_peak, self._peak, self._window_start = self._peak, self.pending, now
+        return max(self._peak, self._last_peak)
+
     async def _gather(self, queue: asyncio.Queue[_Item], batch: list[_Item], deadline: float) -> None:
         loop = asyncio.get_running_loop()
         rows, held = batch[0].rows, []
+        expected = self._expected(loop.time())
         while rows < self.config.max_rows:
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
-                if self.arriving <= 0 or loop.time() >= deadline:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
                     break
-                await asyncio.sleep(0)  # let the requests being read reach the queue
-                continue
+                if self.arriving > 0:
+                    await asyncio.sleep(0)  # let the requests being read reach the queue
+                    continue
+                if len(batch) + len(held) >= expected:
+                    break
+                try:  # the clients just answered are likely to send again: wait for them, within the bound
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    break
             if item.key == batch[0].key and rows + item.rows <= self.config.max_rows:
                 batch.append(item)
                 rows += item.rows
