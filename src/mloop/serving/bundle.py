@@ -206,27 +206,14 @@ def serve_bundle(
 ) -> None:
     """Serve the bundle in ``folder`` until interrupted; a file that fails verification stops it before it
     listens (the entrypoint of ``mloop package``'s container)."""
-    import uvicorn
+    from mloop.serving.server import batch_env, checked_limit, run_one, run_workers
 
-    from mloop.serving.app import DEFAULT_MAX_BODY_BYTES
-
-    if not 0 <= port <= 65535:
-        raise InvalidInput(f"Port {port} is out of range; use 0-65535 (0 picks a free port).")
-    if workers < 1:
-        raise InvalidInput(f"--workers must be at least 1, got {workers}.")
-    limit = DEFAULT_MAX_BODY_BYTES if max_body_bytes is None else max_body_bytes
-    if limit < 1:
-        raise InvalidInput(f"The body limit must be at least 1 byte, got {limit}.")
+    limit = checked_limit(port, workers, max_body_bytes)
     if workers == 1:
-        app = bundle_app(folder, max_body_bytes=limit, batching=batching)
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on", access_log=access_log)
-        uvicorn.Server(config).run()
+        run_one(bundle_app(folder, max_body_bytes=limit, batching=batching), host, port, log_level, access_log)
         return
     load_bundle(folder)  # verified once here: a tampered file stops before any worker starts
-    os.environ[_ENV_BUNDLE], os.environ[_ENV_MAX_BODY] = str(Path(folder).resolve()), str(limit)
+    env = {_ENV_BUNDLE: str(Path(folder).resolve()), _ENV_MAX_BODY: str(limit)}
     if batching is not None:
-        import dataclasses
-
-        os.environ[_ENV_BATCH] = json.dumps(dataclasses.asdict(batching))
-    uvicorn.run("mloop.serving.bundle:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, lifespan="on", access_log=access_log)  # fmt: skip
+        env[_ENV_BATCH] = batch_env(batching)
+    run_workers("mloop.serving.bundle:app_from_env", env, host, port, workers, log_level, access_log)
