@@ -155,7 +155,7 @@ class Batcher:
 
     async def _gather(self, queue: asyncio.Queue[_Item], batch: list[_Item], deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        rows, held = batch[0].rows, []
+        rows, held = batch[0].rows, list[_Item]()
         expected = self._expected(loop.time())
         while rows < self.config.max_rows:
             try:
