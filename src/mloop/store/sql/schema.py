@@ -1,26 +1,34 @@
-"""Tables of the SQL metadata store (SQLAlchemy Core). Alembic migrations create them; keep both in step."""
+"""Tables of the SQL metadata store (SQLAlchemy Core). Alembic migrations create them; keep both in step.
+
+The metadata object and shared column helpers live in :mod:`tablebase`; the published-pipeline and schedule
+tables in :mod:`pipeline_tables`. Every table is importable from here.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    ColumnElement,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
-    func,
-    literal_column,
 )
+
+from mloop.store.sql.pipeline_tables import (
+    pipeline_aliases,
+    pipeline_files,
+    pipeline_versions,
+    pipelines,
+    schedule_fires,
+    schedules,
+)
+from mloop.store.sql.tablebase import SETTING_KEY_LENGTH, VALUE_INDEX_PREFIX, BigId, metadata, value_prefix
 
 __all__ = [
     "SETTING_KEY_LENGTH",
@@ -56,34 +64,6 @@ __all__ = [
     "tags",
     "value_prefix",
 ]
-
-# Integer autoincrement keys: BIGINT on PostgreSQL, the rowid alias on SQLite.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-# Setting keys hold e.g. "policy:<model name>:<alias>": names have up to 250 characters and aliases up to 100.
-# Every setting's event subject is "setting:<key>", and event subjects have up to 500 characters.
-SETTING_KEY_LENGTH = 400
-
-# Params and tags are indexed on (key, the first VALUE_INDEX_PREFIX characters of value): a B-tree entry on
-# PostgreSQL must fit in a third of a page (2,704 bytes), which a whole value need not (values have no length
-# limit). 250 + 200 characters are at most 1,800 bytes in UTF-8, so every entry fits. Searches compare
-# value_prefix(value) with the prefix of the wanted text (indexed), then the whole value.
-VALUE_INDEX_PREFIX = 200
-
-
-def value_prefix(value: Any) -> ColumnElement[str]:
-    """``substr(value, 1, 200)``, written with literal numbers so that both databases match the index to it."""
-    return func.substr(value, literal_column("1"), literal_column(str(VALUE_INDEX_PREFIX)), type_=Text)
-
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
 
 settings = Table(
     "settings",
@@ -357,80 +337,4 @@ approvals = Table(
     Column("comment", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_approvals_version_id_alias", "version_id", "alias"),
-)
-
-# published pipelines (versions of a definition: a code snapshot), schedules and their claimed fires
-pipelines = Table(
-    "pipelines",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(250), nullable=False, unique=True),
-    Column("created_at", BigInteger, nullable=False),
-)
-
-pipeline_versions = Table(
-    "pipeline_versions",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("pipeline_id", String(32), ForeignKey("pipelines.id"), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("digest", String(80), nullable=False),
-    Column("code_digest", String(80), nullable=False),
-    Column("file", String(1000), nullable=False),
-    Column("variable", String(250), nullable=False),
-    Column("source", Text, nullable=False),
-    Column("params", Text, nullable=False),
-    Column("steps", Text, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("actor", String(250), nullable=False),
-    Column("description", Text, nullable=False),
-    UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_pipeline_id_version"),
-    UniqueConstraint("pipeline_id", "digest", name="uq_pipeline_versions_pipeline_id_digest"),
-)
-
-pipeline_files = Table(
-    "pipeline_files",
-    metadata,
-    Column("version_id", String(32), ForeignKey("pipeline_versions.id", ondelete="CASCADE"), primary_key=True),
-    Column("path", String(1000), primary_key=True),
-    Column("size", BigInteger, nullable=False),
-    Column("digest", String(80), nullable=False),
-    Index("ix_pipeline_files_digest", "digest"),
-)
-
-pipeline_aliases = Table(
-    "pipeline_aliases",
-    metadata,
-    Column("pipeline_id", String(32), ForeignKey("pipelines.id"), primary_key=True),
-    Column("alias", String(100), primary_key=True),
-    Column("version_id", String(32), ForeignKey("pipeline_versions.id"), nullable=False),
-    Column("updated_at", BigInteger, nullable=False),
-    Column("actor", String(250), nullable=False),
-)
-
-schedules = Table(
-    "schedules",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("name", String(250), nullable=False, unique=True),
-    Column("pipeline", String(250), nullable=False),
-    Column("version", Integer, nullable=True),
-    Column("cron", String(250), nullable=False),
-    Column("params", Text, nullable=False),
-    Column("missed", String(16), nullable=False),
-    Column("paused", Boolean, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("actor", String(250), nullable=False),
-    Column("anchor_at", BigInteger, nullable=False),
-    Column("last_fire_at", BigInteger, nullable=True),
-)
-
-schedule_fires = Table(
-    "schedule_fires",
-    metadata,
-    Column("schedule_id", String(32), ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True),
-    Column("fire_time", BigInteger, primary_key=True),
-    Column("claimed_at", BigInteger, nullable=False),
-    Column("actor", String(250), nullable=False),
-    Column("missed", Integer, nullable=False),
 )
