@@ -140,8 +140,8 @@ def test_metrics_count_requests_by_model_route_and_status(client: Client, matrix
     assert _metric(text, "mloop_requests_total", 'model="model:matrix/1",route="predict",status="200"') == 1
     assert _metric(text, "mloop_requests_total", 'model="model:matrix/1",route="predict",status="422"') == 1
     assert _metric(text, "mloop_requests_total", 'model="model:matrix/1",route="invocations",status="200"') == 1
-    assert _metric(text, "mloop_request_duration_seconds_count", 'route="predict"') == 2
-    assert _metric(text, "mloop_request_duration_seconds_sum", 'route="predict"') > 0
+    assert _metric(text, "mloop_request_duration_seconds_count", 'model="model:matrix/1",route="predict"') == 2
+    assert _metric(text, "mloop_request_duration_seconds_sum", 'model="model:matrix/1",route="predict"') > 0
     # the series of two apps in one process never mix
     other = serve("model:matrix/1")
     assert _metric(other.get("/metrics").text, "mloop_requests_total", 'model="model:matrix/1",route="predict"') == 0

@@ -6,7 +6,8 @@ folder before the workers start, and ``/metrics`` then adds up every worker (pro
 mode), whichever worker answers the scrape.
 
 - ``mloop_requests_total{model, route, status}``: answered requests;
-- ``mloop_request_duration_seconds{route}``: latency histogram, from the first byte in to the last byte out;
+- ``mloop_request_duration_seconds{model, route}``: latency histogram by model version (a canary's analysis
+  compares them), from the first byte in to the last byte out;
 - ``mloop_batch_rows``: rows per scoring call (1 when requests are scored alone);
 - ``mloop_queue_depth``: requests admitted and not yet answered;
 - ``mloop_shed_requests_total``: requests answered 503 because the queue was full.
@@ -52,8 +53,8 @@ class ServerMetrics:
         reg = self.registry
         self._requests = Counter("mloop_requests", "Answered requests by model version, route and status.",
                                  ["model", "route", "status"], registry=reg)  # fmt: skip
-        self._latency = Histogram("mloop_request_duration_seconds", "Request latency in seconds by route.",
-                                  ["route"], buckets=_LATENCY_BUCKETS, registry=reg)  # fmt: skip
+        self._latency = Histogram("mloop_request_duration_seconds", "Request latency (s) by model version, route.",
+                                  ["model", "route"], buckets=_LATENCY_BUCKETS, registry=reg)  # fmt: skip
         self._batch = Histogram("mloop_batch_rows", "Rows per scoring call (several requests when batched).",
                                 buckets=_ROW_BUCKETS, registry=reg)  # fmt: skip
         self._depth = Gauge("mloop_queue_depth", "Scoring requests admitted and not yet answered.",
@@ -66,7 +67,7 @@ class ServerMetrics:
         route = route_of(path)
         children = self._children.get((route, status))
         if children is None:  # bind the labelled series once: labels() costs more than inc()
-            children = (self._requests.labels(self.model, route, str(status)), self._latency.labels(route))
+            children = (self._requests.labels(self.model, route, str(status)), self._latency.labels(self.model, route))
             self._children[(route, status)] = children
         children[0].inc()
         children[1].observe(seconds)
