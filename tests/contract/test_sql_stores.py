@@ -9,6 +9,7 @@ import pytest
 from mloop.store import Store, open_store
 from mloop.testing import (
     DatasetStoreContract,
+    EndpointStoreContract,
     ModelStoreContract,
     PipelineEventsContract,
     PipelineStoreContract,
@@ -24,6 +25,7 @@ class TestStoreContract(
     PipelineStoreContract,
     ScheduleStoreContract,
     PipelineEventsContract,
+    EndpointStoreContract,
 ):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:

@@ -1,6 +1,7 @@
 """Frozen value objects shared by every layer. No I/O here."""
 
 from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, ManifestEntry
+from mloop.entities.endpoints import Endpoint
 from mloop.entities.events import Event
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
@@ -13,6 +14,7 @@ __all__ = [
     "ArtifactEntry",
     "Dataset",
     "DatasetVersion",
+    "Endpoint",
     "Evaluation",
     "Event",
     "Experiment",

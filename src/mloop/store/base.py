@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from mloop.store.protocols import (
     ArtifactRefStore,
     DatasetStore,
+    EndpointStore,
     EnvironmentStore,
     EventStore,
     ExperimentStore,
@@ -47,6 +48,7 @@ class Store(
     ModelStore,
     PipelineStore,
     ScheduleStore,
+    EndpointStore,
     Protocol,
 ):
     """The whole metadata store."""

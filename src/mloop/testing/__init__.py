@@ -4,6 +4,7 @@ Importing this package needs pytest (``pip install 'mloop[test]'``).
 """
 
 from mloop.testing.dataset_contract import DatasetStoreContract
+from mloop.testing.endpoint_contract import EndpointStoreContract
 from mloop.testing.event_contract import EventStoreContract
 from mloop.testing.model_contract import ModelStoreContract
 from mloop.testing.pipeline_contract import PipelineEventsContract, PipelineStoreContract, ScheduleStoreContract
@@ -20,6 +21,7 @@ __all__ = [
     "POSTGRES_ADMIN_URI",
     "ArtifactRefStoreContract",
     "DatasetStoreContract",
+    "EndpointStoreContract",
     "EventStoreContract",
     "ExperimentStoreContract",
     "ModelStoreContract",

@@ -124,6 +124,12 @@ WRITE_CALLS: dict[str, tuple[Step, Step]] = {
                                                                           actor=ME, missed=9)),
     "delete_schedule": (_nothing, lambda s, st: s.delete_schedule("sch", actor=ME)),
     "record_finished_runs": (_nothing, _finished_run),
+    "create_endpoint": (_nothing, lambda s, st: s.create_endpoint("ep", spec={"traffic": {"model:m/1": 100}},
+                                                                  actor=ME, cause="test")),
+    "update_endpoint": (_nothing, lambda s, st: s.update_endpoint("ep", spec={"traffic": {"model:m/2": 100}},
+                                                                  actor=ME, expected_generation=1)),
+    "set_endpoint_status": (_nothing, lambda s, st: s.set_endpoint_status("ep", {"phase": "running"}, actor=ME)),
+    "delete_endpoint": (_nothing, lambda s, st: s.delete_endpoint("ep", actor=ME)),
 }  # fmt: skip
 
 

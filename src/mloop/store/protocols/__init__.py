@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from mloop.store.protocols import (
     artifacts,
     datasets,
+    endpoints,
     environments,
     events,
     experiments,
@@ -28,6 +29,7 @@ from mloop.store.protocols import (
 )
 from mloop.store.protocols.artifacts import ArtifactEvents, ArtifactRefStore
 from mloop.store.protocols.datasets import DatasetEvents, DatasetStore
+from mloop.store.protocols.endpoints import DeploymentEvents, EndpointStore
 from mloop.store.protocols.environments import EnvironmentStore
 from mloop.store.protocols.events import EventStore
 from mloop.store.protocols.experiments import ExperimentEvents, ExperimentStore
@@ -44,6 +46,8 @@ __all__ = [
     "ArtifactRefStore",
     "DatasetEvents",
     "DatasetStore",
+    "DeploymentEvents",
+    "EndpointStore",
     "EnvironmentStore",
     "EventStore",
     "ExperimentEvents",
@@ -76,6 +80,7 @@ NOUNS: dict[str, tuple[type, Mapping[str, str | tuple[str, ...] | None]]] = {
     "models": (ModelStore, models.WRITES),
     "pipelines": (PipelineStore, pipelines.WRITES),
     "schedules": (ScheduleStore, schedules.WRITES),
+    "endpoints": (EndpointStore, endpoints.WRITES),
 }
 
 

@@ -7,7 +7,15 @@ from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, 
 
 from mloop.store.sql.tablebase import metadata
 
-__all__ = ["pipeline_aliases", "pipeline_files", "pipeline_versions", "pipelines", "schedule_fires", "schedules"]
+__all__ = [
+    "endpoints",
+    "pipeline_aliases",
+    "pipeline_files",
+    "pipeline_versions",
+    "pipelines",
+    "schedule_fires",
+    "schedules",
+]
 
 pipelines = Table(
     "pipelines",
@@ -82,4 +90,19 @@ schedule_fires = Table(
     Column("claimed_at", BigInteger, nullable=False),
     Column("actor", String(250), nullable=False),
     Column("missed", Integer, nullable=False),
+)
+
+
+endpoints = Table(  # deployment:<name>: the spec (desired state, JSON) and the reported status (actual state, JSON)
+    "endpoints",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(250), nullable=False, unique=True),
+    Column("spec", Text, nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("status_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
 )

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 
 from mloop.store.sql.pipeline_tables import (
+    endpoints,
     pipeline_aliases,
     pipeline_files,
     pipeline_versions,
@@ -39,6 +40,7 @@ __all__ = [
     "dataset_files",
     "dataset_versions",
     "datasets",
+    "endpoints",
     "environments",
     "evaluations",
     "events",

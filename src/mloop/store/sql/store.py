@@ -16,6 +16,7 @@ from mloop.store.protocols.settings import SettingEvents
 from mloop.store.sql import schema as t
 from mloop.store.sql.datasets import DatasetsMixin
 from mloop.store.sql.dialect import insert_ignore, insert_stmt
+from mloop.store.sql.endpoints import EndpointsMixin
 from mloop.store.sql.engine import make_engine, migrate, run_in_transaction
 from mloop.store.sql.evaluations import EvaluationsMixin
 from mloop.store.sql.events import EventsMixin, write_event
@@ -46,6 +47,7 @@ class SqlStore(
     PipelinesMixin,
     SchedulesMixin,
     StepRunsMixin,
+    EndpointsMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
