@@ -1,0 +1,135 @@
+"""The Redis Streams transport of streaming scoring: a consumer group in, pipelined ``XADD`` out, one ``XACK``.
+
+Setup (:meth:`RedisTransport.open`): the group ``?group=`` is created on the input stream when missing
+(``MKSTREAM``; from the stream's first entry, or only new entries with ``?start=new``). Each entry holds its
+JSON event in one field (``?field=``, default ``data``); the prediction is added to the output stream under
+the same field name.
+
+Delivery: a batch is ``XREADGROUP ... COUNT batch BLOCK`` (what is there, up to the batch); its predictions go
+out in one pipeline of ``XADD`` (every reply checked), and only then the batch is acknowledged with one
+``XACK`` of all its ids. A consumer starts by re-reading its own pending entries (``XREADGROUP`` from id 0:
+delivered to it before and never acknowledged, e.g. a kill -9 between publish and ack), so a restarted consumer
+of the same name loses nothing; and every ``ack_wait`` seconds it claims entries another consumer of the group
+left pending for longer than that (``XAUTOCLAIM``), so a consumer that never comes back loses nothing either.
+After a failed publish the consumer goes back to its pending entries the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from mloop.deployments.eventscoring import Event
+from mloop.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mloop.deployments.streaming import StreamSpec
+
+__all__ = ["RedisTransport"]
+
+_log = logging.getLogger("mloop.deployments.stream")
+
+
+class RedisTransport:
+    """Redis Streams consumption for one :class:`~mloop.deployments.streaming.StreamSpec` (see the module doc)."""
+
+    def __init__(self, spec: StreamSpec) -> None:
+        self.spec = spec
+        self.field = spec.options.get("field", "data").encode()
+        self.consumer = spec.options.get("consumer", "consumer-1")
+        self.maxlen = int(spec.options["maxlen"]) if "maxlen" in spec.options else None
+        self.redis: Any = None
+        self._cursor = "0"  # "0": re-reading this consumer's pending entries; ">": new entries
+        self._claim_at = 0.0
+        self._claim_from = "0-0"
+
+    async def open(self) -> None:
+        import redis.asyncio as aioredis
+        from redis.exceptions import ResponseError
+
+        spec = self.spec
+        self.redis = aioredis.Redis.from_url(spec.server, db=int(spec.options.get("db", "0")),
+                                             socket_connect_timeout=5)  # fmt: skip
+        try:
+            await self.redis.xgroup_create(spec.input, spec.group, id="$" if spec.start == "new" else "0",
+                                           mkstream=True)  # fmt: skip
+            _log.info("stream: created consumer group %s on %s", spec.group, spec.input)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise StoreUnavailable(f"Redis refused to create group {spec.group!r} on {spec.input!r}: {exc}. "
+                                       "Is the key a stream?") from exc  # fmt: skip
+        except Exception as exc:
+            await self.redis.aclose()
+            raise StoreUnavailable(f"Cannot reach Redis at {spec.describe()}: {exc}. Is redis-server running "
+                                   "there?") from exc  # fmt: skip
+        self._claim_at = time.monotonic() + spec.ack_wait
+
+    def _events(self, entries: list[Any], skipped: list[Any]) -> list[Event]:
+        out: list[Event] = []
+        field = self.field
+        for entry_id, fields in entries:
+            if fields is None:  # trimmed or deleted while pending: nothing to score, acknowledge it
+                skipped.append(entry_id)
+                continue
+            ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            data = fields.get(field)
+            if data is None:  # answered with an error message, not dropped
+                names = ", ".join(sorted(repr(k.decode("utf-8", "replace")) for k in fields))
+                name = field.decode()
+                out.append(Event(ident, b"", entry_id, f"The entry has no field {name!r} (it has {names}); put "
+                                 f"the JSON event in {name!r} or name its field with ?field=."))  # fmt: skip
+                continue
+            out.append(Event(ident, data, entry_id))
+        return out
+
+    async def fetch(self, max_events: int, timeout: float) -> list[Event]:
+        spec = self.spec
+        skipped: list[Any] = []
+        if time.monotonic() >= self._claim_at:  # entries left pending by a consumer that went away
+            self._claim_at = time.monotonic() + spec.ack_wait
+            reply = await self.redis.xautoclaim(spec.input, spec.group, self.consumer, int(spec.ack_wait * 1000),
+                                                start_id=self._claim_from, count=max_events)  # fmt: skip
+            self._claim_from = reply[0]
+            events = self._events(reply[1], skipped)
+            if skipped:
+                await self.redis.xack(spec.input, spec.group, *skipped)
+            if events:
+                _log.info("stream: claimed %d events left pending in group %s", len(events), spec.group)
+                return events
+        block = None if self._cursor == "0" else max(1, int(timeout * 1000))
+        reply = await self.redis.xreadgroup(spec.group, self.consumer, {spec.input: self._cursor},
+                                            count=max_events, block=block)  # fmt: skip
+        entries = reply[0][1] if reply else []
+        if self._cursor == "0":
+            if not entries:
+                self._cursor = ">"  # every pending entry was re-read: now the new ones
+                return []
+            last = entries[-1][0]
+            self._cursor = last.decode() if isinstance(last, bytes) else str(last)  # pending entries after it
+        events = self._events(entries, skipped)
+        if skipped:
+            await self.redis.xack(spec.input, spec.group, *skipped)
+        return events
+
+    async def publish(self, messages: list[bytes]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        out, field, maxlen = self.spec.out, self.field, self.maxlen
+        for data in messages:
+            pipe.xadd(out, {field: data}, maxlen=maxlen, approximate=True)
+        results = await pipe.execute(raise_on_error=False)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            raise StoreUnavailable(f"Redis refused {len(failed)} of {len(messages)} predictions added to "
+                                   f"{out!r}: {failed[0]}")  # fmt: skip
+
+    async def ack(self, events: list[Event]) -> None:
+        await self.redis.xack(self.spec.input, self.spec.group, *[e.handle for e in events])
+
+    async def nack(self, events: list[Event]) -> None:
+        self._cursor = "0"  # they stay pending for this consumer: read them again next
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
