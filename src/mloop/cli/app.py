@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "profile": ("profile", "profile", "command"),
     "score": ("score", "score", "command"),
     "package": ("package", "package", "command"),
+    "deploy": ("deploy", "app", "group"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),
 }
