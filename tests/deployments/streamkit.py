@@ -189,3 +189,35 @@ class Consumer:
 def events(frame: Any, start: int = 0) -> list[bytes]:
     """One JSON event per row of ``frame``, with an ``id`` field (``e<n>``)."""
     return [orjson.dumps({"id": f"e{start + i}", **row}) for i, row in enumerate(frame.to_dict("records"))]
+
+
+CONSUMER_SCRIPT = """
+import signal, sys, threading
+from pathlib import Path
+from mloop.context import Context
+from mloop.deployments.router import Router
+from mloop.deployments.streaming import run_stream
+from mloop.workspace import open_workspace
+
+context = Context(workspace=open_workspace(cwd=Path(sys.argv[1])))
+stop, ready = threading.Event(), threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+threading.Thread(target=lambda: ready.wait() and print("ready", flush=True), daemon=True).start()
+run_stream(context, sys.argv[2], endpoint="ep", router_provider=lambda: Router({sys.argv[3]: 1}), stop=stop,
+           ready=ready)
+"""
+
+
+def consumer_process(workspace: Any, url: str, ref: str = "model:lr/1") -> Any:
+    """A consumer in its own process (for kill -9), started and ready (its first stdout line)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", CONSUMER_SCRIPT, str(workspace), url, ref],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise AssertionError(f"the consumer process did not start (exit {proc.wait()})")
+    return proc

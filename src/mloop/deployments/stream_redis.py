@@ -40,7 +40,7 @@ class RedisTransport:
         self.consumer = spec.options.get("consumer", "consumer-1")
         self.maxlen = int(spec.options["maxlen"]) if "maxlen" in spec.options else None
         self.redis: Any = None
-        self._cursor = "0"  # "0": re-reading this consumer's pending entries; ">": new entries
+        self._cursor = "0"  # an id: re-reading this consumer's pending entries after it; ">": new entries
         self._claim_at = 0.0
         self._claim_from = "0-0"
 
@@ -97,11 +97,12 @@ class RedisTransport:
             if events:
                 _log.info("stream: claimed %d events left pending in group %s", len(events), spec.group)
                 return events
-        block = None if self._cursor == "0" else max(1, int(timeout * 1000))
+        history = self._cursor != ">"
+        block = None if history else max(1, int(timeout * 1000))
         reply = await self.redis.xreadgroup(spec.group, self.consumer, {spec.input: self._cursor},
                                             count=max_events, block=block)  # fmt: skip
         entries = reply[0][1] if reply else []
-        if self._cursor == "0":
+        if history:
             if not entries:
                 self._cursor = ">"  # every pending entry was re-read: now the new ones
                 return []
