@@ -7,11 +7,13 @@ scoring routes answer 503; ``/health/live`` answers as soon as the process does.
 
 Routes: ``GET /health/live``, ``GET /health/ready``, ``GET /metrics`` (Prometheus), ``POST /predict``
 (native), ``POST /invocations`` (MLflow), and the Open Inference Protocol v2 routes under ``/v2``
-(:mod:`mloop.serving.protocols.v2`). Every response carries ``X-Request-ID`` (the caller's, or a generated one).
-Bad input gets a 400/413/422 JSON body naming the field, the expected type and what was sent; a 500 means a
-fault of the server. Scoring goes through the app's :class:`~mloop.serving.batching.Batcher`: concurrent
-requests are combined into one ``predict`` call, and past the queue bound requests get 503 with
-``Retry-After`` at once.
+(:mod:`mloop.serving.protocols.v2`); with a request collector (``collector=``), every request answered on
+``/predict`` and ``/invocations`` is recorded (:mod:`mloop.serving.collector`) and ``POST /feedback`` takes
+ground truth (:mod:`mloop.serving.feedback`). Every response carries ``X-Request-ID`` (the caller's, or a
+generated one). Bad input gets a 400/413/422 JSON body naming the field, the expected type and what was
+sent; a 500 means a fault of the server. Scoring goes through the app's
+:class:`~mloop.serving.batching.Batcher`: concurrent requests are combined into one ``predict`` call, and past
+the queue bound requests get 503 with ``Retry-After`` at once.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from mloop.context import Context
     from mloop.entities.models import ModelVersion
     from mloop.flavors import LoadedModel
+    from mloop.serving.collector import Collector
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ScoringApp", "ServerState", "create_app"]
 
@@ -57,8 +60,11 @@ Send = Callable[[Message], Awaitable[None]]
 class ServerState:
     """What one app serves: the reference, and once loaded the model and its input schema."""
 
-    def __init__(self, ref: str, context: Context, max_body_bytes: int, batching: BatchConfig) -> None:
+    def __init__(
+        self, ref: str, context: Context, max_body_bytes: int, batching: BatchConfig, collector: Collector | None = None
+    ) -> None:
         self.ref = ref
+        self.collector = collector  # records every scored request (None: nothing is recorded)
         self.context = context
         self.max_body_bytes = max_body_bytes
         self.model: LoadedModel | None = None
@@ -173,12 +179,15 @@ def _routed(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 def create_app(
     ref: str, context: Context, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, batching: BatchConfig | None = None,
+    collector: Collector | None = None,
 ) -> ScoringApp:  # fmt: skip
     """The ASGI app serving ``ref`` (``model:<name>/<version>`` or ``model:<name>@<alias>``) from ``context``;
-    ``batching`` bounds the queue and sets how concurrent requests are combined (:class:`BatchConfig`)."""
+    ``batching`` bounds the queue and sets how concurrent requests are combined (:class:`BatchConfig`);
+    ``collector`` records every scored request and backs ``POST /feedback`` (its owner closes it: several
+    apps of one endpoint share one collector)."""
     if max_body_bytes < 1:
         raise InvalidInput(f"max_body_bytes must be at least 1, got {max_body_bytes}.")
-    state = ServerState(ref, context, max_body_bytes, batching or BatchConfig())
+    state = ServerState(ref, context, max_body_bytes, batching or BatchConfig(), collector)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -197,7 +206,7 @@ def create_app(
         return _json({"status": "ready", "model": state.version_ref})
 
     async def metrics(request: Request) -> Response:
-        body, content_type = state.metrics.render()
+        body, content_type = state.metrics.render(*([collector.metrics.registry] if collector else []))
         return Response(body, 200, headers={"Content-Type": content_type})
 
     direct = {"/predict": scoring_handler(state, native=True), "/invocations": scoring_handler(state, native=False)}
@@ -210,4 +219,9 @@ def create_app(
         Route("/invocations", _routed(direct["/invocations"]), methods=["POST"]),
         *v2_routes(lambda: state.model, max_body_bytes=max_body_bytes, batcher=lambda: state.batcher),  # OIP v2
     ]
+    if collector is not None:
+        from mloop.serving.feedback import feedback_handler
+
+        direct["/feedback"] = feedback_handler(collector, max_body_bytes)
+        routes.append(Route("/feedback", _routed(direct["/feedback"]), methods=["POST"]))
     return ScoringApp(Starlette(routes=routes, lifespan=lifespan), state, direct)

@@ -11,6 +11,11 @@ mode), whichever worker answers the scrape.
 - ``mloop_batch_rows``: rows per scoring call (1 when requests are scored alone);
 - ``mloop_queue_depth``: requests admitted and not yet answered;
 - ``mloop_shed_requests_total``: requests answered 503 because the queue was full.
+
+The request collector (:class:`CollectorMetrics`, one per collector, shown on the ``/metrics`` of the apps it
+serves): ``mloop_collector_rows_total{endpoint, kind}`` rows written (``requests`` or ``feedback``),
+``mloop_collector_dropped_rows_total{endpoint}`` rows dropped because the buffer was full,
+``mloop_collector_write_errors_total{endpoint}`` failed writes, ``mloop_collector_buffered_rows{endpoint}``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ROUTES", "ServerMetrics", "route_of"]
+__all__ = ["ROUTES", "CollectorMetrics", "ServerMetrics", "route_of"]
 
 ROUTES = ("predict", "invocations", "v2_infer", "v2", "health", "metrics", "openapi", "other")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -89,8 +94,9 @@ class ServerMetrics:
     def shed(self) -> None:
         self._shed.inc()
 
-    def render(self) -> tuple[bytes, str]:
-        """The exposition body and its content type (every worker's figures in multiprocess mode)."""
+    def render(self, *also: Any) -> tuple[bytes, str]:
+        """The exposition body and its content type (every worker's figures in multiprocess mode); ``also``:
+        more registries to show (a collector's), which multiprocess mode already adds up with the rest."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         if self.multiprocess:
@@ -99,4 +105,36 @@ class ServerMetrics:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return b"".join(generate_latest(r) for r in (self.registry, *also)), CONTENT_TYPE_LATEST
+
+
+class CollectorMetrics:
+    """A request collector's counters (its own registry); called from its flush thread, and on drops."""
+
+    def __init__(self, endpoint: str, buffered: Callable[[], int]) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        rows = Counter("mloop_collector_rows", "Collected rows written to Parquet, by kind (requests, feedback).",
+                       ["endpoint", "kind"], registry=reg)  # fmt: skip
+        self._rows = {kind: rows.labels(endpoint, kind) for kind in ("requests", "feedback")}
+        self._dropped = Counter("mloop_collector_dropped_rows", "Rows the collector dropped: its buffer was full.",
+                                ["endpoint"], registry=reg).labels(endpoint)  # fmt: skip
+        self._errors = Counter("mloop_collector_write_errors", "Collector writes that failed (retried).",
+                               ["endpoint"], registry=reg).labels(endpoint)  # fmt: skip
+        self._buffered = Gauge("mloop_collector_buffered_rows", "Rows waiting in the collector's buffer.",
+                               ["endpoint"], registry=reg, multiprocess_mode="livesum").labels(endpoint)  # fmt: skip
+        self._read = buffered
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._buffered.set_function(buffered)
+
+    def written(self, rows: int, kind: str) -> None:
+        self._rows[kind].inc(rows)
+        self._buffered.set(self._read())
+
+    def dropped(self, rows: int) -> None:
+        self._dropped.inc(rows)
+
+    def write_error(self) -> None:
+        self._errors.inc()

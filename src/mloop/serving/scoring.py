@@ -8,12 +8,16 @@ the app's Starlette routes for these paths, so the router still lists them (405 
 A request is admitted by the app's batcher (503 + ``Retry-After`` past its bound), read (413 past the body
 limit, counted while streaming), parsed as JSON or, with ``Content-Type: text/csv``, as CSV, checked against
 the signature, and scored through the batcher (combined with concurrent requests). Bad input gets the
-:class:`RequestError` body naming the field; a 500 names the request id and logs the details.
+:class:`RequestError` body naming the field; a 500 names the request id and logs the details. With a request
+collector (``state.collector``) each answered request is recorded (a few appends; the collector writes in its
+own thread), with its role from ``scope["mloop.role"]`` (``live`` unless the endpoint mirrored it as
+``shadow``); a refused or failed request is recorded as one row without inputs or outputs.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +139,13 @@ def _plain_array(values: Any) -> Any:
     return arr.tolist() if arr.dtype == object or not arr.flags.c_contiguous else arr
 
 
+def _record_failure(state: ServerState, scope: MutableMapping[str, Any], status: int, started: float) -> None:
+    collector = state.collector
+    if collector is not None:
+        collector.record(scope.get("mloop.request_id", ""), state.version_ref, None, None,
+                         time.perf_counter() - started, status, scope.get("mloop.role", "live"))  # fmt: skip
+
+
 def scoring_handler(state: ServerState, native: bool) -> Handler:
     """The handler of ``/predict`` (``native``) or ``/invocations`` for the app serving ``state``."""
     parse: Parse = _native if native else _invocations
@@ -149,6 +160,7 @@ def scoring_handler(state: ServerState, native: bool) -> Handler:
         except Overloaded as exc:
             status, body, _ = _error(503, str(exc))
             return status, body, [(b"retry-after", str(exc.retry_after).encode())]
+        started = time.perf_counter()
         try:
             try:
                 content_type = length = b""
@@ -166,14 +178,23 @@ def scoring_handler(state: ServerState, native: bool) -> Handler:
                     data, proba = parse(decode_json(raw), schema, scope.get("query_string", b""))
             finally:
                 batcher.arrived()
-            return _answer(await _score(state, data, proba))
+            result = await _score(state, data, proba)
+            collector = state.collector
+            if collector is not None:
+                collector.record(scope.get("mloop.request_id", ""), result["model"], data, result,
+                                 time.perf_counter() - started, 200, scope.get("mloop.role", "live"),
+                                 columns=schema.names or None)  # fmt: skip
+            return _answer(result)
         except RequestError as exc:
+            _record_failure(state, scope, exc.status, started)
             return _answer(exc.body(), exc.status)
         except (InvalidInput, MloopError) as exc:
+            _record_failure(state, scope, 422, started)
             return _error(422, str(exc))
         except Exception:
             rid = scope.get("mloop.request_id", "")
             _log.exception("request %s to %s failed", rid, scope.get("path"))
+            _record_failure(state, scope, 500, started)
             return _error(500, f"Internal error scoring {state.version_ref} (request {rid}); see the server log.")
         finally:
             batcher.release()

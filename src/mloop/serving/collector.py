@@ -1,0 +1,310 @@
+"""The request collector: every scored request's inputs, outputs, model version, latency and id, kept off the
+critical path and written as Parquet partitions to the workspace's artifact storage.
+
+:meth:`Collector.record` (one HTTP request) and :meth:`Collector.record_rows` (a streaming micro-batch) append
+one small tuple holding the request's own numpy arrays or DataFrame to an in-memory buffer under a lock: no
+per-row work, no I/O. A background thread flushes the buffer when it holds ``flush_rows`` rows or every
+``flush_interval`` seconds, whichever comes first; at flush the records are concatenated column by column into
+one Arrow table per hour and written as one Parquet part (layout and atomic publication:
+:mod:`mloop.serving.collected_files`).
+
+Rows: one per scored input row: ``request_id``, ``row`` (index within the request), ``endpoint``, ``model``
+(version reference), ``role`` (``live`` or ``shadow``), ``ts`` (UTC, microseconds, when it was answered),
+``latency_ms``, ``status``, the inputs as ``input.<column>`` and the outputs as ``prediction`` or
+``probabilities`` (``list<double>``, in the order of the model's classes). A request that failed
+(status >= 400, after admission) is one row with null inputs and outputs, so error rates can be read per model.
+
+The buffer is bounded (``max_rows``). When a record would not fit it is dropped: scoring never waits for the
+collector. Dropped rows are counted (``mloop_collector_dropped_rows_total``, :meth:`stats`) and a warning is
+logged at most every 10 s. Feedback (:meth:`record_feedback`) is ground truth that a client cannot send twice
+by accident, so it is never dropped silently: past the bound it raises :class:`~mloop.errors.Overloaded`
+(``POST /feedback`` answers 503 with ``Retry-After``).
+
+Durability: :meth:`close` (graceful shutdown) flushes everything and returns when it is written. ``kill -9``
+(or a power cut) loses what was buffered and not yet flushed: at most the last ``flush_interval`` seconds of
+traffic (plus the flush being written at that moment, which is never visible half-written). If a write fails
+(store unreachable), the rows are kept for the next flush while they fit the bound, then dropped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mloop.errors import InvalidInput, Overloaded
+from mloop.serving.collected_files import (
+    FEEDBACK,
+    REQUESTS,
+    CollectedRoot,
+    Record,
+    feedback_table,
+    hour_of,
+    requests_table,
+)
+from mloop.serving.feedback import feedback_rows
+
+if TYPE_CHECKING:
+    from mloop.context import Context
+    from mloop.serving.metrics import CollectorMetrics
+
+__all__ = ["Collector", "collector_for"]
+
+_log = logging.getLogger("mloop.serving.collector")
+_WARN_EVERY_S = 10.0
+_Feedback = tuple[str, int, Any, int]  # request id, row, ground truth, arrival (µs)
+
+
+def collector_for(context: Context, endpoint: str, **options: Any) -> Collector:
+    """A collector writing ``endpoint``'s requests under ``context``'s artifact root (options: see
+    :class:`Collector`)."""
+    return Collector(context.artifacts.uri, endpoint=endpoint, **options)
+
+
+class Collector:
+    """Buffers scored requests and feedback for one endpoint and flushes them to Parquet in a background thread.
+
+    ``root`` is the artifact store's URI (a folder or an fsspec URL); ``flush_rows`` rows or ``flush_interval``
+    seconds trigger a flush; ``max_rows`` bounds the buffer (records past it are dropped and counted).
+    """
+
+    def __init__(
+        self, root: str, *, endpoint: str, flush_rows: int = 50_000, flush_interval: float = 1.0,
+        max_rows: int = 500_000,
+    ) -> None:  # fmt: skip
+        _check_name(endpoint)
+        if flush_rows < 1 or max_rows < flush_rows:
+            raise InvalidInput(f"flush_rows must be at least 1 and at most max_rows; got flush_rows={flush_rows}, "
+                               f"max_rows={max_rows}.")  # fmt: skip
+        if not 0 < flush_interval <= 3600:
+            raise InvalidInput(f"flush_interval must be between 0 and 3600 seconds, got {flush_interval!r}.")
+        from mloop.serving.metrics import CollectorMetrics
+
+        self.endpoint = endpoint
+        self.flush_rows, self.flush_interval, self.max_rows = flush_rows, flush_interval, max_rows
+        self.files = CollectedRoot(root)
+        self.metrics: CollectorMetrics = CollectorMetrics(endpoint, lambda: self._rows)
+        self._lock = threading.Lock()
+        self._records: list[Record] = []
+        self._rows = 0  # request rows buffered
+        self._feedback: list[_Feedback] = []
+        self._woken = False
+        self._closed = False
+        self._started = self._done = 0  # flushes begun and finished (flush() waits for one begun after it)
+        self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0}
+        self._dropped_since_warning = 0
+        self._warned_at = 0.0
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=f"mloop-collector-{endpoint}", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"Collector({self.files.uri!r}, endpoint={self.endpoint!r})"
+
+    # -- recording (hot path) ------------------------------------------------------------------------------
+
+    def record(
+        self, request_id: str, model: str, data: Any, result: Mapping[str, Any] | None, latency_s: float,
+        status: int = 200, role: str = "live", *, columns: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
+        """Buffer one answered request: ``data`` is what was scored (2-D array or DataFrame; ``None`` for a
+        failed request), ``result`` the answer dict (``predictions`` or ``probabilities``), ``columns`` the
+        input names of a bare matrix (signature order)."""
+        if data is None:
+            rows, outputs, proba = 1, None, False
+        else:
+            rows = int(data.shape[0])
+            outputs = None if result is None else result.get("predictions")
+            proba = outputs is None and result is not None and "probabilities" in result
+            if proba:
+                outputs = result["probabilities"]  # type: ignore[index]
+        self._add(Record(time.time_ns() // 1000, request_id, model, role, data, columns, outputs, proba,
+                         latency_s * 1e3, status, rows))  # fmt: skip
+
+    def record_rows(
+        self, ids: Sequence[str], model: str, data: Any, outputs: Any, latency_s: float, role: str = "live",
+        *, columns: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
+        """Buffer a streaming micro-batch: one id per row (the event id; each row is ``row`` 0 of its own
+        request); ``outputs`` are the predictions (1-D) or probabilities (2-D), or a result mapping."""
+        if isinstance(outputs, Mapping):
+            proba = "predictions" not in outputs and "probabilities" in outputs
+            outputs = outputs["probabilities" if proba else "predictions"]
+        else:
+            import numpy as np
+
+            outputs = np.asarray(outputs)
+            proba = outputs.ndim == 2 and outputs.dtype.kind == "f"
+        rows = int(data.shape[0])
+        if len(ids) != rows:
+            raise InvalidInput(f"record_rows got {len(ids)} ids for {rows} rows; give one id per row.")
+        self._add(Record(time.time_ns() // 1000, ids, model, role, data, columns, outputs, proba, latency_s * 1e3,
+                         200, rows))  # fmt: skip
+
+    def _add(self, record: Record) -> None:
+        n = record.rows
+        with self._lock:
+            if self._closed or self._rows + n > self.max_rows:
+                self._counts["dropped"] += n
+                dropped = True
+            else:
+                self._records.append(record)
+                self._rows += n
+                dropped = False
+                wake = self._rows >= self.flush_rows and not self._woken
+                if wake:
+                    self._woken = True
+        if dropped:
+            self._on_drop(n)
+        elif wake:
+            self._wake.set()
+
+    def _on_drop(self, n: int) -> None:
+        self.metrics.dropped(n)
+        self._dropped_since_warning += n
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY_S:
+            _log.warning(
+                "collector %r dropped %d row(s) since the last warning: its buffer (max_rows=%d) is full or "
+                "closed. The store may be slow or unreachable; raise max_rows or lower flush_interval.",
+                self.endpoint, self._dropped_since_warning, self.max_rows,
+            )  # fmt: skip
+            self._warned_at, self._dropped_since_warning = now, 0
+
+    def record_feedback(self, items: Iterable[Mapping[str, Any]]) -> int:
+        """Buffer ground truth: items ``{"request_id", "ground_truth", "row"?}`` (a list ``ground_truth`` without
+        ``row`` is one value per row of the request). Returns the rows buffered; raises
+        :class:`~mloop.errors.InvalidInput` naming a bad field, or :class:`Overloaded` when the buffer is full."""
+        ids, rows, values = feedback_rows(items)
+        now = time.time_ns() // 1000
+        with self._lock:
+            pending = len(self._feedback)
+            if self._closed or pending + len(ids) > self.max_rows:
+                raise Overloaded(f"The feedback buffer of endpoint {self.endpoint!r} is full ({pending} rows "
+                                 "waiting to be written); retry shortly.", retry_after=1)  # fmt: skip
+            self._feedback.extend(zip(ids, rows, values, [now] * len(ids), strict=True))
+        return len(ids)
+
+    # -- flushing (background thread) ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            closing = self._closed
+            try:
+                self._flush()
+            except Exception:  # never let the thread die: the next flush retries
+                _log.exception("collector %r: flush failed", self.endpoint)
+            with self._flushed:
+                self._done += 1
+                self._flushed.notify_all()
+            if closing:
+                return
+
+    def _flush(self) -> None:
+        with self._flushed:
+            self._started += 1
+        with self._lock:
+            records, self._records = self._records, []
+            feedback, self._feedback = self._feedback, []
+            self._rows, self._woken = 0, False
+        if records:
+            self._write_requests(records)
+        if feedback:
+            self._write_feedback(feedback)
+
+    def _write_requests(self, records: list[Record]) -> None:
+        by_hour: dict[int, list[Record]] = {}
+        for record in records:
+            by_hour.setdefault(hour_of(record.ts_us), []).append(record)
+        for hour, group in sorted(by_hour.items()):
+            n = sum(r.rows for r in group)
+            try:
+                self.files.write_table(REQUESTS, self.endpoint, hour, requests_table(self.endpoint, group))
+            except Exception as exc:
+                self._write_failed(exc, n)
+                self._keep(group, n)
+                continue
+            self._counts["rows"] += n
+            self._counts["files"] += 1
+            self.metrics.written(n, REQUESTS)
+
+    def _write_feedback(self, feedback: list[_Feedback]) -> None:
+        by_hour: dict[int, list[_Feedback]] = {}
+        for item in feedback:
+            by_hour.setdefault(hour_of(item[3]), []).append(item)
+        for hour, items in sorted(by_hour.items()):
+            ids, rows, values, ts = (list(col) for col in zip(*items, strict=True))
+            try:
+                self.files.write_table(FEEDBACK, self.endpoint, hour, feedback_table(self.endpoint, ids, rows,
+                                                                                     values, ts))  # fmt: skip
+            except Exception as exc:
+                self._write_failed(exc, len(items))
+                with self._lock:  # kept whatever the bound: its sender was told it was accepted
+                    self._feedback[:0] = items
+                continue
+            self._counts["feedback_rows"] += len(items)
+            self._counts["files"] += 1
+            self.metrics.written(len(items), FEEDBACK)
+
+    def _write_failed(self, exc: Exception, rows: int) -> None:
+        self._counts["write_errors"] += 1
+        self.metrics.write_error()
+        _log.warning("collector %r could not write %d row(s) to %s: %s: %s; retrying at the next flush",
+                     self.endpoint, rows, self.files.uri, type(exc).__name__, exc)  # fmt: skip
+
+    def _keep(self, records: list[Record], rows: int) -> None:
+        """Put unwritten records back in front of the buffer if they fit the bound; otherwise drop them."""
+        with self._lock:
+            if self._closed or self._rows + rows > self.max_rows:
+                self._counts["dropped"] += rows
+                keep = False
+            else:
+                self._records[:0] = records
+                self._rows += rows
+                keep = True
+        if not keep:
+            self._on_drop(rows)
+
+    # -- control -------------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Write everything buffered now and wait until it is written (tests, checkpoints)."""
+        with self._flushed:
+            target = self._started + 1
+            self._wake.set()
+            self._flushed.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop recording, write everything buffered and stop the thread (graceful shutdown loses nothing)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            _log.warning("collector %r did not finish writing within %g s", self.endpoint, timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Rows written, rows dropped, files written, feedback rows written, write errors, rows buffered."""
+        with self._lock:
+            return {**self._counts, "buffered": self._rows}
+
+    def __enter__(self) -> Collector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_name(endpoint: str) -> None:
+    import re
+
+    if not isinstance(endpoint, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", endpoint):
+        raise InvalidInput(f"Endpoint name {endpoint!r} cannot name a collected partition; use letters, digits, "
+                           "'.', '_' and '-' (starting with a letter or digit).")  # fmt: skip
