@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -192,8 +193,12 @@ def start(context: Context, name: str, *, timeout: float = 120.0) -> Endpoint:
         folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "MLOOP_URI": context.settings.store_uri, "MLOOP_ARTIFACT_URI": context.artifacts.uri}
         with open(folder / "supervisor.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "mloop.deployments.supervisor", name], stdout=log, stderr=log,
-                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mloop.deployments.supervisor", name], stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+            )  # fmt: skip
+        # reap it when it ends (no zombie while this process lives); it outlives this process otherwise
+        threading.Thread(target=process.wait, name=f"mloop-reap-{name}", daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         endpoint = context.store.get_endpoint(name)
