@@ -147,3 +147,28 @@ def test_the_cli_manages_an_endpoint(ws: Client, tmp_path: Path, monkeypatch: py
     assert "Deleted endpoint cli-ep" in runner.invoke(app, ["deploy", "delete", "cli-ep"]).output
     missing = runner.invoke(app, ["deploy", "show", "cli-ep"])
     assert missing.exit_code != 0 and "mloop deploy list" in missing.output
+
+
+@pytest.mark.parametrize("kind", ["nats", "redis"])
+def test_a_streaming_endpoint_scores_events_and_follows_weight_changes(ws: Client, kind: str) -> None:
+    from streamkit import NatsBroker, RedisBroker
+
+    broker = NatsBroker() if kind == "nats" else RedisBroker()
+    try:
+        ep = endpoints.create(ws, "stream-ep", ["c/1"], stream=broker.url())
+        assert ep.status["phase"] == "running"
+        broker.publish([json.dumps({"id": f"e{i}", "inputs": {"0": 0.5, "1": 1.5}}).encode() for i in range(50)])
+        first = broker.read(50)
+        assert {m["id"] for m in first} == {f"e{i}" for i in range(50)}
+        assert {(m["model"], m["prediction"]) for m in first} == {("model:c/1", 1.0)}
+        endpoints.update(ws, "stream-ep", models=["c/2"])  # the consumer's router follows the stored spec
+        time.sleep(1.5)
+        broker.publish([json.dumps({"id": f"f{i}", "inputs": {"0": 0.5, "1": 1.5}}).encode() for i in range(20)])
+        later = [m for m in broker.read(70) if m["id"].startswith("f")]
+        assert len(later) == 20 and {m["model"] for m in later} == {"model:c/2"}
+        endpoints.stop(ws, "stream-ep")  # the collector flushes on a graceful stop
+        from mloop.deployments.collected import read_collected
+
+        assert read_collected(ws, "stream-ep").num_rows == 70
+    finally:
+        broker.close()
