@@ -182,6 +182,10 @@ class NatsTransport:
         taken, self._buffer = self._buffer[:max_events], self._buffer[max_events:]
         return [Event(_sequence(m.reply), m.data, m.reply) for m in taken]
 
+    async def commit(self, messages: list[bytes], events: list[Event]) -> None:
+        await self.publish(messages)
+        await self._reply_all(events, b"+ACK")
+
     async def publish(self, messages: list[bytes]) -> None:
         nc = self.nc
         assert nc is not None
@@ -212,9 +216,6 @@ class NatsTransport:
             if event.handle:
                 await pub(event.handle, body)
         await self.nc.flush()
-
-    async def ack(self, events: list[Event]) -> None:
-        await self._reply_all(events, b"+ACK")
 
     async def nack(self, events: list[Event]) -> None:
         await self._reply_all(events, b"-NAK")

@@ -1,4 +1,4 @@
-"""The Redis Streams transport of streaming scoring: a consumer group in, pipelined ``XADD`` out, one ``XACK``.
+"""The Redis Streams transport of streaming scoring: a consumer group in; ``XADD`` out and ``XACK`` in one script.
 
 Setup (:meth:`RedisTransport.open`): the group ``?group=`` is created on the input stream when missing
 (``MKSTREAM``; from the stream's first entry, or only new entries with ``?start=new``). Each entry holds its
@@ -6,12 +6,14 @@ JSON event in one field (``?field=``, default ``data``); the prediction is added
 the same field name.
 
 Delivery: a batch is ``XREADGROUP ... COUNT batch BLOCK`` (what is there, up to the batch); its predictions go
-out in one pipeline of ``XADD`` (every reply checked), and only then the batch is acknowledged with one
-``XACK`` of all its ids. A consumer starts by re-reading its own pending entries (``XREADGROUP`` from id 0:
-delivered to it before and never acknowledged, e.g. a kill -9 between publish and ack), so a restarted consumer
-of the same name loses nothing; and every ``ack_wait`` seconds it claims entries another consumer of the group
-left pending for longer than that (``XAUTOCLAIM``), so a consumer that never comes back loses nothing either.
-After a failed publish the consumer goes back to its pending entries the same way.
+out and the batch is acknowledged in one atomic Lua script (``XADD`` of every prediction, then one ``XACK`` of
+all the events' ids: an ``XADD`` that fails aborts the script before the ``XACK``), so there is no window
+between publish and acknowledgement at all, and one reply per batch instead of one per prediction.
+A consumer starts by re-reading its own pending entries (``XREADGROUP`` from id 0: delivered to it before and
+never acknowledged, e.g. after a kill -9 while scoring), so a restarted consumer of the same name loses
+nothing; and every ``ack_wait`` seconds it claims entries another consumer of the group left pending for longer
+than that (``XAUTOCLAIM``), so a consumer that never comes back loses nothing either. After a failed publish
+the consumer goes back to its pending entries the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +31,26 @@ if TYPE_CHECKING:
 __all__ = ["RedisTransport"]
 
 _log = logging.getLogger("mloop.deployments.stream")
+
+# XADD every prediction, then XACK every event, in one atomic script: an error in any XADD aborts the script
+# before the XACK, so an event is never acknowledged without its prediction (and one reply for the batch).
+# KEYS: output, input. ARGV: field, group, n, [maxlen], n predictions, the events' ids.
+_COMMIT = """
+local field, group, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+for i = 4, n + 3 do redis.call('XADD', KEYS[1], '*', field, ARGV[i]) end
+local ids = {}
+for i = n + 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 1, #ids, 4000 do redis.call('XACK', KEYS[2], group, unpack(ids, i, math.min(i + 3999, #ids))) end
+return n
+"""
+_COMMIT_TRIMMED = """
+local field, group, n, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+for i = 5, n + 4 do redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', field, ARGV[i]) end
+local ids = {}
+for i = n + 5, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 1, #ids, 4000 do redis.call('XACK', KEYS[2], group, unpack(ids, i, math.min(i + 3999, #ids))) end
+return n
+"""
 
 
 class RedisTransport:
@@ -64,6 +86,7 @@ class RedisTransport:
             raise StoreUnavailable(f"Cannot reach Redis at {spec.describe()}: {exc}. Is redis-server running "
                                    "there?") from exc  # fmt: skip
         self._claim_at = time.monotonic() + spec.ack_wait
+        self._commit = self.redis.register_script(_COMMIT_TRIMMED if self.maxlen is not None else _COMMIT)
 
     def _events(self, entries: list[Any], skipped: list[Any]) -> list[Event]:
         out: list[Event] = []
@@ -113,19 +136,17 @@ class RedisTransport:
             await self.redis.xack(spec.input, spec.group, *skipped)
         return events
 
-    async def publish(self, messages: list[bytes]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        out, field, maxlen = self.spec.out, self.field, self.maxlen
-        for data in messages:
-            pipe.xadd(out, {field: data}, maxlen=maxlen, approximate=True)
-        results = await pipe.execute(raise_on_error=False)
-        failed = [r for r in results if isinstance(r, Exception)]
-        if failed:
-            raise StoreUnavailable(f"Redis refused {len(failed)} of {len(messages)} predictions added to "
-                                   f"{out!r}: {failed[0]}")  # fmt: skip
-
-    async def ack(self, events: list[Event]) -> None:
-        await self.redis.xack(self.spec.input, self.spec.group, *[e.handle for e in events])
+    async def commit(self, messages: list[bytes], events: list[Event]) -> None:
+        spec = self.spec
+        ids = [e.handle for e in events]
+        maxlen = [] if self.maxlen is None else [self.maxlen]
+        try:
+            args = [self.field, spec.group, len(messages), *maxlen, *messages, *ids]
+            added = await self._commit(keys=[spec.out, spec.input], args=args)
+        except Exception as exc:
+            raise StoreUnavailable(f"Redis did not add {len(messages)} predictions to {spec.out!r}: {exc}") from exc
+        if int(added) != len(messages):
+            raise StoreUnavailable(f"Redis added {added} of {len(messages)} predictions to {spec.out!r}.")
 
     async def nack(self, events: list[Event]) -> None:
         self._cursor = "0"  # they stay pending for this consumer: read them again next

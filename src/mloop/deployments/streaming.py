@@ -24,7 +24,8 @@ Options (query parameters; the defaults in brackets):
 The loop (:func:`run_stream`): fetch a batch; route each event with the router of the moment
 (``router_provider()`` is called per batch, so a weight change applies at once); score it
 (:func:`~mloop.deployments.eventscoring.score_events`: one predict call per version, a bad event gets an error
-message); publish every output and wait for the broker to confirm each one; only then acknowledge the batch.
+message); publish every output and wait for the broker to confirm each one; only then acknowledge the batch
+(:meth:`Transport.commit`).
 A consumer killed at any point loses nothing: unacknowledged events are delivered again (a Redis consumer
 re-reads its own pending entries at start; JetStream redelivers after ``ack_wait``), so an event may get two
 predictions (at least once, never zero). Events mirrored to a shadow version are scored after the live
@@ -206,11 +207,9 @@ class Transport(Protocol):
     async def fetch(self, max_events: int, timeout: float) -> list[Event]:
         """Up to ``max_events`` events available now, waiting up to ``timeout`` s for the first one."""
 
-    async def publish(self, messages: list[bytes]) -> None:
-        """Publish ``messages`` to the output; return once the broker has stored every one (else raise)."""
-
-    async def ack(self, events: list[Event]) -> None:
-        """Acknowledge ``events`` (their predictions are stored)."""
+    async def commit(self, messages: list[bytes], events: list[Event]) -> None:
+        """Publish ``messages`` to the output, wait until the broker has stored every one, and only then
+        acknowledge ``events``; raise (acknowledging nothing) when any message is not confirmed stored."""
 
     async def nack(self, events: list[Event]) -> None:
         """Give ``events`` back for delivery again soon (their predictions could not be published)."""
@@ -308,8 +307,8 @@ class _Loop:
         result = score_events(events, self.router_provider(), self.versions, key=self.spec.key,
                               proba=self.spec.proba, mirror=mirror)  # fmt: skip
         try:
-            await self.transport.publish(result.messages)
-        except Exception as exc:
+            await self.transport.commit(result.messages, events)
+        except Exception as exc:  # not acknowledged: they come again (a duplicate at worst, never a loss)
             _log.warning("stream %s: publishing %d predictions failed (%s); the events will be delivered again",
                          m.endpoint, len(events), exc)  # fmt: skip
             m.errors.labels(m.endpoint, "publish").inc()
@@ -317,12 +316,6 @@ class _Loop:
                 await self.transport.nack(events)
             except Exception:
                 _log.debug("stream: nack failed too", exc_info=True)
-            return False
-        try:
-            await self.transport.ack(events)
-        except Exception as exc:  # published, not acknowledged: they come again (a duplicate, never a loss)
-            _log.warning("stream %s: acknowledging %d events failed (%s)", m.endpoint, len(events), exc)
-            m.errors.labels(m.endpoint, "ack").inc()
             return False
         latency = time.perf_counter() - started
         m.published.inc(len(events))
