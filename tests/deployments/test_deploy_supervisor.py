@@ -65,8 +65,8 @@ def _events(ws: Client, name: str) -> list[Any]:
 
 
 def test_serves_and_restarts_the_server_after_kill_9(ws: Client) -> None:
-    ep = endpoints.create(ws, "api", ["c/1"])
-    url = endpoints.show(ws, "api")["url"]
+    ep = mloop.create_endpoint("api", "c/1")  # the SDK, on the current client
+    url = mloop.get_endpoint("api")["url"]
     assert _post(url) == (200, {"predictions": [1.0], "model": "model:c/1"})
     pid = ep.status["pid"]
     os.kill(pid, signal.SIGKILL)
