@@ -141,7 +141,7 @@ def _decode(event: Event, key: str | None) -> tuple[Any, bytes | None, dict[str,
     if value is None:
         return ident, None, row
     if key in row:
-        row = {k: v for k, v in row.items() if k != key}
+        del row[key]  # the event's own dict (fresh from the JSON): no copy
     return value, str(value).encode(), row
 
 

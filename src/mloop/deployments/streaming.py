@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from mloop.context import Context
     from mloop.deployments.router import Router
 
-__all__ = ["StreamMetrics", "StreamSpec", "Transport", "parse_stream_url", "run_stream"]
+__all__ = ["StreamMetrics", "StreamSpec", "Transport", "parse_stream_url", "run_stream", "transport_for"]
 
 _log = logging.getLogger("mloop.deployments.stream")
 _COMMON = {"out", "group", "batch", "key", "proba", "start", "ack_wait"}
@@ -242,7 +242,8 @@ class StreamMetrics:
         self.endpoint = endpoint
 
 
-def _transport(spec: StreamSpec) -> Transport:
+def transport_for(spec: StreamSpec) -> Transport:
+    """The (unopened) transport of ``spec``."""
     if spec.transport == "nats":
         from mloop.deployments.stream_nats import NatsTransport
 
@@ -276,7 +277,7 @@ class _Loop:
         self.collector = collector
         self.stop = stop
         self.metrics = metrics
-        self.transport = _transport(spec)
+        self.transport = transport_for(spec)
 
     async def run(self, ready: threading.Event | None) -> None:
         self.versions.preload(self.router_provider())
