@@ -139,3 +139,29 @@ def test_envelope_events_and_transport_ids(client: Any, broker: Any, lr: Any) ->
     assert outputs[0]["id"] == "env-0" and outputs[3]["id"] == "env-3"
     assert outputs[1]["id"] == outputs[1]["source"] and outputs[2]["id"] == outputs[2]["source"]
     assert len({o["source"] for o in outputs}) == 4
+
+
+def test_collector_records_live_and_shadow_rows(client: Any, broker: Any, lr: Any) -> None:
+    from mloop.deployments.collected import read_collected
+    from mloop.serving.collector import collector_for
+
+    one, two, x = lr
+    collector = collector_for(client, "ep")
+    router = Router({"model:lr/1": 1}, shadow="model:lr/2", shadow_percent=100)
+    consumer = Consumer(client, broker.url(key="id", batch=64), lambda: router, collector=collector)
+    try:
+        broker.publish(events(x.head(100)))
+        outputs = broker.read(100)
+    finally:
+        consumer.close()
+        collector.close()
+    assert {o["model"] for o in outputs} == {"model:lr/1"}  # the shadow never answers
+    table = read_collected(client, "ep").to_pandas()
+    live, shadow = table[table["role"] == "live"], table[table["role"] == "shadow"]
+    assert sorted(live["request_id"]) == sorted(shadow["request_id"]) == sorted(f"e{i}" for i in range(100))
+    assert set(live["model"]) == {"model:lr/1"} and set(shadow["model"]) == {"model:lr/2"}
+    order = [int(i[1:]) for i in live["request_id"]]
+    assert list(live["prediction"]) == list(one.predict(x.iloc[order]))
+    assert list(live["input.x0"]) == pytest.approx(list(x["x0"].iloc[order]))
+    order = [int(i[1:]) for i in shadow["request_id"]]
+    assert list(shadow["prediction"]) == list(two.predict(x.iloc[order]))
