@@ -81,8 +81,9 @@ class NatsTransport:
 
         spec = self.spec
         try:
-            self.nc = nc = await nats.connect(spec.server, connect_timeout=5, max_reconnect_attempts=-1,
-                                              allow_reconnect=True)  # fmt: skip
+            self.nc = nc = await nats.connect(spec.server, connect_timeout=5, max_reconnect_attempts=1,
+                                              reconnect_time_wait=1)  # fmt: skip
+            nc.options["max_reconnect_attempts"] = -1  # connected: from now on reconnect for ever
         except Exception as exc:
             raise StoreUnavailable(f"Cannot reach NATS at {spec.describe()}: {exc}. Is nats-server running "
                                    "with JetStream (-js) there?") from exc  # fmt: skip
