@@ -13,7 +13,7 @@ import pytest
 
 from mloop.deployments.collected import parse_since, read_collected
 from mloop.errors import InvalidInput
-from mloop.serving.collected_files import REQUESTS, CollectedRoot, Record, hour_of, requests_table
+from mloop.serving.collected_files import REQUESTS, CollectedRoot, hour_of, make_record, requests_table
 from mloop.serving.collector import collector_for
 from mloop.tracking.client import Client
 
@@ -21,7 +21,7 @@ from mloop.tracking.client import Client
 def _old_part(client: Client, endpoint: str, when: datetime, rid: str) -> None:
     """A part written as if ``rid`` had been scored at ``when`` (its own hour partition)."""
     ts = int(when.timestamp() * 1e6)
-    record = Record(ts, rid, "model:m/1", "live", np.array([[1.0, 2.0]]), ["a", "b"], np.array([1]), False,
+    record = make_record(ts, rid, "model:m/1", "live", np.array([[1.0, 2.0]]), ("a", "b"), np.array([1]), False,
                     1.0, 200, 1)  # fmt: skip
     CollectedRoot(client.artifacts.uri).write_table(REQUESTS, endpoint, hour_of(ts),
                                                     requests_table(endpoint, [record]))  # fmt: skip

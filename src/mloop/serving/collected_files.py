@@ -24,7 +24,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from mloop.entities.ids import new_id
 
@@ -42,6 +42,7 @@ __all__ = [
     "feedback_table",
     "hour_of",
     "hour_text",
+    "make_record",
     "partition_dir",
     "requests_table",
 ]
@@ -52,20 +53,23 @@ INPUT_PREFIX = "input."
 _US_PER_HOUR = 3_600_000_000
 
 
-class Record(NamedTuple):
-    """One buffered request (or streaming micro-batch): ``ids`` is one request id for all rows, or one per row."""
+Record = tuple[Any, ...]
+"""One buffered request (or streaming micro-batch), a plain tuple indexed by the constants below: ``IDS`` is one
+request id for all rows or one per row; ``DATA`` a 2-D numpy array, a DataFrame, or ``None`` (a failed
+request: one row of nulls); ``COLUMNS`` the input names of a bare matrix (a tuple, signature order);
+``OUTPUTS`` predictions (1-D), probabilities (2-D, ``PROBA``) or ``None``. A plain tuple, not a NamedTuple:
+the garbage collector stops tracking exact tuples of untracked values, so a full buffer costs full collections
+nothing (a NamedTuple stays tracked, and 100,000 of them made every full collection take 100+ ms)."""
+TS, IDS, MODEL, ROLE, DATA, COLUMNS, OUTPUTS, PROBA, LATENCY_MS, STATUS, ROWS = range(11)
 
-    ts_us: int
-    ids: str | Sequence[str]
-    model: str
-    role: str
-    data: Any  # 2-D numpy array, DataFrame, or None (a failed request: one row of nulls)
-    columns: Sequence[str] | None  # the input names of a bare matrix (signature order)
-    outputs: Any  # predictions (1-D), probabilities (2-D), or None
-    proba: bool
-    latency_ms: float
-    status: int
-    rows: int
+
+def make_record(
+    ts_us: int, ids: str | Sequence[str], model: str, role: str, data: Any, columns: Sequence[str] | None,
+    outputs: Any, proba: bool, latency_ms: float, status: int, rows: int,
+) -> Record:  # fmt: skip
+    """A :data:`Record` (the collector builds the tuple inline on its hot path)."""
+    names = None if columns is None else tuple(columns)
+    return (ts_us, ids, model, role, data, names, outputs, proba, latency_ms, status, rows)
 
 
 def hour_of(ts_us: int) -> int:
@@ -146,7 +150,8 @@ class CollectedRoot:
         import pyarrow.parquet as pq
 
         sink = io.BytesIO()
-        pq.write_table(table, sink, compression="zstd")
+        dictionary = [name for name in ("endpoint", "model", "role") if name in table.column_names]
+        pq.write_table(table, sink, compression="snappy", use_dictionary=dictionary)  # half zstd's CPU
         key = f"{partition_dir(kind, endpoint, hour)}/part-{new_id()}.parquet"
         self.write(key, sink.getvalue())
         return key
@@ -158,48 +163,48 @@ def _timestamps(values: Any) -> pa.Array:
     return pa.array(values, type=pa.timestamp("us", tz="UTC"))
 
 
-def _outputs(records: Sequence[Record], proba: bool) -> pa.Array | None:
+def _outputs(parts: Sequence[Any], counts: Sequence[int], proba: bool) -> pa.Array | None:
     """The ``prediction`` (or ``probabilities``) column of a group of records, or ``None`` if all are null."""
     import numpy as np
     import pyarrow as pa
 
-    parts = [r.outputs for r in records]
-    if all(p is None for p in parts):
-        return None
-    if all(isinstance(p, np.ndarray) and p.dtype != object for p in parts) and len({p.ndim for p in parts}) == 1:
-        flat = np.concatenate(parts)
-        if flat.ndim == 1:
-            return pa.array(flat)
-        width = int(flat.shape[1]) if flat.ndim == 2 else 0
-        if width > 0:  # one list per row: probabilities (list<double>) or a multi-output prediction
-            values = pa.array(np.ascontiguousarray(flat, dtype=np.float64 if proba else None).reshape(-1))
-            offsets = np.arange(0, int(flat.shape[0]) * width + 1, width, dtype=np.int32)
-            return pa.ListArray.from_arrays(pa.array(offsets), values)
+    try:
+        flat = np.concatenate(parts)  # the common case: every part a numeric array of the same rank
+    except (TypeError, ValueError):  # None (failed requests) or lists of different shapes
+        flat = None
+    if flat is not None and flat.dtype != object and flat.ndim == 1:
+        return pa.array(flat)
+    if flat is not None and flat.dtype != object and flat.ndim == 2 and flat.shape[1] > 0:
+        width = int(flat.shape[1])  # one list per row: probabilities (list<double>) or a multi-output prediction
+        values = pa.array(np.ascontiguousarray(flat, dtype=np.float64 if proba else None).reshape(-1))
+        offsets = np.arange(0, int(flat.shape[0]) * width + 1, width, dtype=np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), values)
     values_list: list[Any] = []
-    for record, part in zip(records, parts, strict=True):
-        values_list.extend([None] * record.rows if part is None else np.asarray(part, dtype=object).tolist())
+    for part, n in zip(parts, counts, strict=True):
+        values_list.extend([None] * n if part is None else np.asarray(part, dtype=object).tolist())
+    if all(v is None for v in values_list):
+        return None
     try:
         return pa.array(values_list)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep them readable as text
         return pa.array([None if v is None else str(v) for v in values_list], pa.string())
 
 
-def _input_columns(records: Sequence[Record]) -> dict[str, Any]:
+def _input_columns(first: Record, data: Sequence[Any]) -> dict[str, Any]:
     """``input.<name>`` columns of a group of records whose inputs have the same layout."""
     import numpy as np
 
-    first = records[0].data
-    if first is None:
+    if first[DATA] is None:
         return {}
-    if isinstance(first, np.ndarray):
-        matrix = np.concatenate([r.data for r in records]) if len(records) > 1 else first
+    if isinstance(first[DATA], np.ndarray):
+        matrix = np.concatenate(data) if len(data) > 1 else first[DATA]
         if matrix.ndim == 1:
             matrix = matrix.reshape(-1, 1)
-        names = records[0].columns or [str(j) for j in range(matrix.shape[1])]
+        names = first[COLUMNS] or [str(j) for j in range(matrix.shape[1])]
         return {f"{INPUT_PREFIX}{n}": _column(matrix[:, j]) for j, n in enumerate(names)}
     import pandas as pd
 
-    frame = pd.concat([r.data for r in records], ignore_index=True) if len(records) > 1 else first
+    frame = pd.concat(data, ignore_index=True) if len(data) > 1 else first[DATA]
     return {f"{INPUT_PREFIX}{n}": _column(frame[n].to_numpy()) for n in frame.columns}
 
 
@@ -212,63 +217,87 @@ def _column(values: Any) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
-def _layout(record: Record) -> tuple[Any, ...]:
+def _groups(records: Sequence[Record]) -> list[list[Record]]:
+    """Records split by model version, role, output kind and input layout (one Python step per record)."""
     import numpy as np
 
-    data = record.data
-    if data is None:
-        shape: tuple[Any, ...] = ("none",)
-    elif isinstance(data, np.ndarray):
-        shape = ("matrix", tuple(record.columns or ()), data.shape[1] if data.ndim == 2 else 1, data.dtype.str)
-    else:
-        shape = ("frame", tuple(map(str, data.columns)), tuple(str(t) for t in data.dtypes))
-    return (*shape, record.proba)
+    ndarray = np.ndarray
+    groups: dict[tuple[Any, ...], list[Record]] = {}
+    for r in records:
+        data = r[DATA]
+        if data.__class__ is ndarray:
+            key: tuple[Any, ...] = (r[MODEL], r[ROLE], r[PROBA], r[COLUMNS], data.shape[1:], data.dtype.kind)
+        elif data is None:
+            key = (r[MODEL], r[ROLE], r[PROBA])
+        else:  # a DataFrame
+            key = (r[MODEL], r[ROLE], r[PROBA], tuple(map(str, data.columns)), tuple(map(str, data.dtypes)))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [r]
+        else:
+            group.append(r)
+    return list(groups.values())
 
 
-def _group_table(endpoint: str, records: Sequence[Record]) -> pa.Table:
+def _group_table(endpoint: str, records: Sequence[Record], fields: list[tuple[Any, ...]] | None = None) -> pa.Table:
+    """The rows of records with one model, role and layout: fields transposed in one C-level step (or given
+    transposed), then concatenated or repeated column by column."""
     import numpy as np
     import pyarrow as pa
 
-    counts = np.fromiter((r.rows for r in records), np.int64, len(records))
+    first, n = records[0], len(records)
+    ts_us, ids, _, _, data, _, outputs, _, latency, status, rows = fields or list(zip(*records, strict=True))
+    counts = np.array(rows, dtype=np.int64)
     total = int(counts.sum())
-    starts = np.cumsum(counts) - counts
-    row = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-    if all(isinstance(r.ids, str) for r in records):
-        ids = np.repeat(np.array([r.ids for r in records], dtype=object), counts)
+    one_each = total == n
+
+    def each_row(values: Sequence[Any], dtype: Any) -> Any:
+        arr = np.array(values, dtype=dtype)
+        return arr if one_each else np.repeat(arr, counts)
+
+    if one_each:
+        row = np.zeros(n, dtype=np.int64)
     else:
-        ids = np.concatenate([np.repeat(np.array([r.ids], dtype=object), r.rows) if isinstance(r.ids, str)
-                              else np.asarray(r.ids, dtype=object) for r in records])  # fmt: skip
-        row = np.where(np.repeat([isinstance(r.ids, str) for r in records], counts), row, 0)
-
-    def repeated(values: list[Any], dtype: Any) -> Any:
-        return np.repeat(np.array(values, dtype=dtype), counts)
-
+        row = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    if all(i.__class__ is str for i in ids):
+        id_column = pa.array(ids if one_each else np.repeat(np.array(ids, dtype=object), counts), pa.string())
+    else:  # streaming batches: one id per row, each row its own request (row 0)
+        per_row = [i.__class__ is not str for i in ids]
+        parts = [np.asarray(i, dtype=object) if many else np.repeat(np.array([i], dtype=object), k)
+                 for i, many, k in zip(ids, per_row, rows, strict=True)]  # fmt: skip
+        id_column = pa.array(np.concatenate(parts), pa.string())
+        row = np.where(np.repeat(np.array(per_row), counts), 0, row)
     columns: dict[str, Any] = {
-        "request_id": pa.array(ids, pa.string()),
+        "request_id": id_column,
         "row": pa.array(row),
-        "endpoint": pa.array(np.full(total, endpoint, dtype=object), pa.string()),
-        "model": pa.array(repeated([r.model for r in records], object), pa.string()),
-        "role": pa.array(repeated([r.role for r in records], object), pa.string()),
-        "ts": _timestamps(repeated([r.ts_us for r in records], np.int64)),
-        "latency_ms": pa.array(repeated([r.latency_ms for r in records], np.float64)),
-        "status": pa.array(repeated([r.status for r in records], np.int32)),
+        "endpoint": pa.repeat(pa.scalar(endpoint, pa.string()), total),
+        "model": pa.repeat(pa.scalar(first[MODEL], pa.string()), total),
+        "role": pa.repeat(pa.scalar(first[ROLE], pa.string()), total),
+        "ts": _timestamps(each_row(ts_us, np.int64)),
+        "latency_ms": pa.array(each_row(latency, np.float64)),
+        "status": pa.array(each_row(status, np.int32)),
     }
-    columns.update(_input_columns(records))
-    proba = records[0].proba
-    outputs = _outputs(records, proba)
-    if outputs is not None:
-        columns["probabilities" if proba else "prediction"] = outputs
+    columns.update(_input_columns(first, data))
+    column = _outputs(outputs, rows, first[PROBA])
+    if column is not None:
+        columns["probabilities" if first[PROBA] else "prediction"] = column
     return pa.table(columns)
 
 
 def requests_table(endpoint: str, records: Sequence[Record]) -> pa.Table:
     """One table of every row of ``records`` (records with different input layouts or model versions are
     built apart and unified: a column missing from some rows is null there)."""
+    import numpy as np
 
-    groups: dict[tuple[Any, ...], list[Record]] = {}
-    for record in records:
-        groups.setdefault(_layout(record), []).append(record)
-    return concat_unified([_group_table(endpoint, group) for group in groups.values()])
+    fields = list(zip(*records, strict=True))
+    _, _, models, roles, data, columns, _, probas, _, _, _ = fields
+    same = len(set(models)) == len(set(roles)) == len(set(probas)) == len(set(map(id, columns))) == 1
+    if same and set(map(type, data)) == {np.ndarray}:  # the usual flush: one model's matrices, checked in C
+        try:
+            return _group_table(endpoint, records, fields)
+        except ValueError:  # matrices of different widths (a model without a signature): group them
+            pass
+    return concat_unified([_group_table(endpoint, group) for group in _groups(records)])
 
 
 def concat_unified(tables: Sequence[pa.Table]) -> pa.Table:

@@ -23,7 +23,8 @@ by accident, so it is never dropped silently: past the bound it raises :class:`~
 Durability: :meth:`close` (graceful shutdown) flushes everything and returns when it is written. ``kill -9``
 (or a power cut) loses what was buffered and not yet flushed: at most the last ``flush_interval`` seconds of
 traffic (plus the flush being written at that moment, which is never visible half-written). If a write fails
-(store unreachable), the rows are kept for the next flush while they fit the bound, then dropped and counted.
+(store unreachable), the part is kept and written at the next flush, while parts kept hold at most
+``max_rows`` rows; past that they are dropped and counted.
 """
 
 from __future__ import annotations
@@ -38,15 +39,21 @@ from mloop.errors import InvalidInput, Overloaded
 from mloop.serving.collected_files import (
     FEEDBACK,
     REQUESTS,
+    ROWS,
+    TS,
     CollectedRoot,
     Record,
+    concat_unified,
     feedback_table,
     hour_of,
+    make_record,
     requests_table,
 )
 from mloop.serving.feedback import feedback_rows
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mloop.context import Context
     from mloop.serving.metrics import CollectorMetrics
 
@@ -54,6 +61,7 @@ __all__ = ["Collector", "collector_for"]
 
 _log = logging.getLogger("mloop.serving.collector")
 _WARN_EVERY_S = 10.0
+_CHUNK = 2048  # records turned into Arrow at a time; the flush thread lets the event loop run between chunks
 _Feedback = tuple[str, int, Any, int]  # request id, row, ground truth, arrival (µs)
 
 
@@ -93,9 +101,10 @@ class Collector:
         self._woken = False
         self._closed = False
         self._started = self._done = 0  # flushes begun and finished (flush() waits for one begun after it)
-        self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0}
+        self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0, "flush_cpu_us": 0}
         self._dropped_since_warning = 0
         self._warned_at = 0.0
+        self._unwritten: list[tuple[int, pa.Table, int]] = []  # parts whose write failed (the flush thread's)
         self._wake = threading.Event()
         self._flushed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"mloop-collector-{endpoint}", daemon=True)
@@ -116,13 +125,41 @@ class Collector:
         if data is None:
             rows, outputs, proba = 1, None, False
         else:
-            rows = int(data.shape[0])
+            rows = data.shape[0]
             outputs = None if result is None else result.get("predictions")
             proba = outputs is None and result is not None and "probabilities" in result
             if proba:
                 outputs = result["probabilities"]  # type: ignore[index]
-        self._add(Record(time.time_ns() // 1000, request_id, model, role, data, columns, outputs, proba,
-                         latency_s * 1e3, status, rows))  # fmt: skip
+        if columns is not None and columns.__class__ is not tuple:
+            columns = tuple(columns)
+        record = (
+            time.time_ns() // 1000,
+            request_id,
+            model,
+            role,
+            data,
+            columns,
+            outputs,
+            proba,
+            latency_s * 1e3,
+            status,
+            rows,
+        )  # a plain tuple (see Record): untracked by the garbage collector
+        with self._lock:  # the common case inline (this runs on the event loop for every request)
+            if not self._closed and self._rows + rows <= self.max_rows:
+                self._records.append(record)
+                self._rows += rows
+                if self._rows < self.flush_rows or self._woken:
+                    return
+                self._woken = True
+                wake = True
+            else:
+                self._counts["dropped"] += rows
+                wake = False
+        if wake:
+            self._wake.set()
+        else:
+            self._on_drop(rows)
 
     def record_rows(
         self, ids: Sequence[str], model: str, data: Any, outputs: Any, latency_s: float, role: str = "live",
@@ -141,11 +178,11 @@ class Collector:
         rows = int(data.shape[0])
         if len(ids) != rows:
             raise InvalidInput(f"record_rows got {len(ids)} ids for {rows} rows; give one id per row.")
-        self._add(Record(time.time_ns() // 1000, ids, model, role, data, columns, outputs, proba, latency_s * 1e3,
-                         200, rows))  # fmt: skip
+        self._add(make_record(time.time_ns() // 1000, ids, model, role, data, columns, outputs, proba,
+                              latency_s * 1e3, 200, rows))  # fmt: skip
 
     def _add(self, record: Record) -> None:
-        n = record.rows
+        n = record[ROWS]
         with self._lock:
             if self._closed or self._rows + n > self.max_rows:
                 self._counts["dropped"] += n
@@ -191,19 +228,35 @@ class Collector:
     # -- flushing (background thread) ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._warm_up()
         while True:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             closing = self._closed
+            cpu = time.thread_time()
             try:
                 self._flush()
             except Exception:  # never let the thread die: the next flush retries
                 _log.exception("collector %r: flush failed", self.endpoint)
+            self._counts["flush_cpu_us"] += int((time.thread_time() - cpu) * 1e6)
             with self._flushed:
                 self._done += 1
                 self._flushed.notify_all()
             if closing:
+                lost = sum(n for _, _, n in self._unwritten)
+                if lost:  # the store still refuses: nothing more can be done for them
+                    self._count_dropped(lost)
                 return
+
+    def _warm_up(self) -> None:
+        """Import pyarrow and run its first-use set-up now, not in the middle of the first flush under load."""
+        import io
+
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        record = make_record(0, "warm-up", "model:m/1", "live", np.zeros((1, 1)), None, np.zeros(1), False, 0, 200, 1)
+        pq.write_table(requests_table(self.endpoint, [record]), io.BytesIO(), compression="snappy")
 
     def _flush(self) -> None:
         with self._flushed:
@@ -212,26 +265,54 @@ class Collector:
             records, self._records = self._records, []
             feedback, self._feedback = self._feedback, []
             self._rows, self._woken = 0, False
+        unwritten, self._unwritten = self._unwritten, []
+        for hour, table, n in unwritten:  # parts a failed write kept: oldest first
+            self._publish(hour, table, n)
         if records:
             self._write_requests(records)
         if feedback:
             self._write_feedback(feedback)
 
     def _write_requests(self, records: list[Record]) -> None:
-        by_hour: dict[int, list[Record]] = {}
-        for record in records:
-            by_hour.setdefault(hour_of(record.ts_us), []).append(record)
+        first, last = hour_of(records[0][TS]), hour_of(records[-1][TS])
+        by_hour: dict[int, list[Record]] = {first: records}
+        if first != last:  # the buffer spans an hour boundary: one part per hour partition
+            by_hour = {}
+            for record in records:
+                by_hour.setdefault(hour_of(record[TS]), []).append(record)
+        del records
         for hour, group in sorted(by_hour.items()):
-            n = sum(r.rows for r in group)
+            n = sum(r[ROWS] for r in group)
+            tables = []
             try:
-                self.files.write_table(REQUESTS, self.endpoint, hour, requests_table(self.endpoint, group))
-            except Exception as exc:
-                self._write_failed(exc, n)
-                self._keep(group, n)
+                while group:  # chunk by chunk: each chunk's records are freed once they are in Arrow
+                    chunk = group[:_CHUNK]
+                    del group[:_CHUNK]
+                    tables.append(requests_table(self.endpoint, chunk))
+                    del chunk
+                    time.sleep(0)  # let the event loop take the GIL: no long stall for requests in flight
+                table = concat_unified(tables)
+            except Exception:
+                _log.exception("collector %r could not tabulate %d row(s); they are dropped", self.endpoint, n)
+                self._count_dropped(n)
                 continue
-            self._counts["rows"] += n
-            self._counts["files"] += 1
-            self.metrics.written(n, REQUESTS)
+            del tables
+            self._publish(hour, table, n)
+
+    def _publish(self, hour: int, table: pa.Table, rows: int) -> None:
+        """Write one part; if the store fails, keep the table for the next flush while the bound allows."""
+        try:
+            self.files.write_table(REQUESTS, self.endpoint, hour, table)
+        except Exception as exc:
+            self._write_failed(exc, rows)
+            if sum(n for _, _, n in self._unwritten) + rows <= self.max_rows:
+                self._unwritten.append((hour, table, rows))
+            else:
+                self._count_dropped(rows)
+            return
+        self._counts["rows"] += rows
+        self._counts["files"] += 1
+        self.metrics.written(rows, REQUESTS)
 
     def _write_feedback(self, feedback: list[_Feedback]) -> None:
         by_hour: dict[int, list[_Feedback]] = {}
@@ -257,18 +338,10 @@ class Collector:
         _log.warning("collector %r could not write %d row(s) to %s: %s: %s; retrying at the next flush",
                      self.endpoint, rows, self.files.uri, type(exc).__name__, exc)  # fmt: skip
 
-    def _keep(self, records: list[Record], rows: int) -> None:
-        """Put unwritten records back in front of the buffer if they fit the bound; otherwise drop them."""
+    def _count_dropped(self, rows: int) -> None:
         with self._lock:
-            if self._closed or self._rows + rows > self.max_rows:
-                self._counts["dropped"] += rows
-                keep = False
-            else:
-                self._records[:0] = records
-                self._rows += rows
-                keep = True
-        if not keep:
-            self._on_drop(rows)
+            self._counts["dropped"] += rows
+        self._on_drop(rows)
 
     # -- control -------------------------------------------------------------------------------------------
 
@@ -291,7 +364,8 @@ class Collector:
             _log.warning("collector %r did not finish writing within %g s", self.endpoint, timeout)
 
     def stats(self) -> dict[str, int]:
-        """Rows written, rows dropped, files written, feedback rows written, write errors, rows buffered."""
+        """Rows written, rows dropped, files written, feedback rows written, write errors, the flush thread's CPU
+        time (µs), rows buffered."""
         with self._lock:
             return {**self._counts, "buffered": self._rows}
 

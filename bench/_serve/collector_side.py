@@ -1,0 +1,148 @@
+"""The two sides of ``bench_collector.py``: the same scoring app with the request collector off and on.
+
+    python bench/_serve/collector_side.py PORT off|on      (run from the workspace folder)
+
+Both sides are this script: the model resolved and loaded before listening exactly as ``mloop serve`` does
+(``create_app`` + ``run_one``: one uvicorn process, access log off, default batching), with
+``collector=collector_for(context, "bench")`` on the ``on`` side (its defaults: flush every second, to
+Parquet under the workspace's artifact folder). On SIGTERM the collector is closed (everything written).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent.parent))
+
+from _serve.servers import BIN, Server, free_port  # noqa: E402
+
+__all__ = ["CollectorSide", "setup"]
+
+
+def setup(folder: Path) -> dict[str, Any]:
+    """The model of ``bench_serve.py`` (LogisticRegression on 10 float columns, fitted on a DataFrame) in a
+    fresh workspace, and the same single-row request body (``dataframe_records``, ``/invocations``)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import mloop
+    from mloop.tracking.client import Client
+
+    features = [f"f{i}" for i in range(10)]
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.normal(size=(5000, len(features))), columns=features)
+    y = (train["f0"] + train["f1"] * 0.5 > 0).astype(int)
+    model = LogisticRegression().fit(train, y)
+    client = Client(workspace=mloop.init_workspace(folder / "ws"))
+    with client.start_run("bench", "train") as run:
+        run.log_model(model, "bench", signature_data=train, input_example=train.head(1))
+    artifacts = Path(client.artifacts.uri)
+    client.close()
+    row = {c: round(float(v), 6) for c, v in zip(features, rng.normal(size=len(features)), strict=True)}
+    body = json.dumps({"dataframe_records": [row]}, separators=(",", ":")).encode()
+    expected = int(model.predict(pd.DataFrame([row]))[0])
+    return {"workspace": folder / "ws", "artifacts": artifacts, "body": body, "expected": expected}
+
+
+class CollectorSide(Server):
+    """One side's server process (``off`` or ``on``), on a free loopback port, in its own process group."""
+
+    def __init__(self, side: str, env_setup: dict[str, Any], *, cpus: set[int] | None) -> None:
+        self.side = side
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+        env.update({"PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                    "MLOOP_HOME": str(env_setup["workspace"].parent / "home")})  # fmt: skip
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
+        self.proc = subprocess.Popen([sys.executable, str(HERE), str(self.port), side], cwd=env_setup["workspace"],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # fmt: skip
+        if cpus:
+            os.sched_setaffinity(self.proc.pid, cpus)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 180.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.side} server exited ({self.proc.returncode}):\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health/ready", timeout=2) as reply:
+                    if reply.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.side} server not ready in {timeout} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        """Stop (SIGTERM: the collector writes what it holds) and keep the last output (its stats line)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        self.final_output = self.output()
+        super().stop()
+
+    def stats(self) -> dict[str, Any] | None:
+        """The collector's stats printed at shutdown (after :meth:`stop`)."""
+        import ast
+
+        found = re.search(r"collector stats (\{.*\})", getattr(self, "final_output", ""))
+        return None if found is None else dict(ast.literal_eval(found.group(1)))
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as reply:
+            return str(reply.read().decode())
+
+
+def _main() -> None:
+    from mloop.context import Context
+    from mloop.registry.loader import resolve_model
+    from mloop.serving.app import create_app
+    from mloop.serving.collector import collector_for
+    from mloop.serving.server import run_one
+
+    port, side = int(sys.argv[1]), sys.argv[2]
+    with Context() as context:
+        pinned = resolve_model(context, "model:bench").ref
+        collector = collector_for(context, "bench") if side == "on" else None
+        app = create_app(pinned, context, collector=collector)
+        app.state.load()
+        if collector is None:
+            run_one(app, "127.0.0.1", port, "warning", False)
+            return
+
+        async def closing(scope: Any, receive: Any, send: Any) -> None:
+            """Close the collector at lifespan shutdown: uvicorn re-raises SIGTERM after it, so code after
+            ``run()`` never runs."""
+            if scope["type"] != "lifespan":
+                return await app(scope, receive, send)
+
+            async def send_closing(message: Any) -> None:
+                if message["type"] == "lifespan.shutdown.complete":
+                    collector.close()
+                    print("collector stats", collector.stats(), flush=True)
+                await send(message)
+
+            return await app(scope, receive, send_closing)
+
+        run_one(closing, "127.0.0.1", port, "warning", False)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    _main()
