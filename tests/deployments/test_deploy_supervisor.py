@@ -23,7 +23,8 @@ from mloop.deployments import endpoints
 from mloop.store.protocols.endpoints import DeploymentEvents
 from mloop.tracking.client import Client
 
-FAST = {"min_requests": 30, "dwell_seconds": 0.5, "p99_min_requests": 30, "fail_fast_errors": 5}
+# fast steps; a wide p99 slack: on a loaded 2-core CI machine 30-request p99s are noise (the rule is unit-tested)
+FAST = {"min_requests": 30, "dwell_seconds": 0.5, "p99_min_requests": 30, "fail_fast_errors": 5, "p99_slack_ms": 500}
 
 
 @pytest.fixture
@@ -88,7 +89,9 @@ def test_a_healthy_canary_is_promoted_to_100_percent(ws: Client) -> None:
     endpoints.create(ws, "api", ["c/1"], policy=FAST)
     endpoints.update(ws, "api", canary="c/2")
     ep = _drive(ws, "api", lambda e: not e.spec.get("canary"))
-    assert ep.spec["traffic"] == [{"model": "model:c/2", "weight": 100.0}] and ep.spec["previous"] == "model:c/1"
+    reasons = [e.payload.get("reason") for e in _events(ws, "api") if e.type.startswith("deployment.rol")]
+    assert ep.spec["traffic"] == [{"model": "model:c/2", "weight": 100.0}], reasons
+    assert ep.spec["previous"] == "model:c/1"
     kinds = [e.type for e in _events(ws, "api") if e.type.startswith("deployment.rollout")]
     assert kinds == [DeploymentEvents.ROLLOUT_STARTED, DeploymentEvents.ROLLOUT_STEP, DeploymentEvents.ROLLOUT_STEP,
                      DeploymentEvents.ROLLOUT_FINISHED]  # fmt: skip

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mloop.deployments.promstats import Scrape, parse_scrape, window
-from mloop.deployments.rollout import Decision, RolloutPolicy, decide
+from mloop.deployments.rollout import Decision, RolloutPolicy, WindowStats, decide
 from mloop.deployments.spec import canary_traffic, stable_version, traffic_of
 from mloop.entities import Endpoint, now_ms
 from mloop.errors import Conflict, MloopError
@@ -110,6 +110,7 @@ class Controller:
         self.baseline: Scrape | None = None  # the scrape at the start of the current step's window
         self.window_key: tuple[Any, ...] | None = None
         self.last: Decision | None = None
+        self.stable_before: WindowStats | None = None  # the stable's window in the last step it served traffic
 
     def tick(self, endpoint: Endpoint, metrics_text: str | None) -> Endpoint:
         """Follow the alias, then judge the canary; returns the endpoint as it is after any change."""
@@ -143,14 +144,20 @@ class Controller:
         canary = endpoint.spec["canary"]
         key = (canary["model"], canary["step"], canary["step_started_at"])
         if self.window_key != key or self.baseline is None:
+            if self.window_key is None or self.window_key[0] != key[0]:
+                self.stable_before = None  # another rollout
             self.window_key, self.baseline = key, scrape  # the window of this step starts now
             return endpoint
         policy = RolloutPolicy.from_dict(endpoint.spec.get("rollout") or {})
+        stable = window(self.baseline, scrape, canary["stable"])
+        if stable.requests == 0 and self.stable_before is not None:
+            stable = self.stable_before  # at 100% the stable serves nothing: judge against its last step's window
         decision = decide(
             policy, step=int(canary["step"]), step_started_ms=int(canary["step_started_at"]), now_ms=now_ms(),
-            stable=window(self.baseline, scrape, canary["stable"]),
-            canary=window(self.baseline, scrape, canary["model"]),
+            stable=stable, canary=window(self.baseline, scrape, canary["model"]),
         )  # fmt: skip
+        if decision.action == "step" and stable.requests > 0:
+            self.stable_before = stable
         self.last = decision
         if decision.action == "hold":
             return endpoint

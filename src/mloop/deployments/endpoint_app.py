@@ -169,7 +169,8 @@ class EndpointApp:
             status, body, extra = await self._feedback(scope, receive)
             await _reply(send, status, body, extra)
         elif path == "/metrics" and table is not None:
-            body, content_type = _merged_metrics(table.apps.values())
+            extra = [self.collector.metrics.registry] if self.collector is not None else []
+            body, content_type = _merged_metrics(table.apps.values(), extra)
             await _reply(send, 200, body, [], content_type.encode())
         elif path in ("/health/live", "/health/ready", "/endpoint"):
             await self._health(path, table, send)
@@ -262,19 +263,20 @@ async def _reply(
     await send({"type": "http.response.body", "body": body})
 
 
-def _merged_metrics(apps: Iterable[ScoringApp]) -> tuple[bytes, str]:
-    """Every version's metrics in one exposition (one family per name; with several workers, prometheus-client's
-    multiprocess collector already holds every version of every worker)."""
+def _merged_metrics(apps: Iterable[ScoringApp], extra: Iterable[Any] = ()) -> tuple[bytes, str]:
+    """Every version's metrics (and the collector's, ``extra`` registries) in one exposition: one family per
+    name, a ``model`` label on every version's series. With several workers, prometheus-client's multiprocess
+    collector already holds every series of every worker."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     apps = list(apps)
     if not apps or apps[0].state.metrics.multiprocess:
         return apps[0].state.metrics.render() if apps else (b"", CONTENT_TYPE_LATEST)
     families: dict[str, Any] = {}
-    for app in apps:
-        model = app.state.metrics.model
-        for family in app.state.metrics.registry.collect():
-            samples = [s if "model" in s.labels else s._replace(labels={**s.labels, "model": model})
+    sources = [(app.state.metrics.registry, app.state.metrics.model) for app in apps]
+    for registry_, model in [*sources, *((r, None) for r in extra)]:
+        for family in registry_.collect():
+            samples = [s if model is None or "model" in s.labels else s._replace(labels={**s.labels, "model": model})
                        for s in family.samples]  # fmt: skip
             merged = families.get(family.name)
             if merged is None:
