@@ -175,3 +175,18 @@ def test_a_streaming_endpoint_scores_events_and_follows_weight_changes(ws: Clien
         assert read_collected(ws, "stream-ep").num_rows == 70
     finally:
         broker.close()
+
+
+def test_a_supervisor_killed_with_9_is_replaced_by_start_and_only_one_runs(ws: Client) -> None:
+    ep = endpoints.create(ws, "api", ["c/1"])
+    old_supervisor, old_worker = ep.status["supervisor_pid"], ep.status["pid"]
+    assert endpoints.start(ws, "api").status["supervisor_pid"] == old_supervisor  # already running: no second one
+    os.kill(old_supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{old_worker}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{old_worker}").exists()  # its worker does not outlive it (nor hold the port)
+    time.sleep(0.5)
+    fresh = endpoints.start(ws, "api", timeout=60)  # sees a dead supervisor (the pid is gone) and starts another
+    assert fresh.status["supervisor_pid"] != old_supervisor and fresh.status["phase"] == "running"
+    assert _post(endpoints.show(ws, "api")["url"]) == (200, {"predictions": [1.0], "model": "model:c/1"})

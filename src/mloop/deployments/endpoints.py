@@ -188,6 +188,7 @@ def start(context: Context, name: str, *, timeout: float = 120.0) -> Endpoint:
     """Start the endpoint's supervisor on this machine (if not running) and wait until it serves the current
     spec; a start that fails raises with the end of the server log."""
     endpoint = context.store.get_endpoint(name)
+    supervisor = endpoint.status.get("supervisor_pid")
     if not supervisor_alive(endpoint):
         folder = endpoint_dir(context, name)
         folder.mkdir(parents=True, exist_ok=True)
@@ -199,12 +200,15 @@ def start(context: Context, name: str, *, timeout: float = 120.0) -> Endpoint:
             )  # fmt: skip
         # reap it when it ends (no zombie while this process lives); it outlives this process otherwise
         threading.Thread(target=process.wait, name=f"mloop-reap-{name}", daemon=True).start()
+        supervisor = process.pid  # wait for its own report, not a stale one of a supervisor that died
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         endpoint = context.store.get_endpoint(name)
         status = endpoint.status
-        if status.get("phase") == "running" and (
-            endpoint.spec.get("stream") or status.get("generation_served") == endpoint.generation
+        if (
+            status.get("supervisor_pid") == supervisor
+            and status.get("phase") == "running"
+            and (endpoint.spec.get("stream") or status.get("generation_served") == endpoint.generation)
         ):
             return endpoint
         if status.get("phase") == "crashed" and int(status.get("restarts", 0)) >= 3:

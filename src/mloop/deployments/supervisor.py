@@ -56,6 +56,42 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM it when the supervisor dies (even by kill -9)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop_orphan(pid: object, name: str) -> None:
+    """Stop a worker of endpoint ``name`` left by a supervisor that died (where the OS did not stop it)."""
+    try:
+        cmdline = Path(f"/proc/{int(str(pid))}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    if b"mloop.deployments.worker" in cmdline and name.encode() in cmdline:
+        os.kill(int(str(pid)), signal.SIGTERM)
+        for _ in range(100):
+            if not Path(f"/proc/{int(str(pid))}").exists():
+                return
+            time.sleep(0.1)
+
+
+def _lock(folder: Path) -> IO[bytes] | None:
+    """Hold the endpoint's supervisor lock (one supervisor per endpoint per machine); None if another holds it."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / "supervisor.lock", "ab")  # noqa: SIM115 - held for the supervisor's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 class Supervisor:
     """Run and watch endpoint ``name`` until ``stop`` is set or the endpoint is deleted."""
 
@@ -90,7 +126,8 @@ class Supervisor:
         env = {**os.environ, "MLOOP_URI": self.context.settings.store_uri,
                "MLOOP_ARTIFACT_URI": self.context.artifacts.uri}  # fmt: skip
         self.child = subprocess.Popen([sys.executable, "-m", "mloop.deployments.worker", kind, self.name],
-                                      stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+                                      stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL, env=env,
+                                      preexec_fn=_die_with_parent)  # fmt: skip # noqa: PLW1509 - one thread here
         self.child_started = time.monotonic()
         _log.info("endpoint %s: started %s server pid %d", self.name, kind, self.child.pid)
 
@@ -126,7 +163,18 @@ class Supervisor:
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        lock = _lock(endpoint_dir(self.context, self.name))
+        if lock is None:
+            _log.info("endpoint %s already has a supervisor on this machine; leaving it", self.name)
+            return
+        try:
+            self._run(stop)
+        finally:
+            lock.close()
+
+    def _run(self, stop: threading.Event) -> None:
         endpoint = self.context.store.get_endpoint(self.name)
+        _stop_orphan(endpoint.status.get("pid"), self.name)  # a worker left by a supervisor killed with -9
         self._report(endpoint, {"phase": "starting"}, event={"phase": "starting", "supervisor_pid": os.getpid()})
         try:
             while not stop.is_set():
