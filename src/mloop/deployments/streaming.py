@@ -58,6 +58,7 @@ _COMMON = {"out", "group", "batch", "key", "proba", "start", "ack_wait"}
 _ONLY = {"nats": {"stream"}, "redis": {"consumer", "field", "maxlen", "db"}}
 _DEFAULT_PORT = {"nats": 4222, "redis": 6379}
 MAX_BATCH = 10_000
+_MAX_FAILURES = 12  # consecutive failed fetches (about 15 s with the back-off) before run_stream raises
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,15 @@ class _Loop:
                 ready.set()
             failures = 0
             while not self.stop.is_set():
-                events = await self.transport.fetch(self.spec.batch, 0.25)
+                try:
+                    events = await self.transport.fetch(self.spec.batch, 0.25)
+                except Exception as exc:  # e.g. the connection dropped: retry a while, then give up (restart)
+                    failures += 1
+                    if failures > _MAX_FAILURES:
+                        raise
+                    _log.warning("stream %s: fetching failed (%s); retrying", self.metrics.endpoint, exc)
+                    await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+                    continue
                 if not events:
                     continue
                 if await self._batch(events):
