@@ -6,7 +6,8 @@
 ``data:<name>/<version>``  a dataset version; ``data:<name>@<alias>`` through an alias
 ``model:<name>/<version>`` a model version; ``model:<name>@<alias>`` through an alias
 ``pipeline:<name>/<ver>``  a pipeline version
-``deployment:<name>``      a deployment
+``deployment:<name>``      a deployment (an endpoint)
+``monitor:<name>``         a monitor
 =========================  ==========================================
 """
 
@@ -28,19 +29,19 @@ __all__ = [
     "parse_ref",
 ]
 
-KINDS = ("run", "experiment", "data", "model", "pipeline", "deployment")
+KINDS = ("run", "experiment", "data", "model", "pipeline", "deployment", "monitor")
 _VERSIONED = {"data", "model", "pipeline"}
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _VERSIONED_RE = re.compile(rf"^(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>{_NAME}))?$")
 _RUN_RE = re.compile(r"^(?P<id>[0-9a-fA-F]{8,32})(?:/(?P<path>.+))?$")
 MAX_VERSION = 2**63 - 1  # versions are signed 64-bit integers, from 1
-MAX_NAME_LENGTH = 250  # dataset, model, experiment, pipeline and deployment names
+MAX_NAME_LENGTH = 250  # dataset, model, experiment, pipeline, deployment and monitor names
 MAX_ALIAS_LENGTH = 100
 MAX_REF_LENGTH = 1100  # room for run:<id>/<artifact path of up to 1,000 characters>
 _SYNTAX = (
     "Use one of run:<id>, experiment:<name>, data:<name>/<version>, data:<name>@<alias>, model:<name>/<version>, "
-    "model:<name>@<alias>, pipeline:<name>/<version>, deployment:<name>."
+    "model:<name>@<alias>, pipeline:<name>/<version>, deployment:<name>, monitor:<name>."
 )
 
 

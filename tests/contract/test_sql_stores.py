@@ -11,6 +11,7 @@ from mloop.testing import (
     DatasetStoreContract,
     EndpointStoreContract,
     ModelStoreContract,
+    MonitorStoreContract,
     PipelineEventsContract,
     PipelineStoreContract,
     ScheduleStoreContract,
@@ -26,6 +27,7 @@ class TestStoreContract(
     ScheduleStoreContract,
     PipelineEventsContract,
     EndpointStoreContract,
+    MonitorStoreContract,
 ):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:

@@ -5,11 +5,13 @@ from mloop.entities.endpoints import Endpoint
 from mloop.entities.events import Event
 from mloop.entities.ids import new_id, now_ms
 from mloop.entities.models import Approval, Evaluation, Model, ModelFile, ModelVersion
+from mloop.entities.monitors import AlertChange, Monitor, MonitorAlert, MonitorResult
 from mloop.entities.page import Page, decode_cursor, encode_cursor, iter_pages
 from mloop.entities.pipelines import PipelineParam, PipelineVersion, PublishedPipeline, Schedule, ScheduleFire
 from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
+    "AlertChange",
     "Approval",
     "ArtifactEntry",
     "Dataset",
@@ -24,6 +26,9 @@ __all__ = [
     "Model",
     "ModelFile",
     "ModelVersion",
+    "Monitor",
+    "MonitorAlert",
+    "MonitorResult",
     "Page",
     "PipelineParam",
     "PipelineVersion",

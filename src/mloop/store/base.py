@@ -26,6 +26,7 @@ from mloop.store.protocols import (
     ExperimentStore,
     LineageStore,
     ModelStore,
+    MonitorStore,
     PipelineStore,
     RunStore,
     ScheduleStore,
@@ -49,6 +50,7 @@ class Store(
     PipelineStore,
     ScheduleStore,
     EndpointStore,
+    MonitorStore,
     Protocol,
 ):
     """The whole metadata store."""

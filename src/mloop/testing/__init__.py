@@ -7,6 +7,7 @@ from mloop.testing.dataset_contract import DatasetStoreContract
 from mloop.testing.endpoint_contract import EndpointStoreContract
 from mloop.testing.event_contract import EventStoreContract
 from mloop.testing.model_contract import ModelStoreContract
+from mloop.testing.monitor_contract import MonitorStoreContract
 from mloop.testing.pipeline_contract import PipelineEventsContract, PipelineStoreContract, ScheduleStoreContract
 from mloop.testing.postgres import POSTGRES_ADMIN_URI, postgres_available, temporary_postgres_database
 from mloop.testing.store_contract import (
@@ -25,6 +26,7 @@ __all__ = [
     "EventStoreContract",
     "ExperimentStoreContract",
     "ModelStoreContract",
+    "MonitorStoreContract",
     "PipelineEventsContract",
     "PipelineStoreContract",
     "RunStoreContract",

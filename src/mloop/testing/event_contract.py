@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mloop.entities import (
+    AlertChange,
     ArtifactEntry,
     LineageEdge,
     ManifestEntry,
@@ -130,6 +131,12 @@ WRITE_CALLS: dict[str, tuple[Step, Step]] = {
                                                                   actor=ME, expected_generation=1)),
     "set_endpoint_status": (_nothing, lambda s, st: s.set_endpoint_status("ep", {"phase": "running"}, actor=ME)),
     "delete_endpoint": (_nothing, lambda s, st: s.delete_endpoint("ep", actor=ME)),
+    "create_monitor": (_nothing, lambda s, st: s.create_monitor("mon", spec={"endpoint": "ep"}, actor=ME)),
+    "update_monitor": (_nothing, lambda s, st: s.update_monitor("mon", actor=ME, paused=True)),
+    "record_monitor_window": (_nothing, lambda s, st: s.record_monitor_window(
+        "mon", results=[], cursor={"end": 1}, expected_cursor={}, actor=ME,
+        alerts=[AlertChange("drift", "x", "opened", {"value": 1.0})])),
+    "delete_monitor": (_nothing, lambda s, st: s.delete_monitor("mon", actor=ME)),
 }  # fmt: skip
 
 

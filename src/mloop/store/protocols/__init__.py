@@ -22,6 +22,7 @@ from mloop.store.protocols import (
     experiments,
     lineage,
     models,
+    monitors,
     pipelines,
     runs,
     schedules,
@@ -35,6 +36,7 @@ from mloop.store.protocols.events import EventStore
 from mloop.store.protocols.experiments import ExperimentEvents, ExperimentStore
 from mloop.store.protocols.lineage import LineageEvents, LineageStore
 from mloop.store.protocols.models import ModelEvents, ModelStore
+from mloop.store.protocols.monitors import MonitorEvents, MonitorStore
 from mloop.store.protocols.pipelines import PipelineEvents, PipelineStore
 from mloop.store.protocols.runs import RunEvents, RunStore
 from mloop.store.protocols.schedules import ScheduleEvents, ScheduleStore
@@ -56,6 +58,8 @@ __all__ = [
     "LineageStore",
     "ModelEvents",
     "ModelStore",
+    "MonitorEvents",
+    "MonitorStore",
     "PipelineEvents",
     "PipelineStore",
     "RunEvents",
@@ -81,6 +85,7 @@ NOUNS: dict[str, tuple[type, Mapping[str, str | tuple[str, ...] | None]]] = {
     "pipelines": (PipelineStore, pipelines.WRITES),
     "schedules": (ScheduleStore, schedules.WRITES),
     "endpoints": (EndpointStore, endpoints.WRITES),
+    "monitors": (MonitorStore, monitors.WRITES),
 }
 
 

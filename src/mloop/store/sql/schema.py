@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from mloop.store.sql.monitor_tables import monitor_alerts, monitor_results, monitors
 from mloop.store.sql.pipeline_tables import (
     endpoints,
     pipeline_aliases,
@@ -54,6 +55,9 @@ __all__ = [
     "model_files",
     "model_versions",
     "models",
+    "monitor_alerts",
+    "monitor_results",
+    "monitors",
     "params",
     "pipeline_aliases",
     "pipeline_files",

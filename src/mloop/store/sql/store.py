@@ -25,6 +25,7 @@ from mloop.store.sql.holdouts import HoldoutsMixin
 from mloop.store.sql.inputs import check_length, check_path, checked
 from mloop.store.sql.lineage import LineageMixin
 from mloop.store.sql.models import ModelsMixin
+from mloop.store.sql.monitors import MonitorsMixin
 from mloop.store.sql.pipelines import PipelinesMixin
 from mloop.store.sql.runs import RunsMixin, _run_row
 from mloop.store.sql.schedules import SchedulesMixin
@@ -48,6 +49,7 @@ class SqlStore(
     SchedulesMixin,
     StepRunsMixin,
     EndpointsMixin,
+    MonitorsMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
