@@ -17,6 +17,9 @@ event fetched, decoded, validated, scored (one predict call per micro-batch), it
 confirmed by the broker, and the event acknowledged. Each round then reads the output back: one prediction per
 event, and the predictions of a sample equal the model's own.
 
+CPU: the consumer's CPU time (this process, all threads) and the broker's (``nats-server`` / ``redis-server``
+read from /proc) per event over the same interval: less sensitive than wall time to other jobs on the machine.
+
 Ceiling: the same transport classes with no scoring (each event's bytes published as its "prediction"): what the
 broker plus its Python client allow on this machine, so the scoring share can be read off.
 
@@ -185,46 +188,91 @@ class Streams:
         asyncio.run(self._nats(go))
 
 
-def scored_round(client: Any, streams: Streams, n: int, batch: int) -> float:
+def broker_pid(kind: str) -> int | None:
+    """The broker's process on this machine (read-only: its CPU time from /proc), if there is one."""
+    name = "nats-server" if kind == "nats" else "redis-server"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def cpu_now(pid: int | None) -> tuple[float, float]:
+    """(this process's CPU seconds, all threads; the broker's CPU seconds or nan)."""
+    broker = float("nan")
+    if pid is not None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            broker = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return time.process_time(), broker
+
+
+class Timing:
+    """One timed run: wall seconds, and CPU seconds of the consumer (this process) and of the broker."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.wall, self.cpu, self.broker = 0.0, 0.0, 0.0
+
+    def start(self) -> None:
+        self._t, (self._c, self._b) = time.perf_counter(), cpu_now(self.pid)
+
+    def stop(self) -> None:
+        c, b = cpu_now(self.pid)
+        self.wall, self.cpu, self.broker = time.perf_counter() - self._t, c - self._c, b - self._b
+
+    def per_event(self, n: int) -> dict[str, float]:
+        return {
+            "events_s": n / self.wall,
+            "consumer_cpu_us": self.cpu / n * 1e6,
+            "broker_cpu_us": self.broker / n * 1e6,
+        }
+
+
+def scored_round(client: Any, streams: Streams, n: int, batch: int, timing: Timing) -> None:
     from mloop.deployments.router import Router
     from mloop.deployments.streaming import StreamMetrics, run_stream
 
     stop, ready, metrics = threading.Event(), threading.Event(), StreamMetrics("bench")
-    elapsed: list[float] = []
 
     def watch() -> None:
         ready.wait()
-        started = time.perf_counter()
+        timing.start()
         while (metrics.registry.get_sample_value("mloop_stream_predictions_published_total",
                                                  {"endpoint": "bench"}) or 0) < n:  # fmt: skip
-            time.sleep(0.002)
-        elapsed.append(time.perf_counter() - started)
+            time.sleep(0.01)  # a scrape of the registry costs CPU: not too often
+        timing.stop()
         stop.set()
 
     threading.Thread(target=watch, daemon=True).start()
     run_stream(client, streams.url(batch), endpoint="bench", router_provider=lambda: Router({"model:lr/1": 1}),
                stop=stop, ready=ready, metrics=metrics)  # fmt: skip
-    return elapsed[0]
 
 
-def ceiling_round(streams: Streams, n: int, batch: int) -> float:
+def ceiling_round(streams: Streams, n: int, batch: int, timing: Timing) -> None:
     """The transport alone: fetch, publish each event's bytes back, wait for the broker, acknowledge."""
     from mloop.deployments.streaming import parse_stream_url, transport_for
 
-    async def go() -> float:
+    async def go() -> None:
         transport = transport_for(parse_stream_url(streams.url(batch), "bench"))
         await transport.open()
-        done, started = 0, time.perf_counter()
+        done = 0
+        timing.start()
         while done < n:
             events = await transport.fetch(batch, 0.25)
             if events:
                 await transport.commit([e.data for e in events], events)
                 done += len(events)
-        elapsed = time.perf_counter() - started
+        timing.stop()
         await transport.close()
-        return elapsed
 
-    return asyncio.run(go())
+    asyncio.run(go())
 
 
 def check(streams: Streams, n: int, model: Any, frame: pd.DataFrame) -> dict[str, Any]:
@@ -287,6 +335,11 @@ def kill_round(workdir: Path, streams: Streams, rows: list[bytes], n: int, batch
     return {"events": n, "predictions_at_kill": killed_at, **result}
 
 
+def _fmt(t: dict[str, float]) -> str:
+    return (f"{t['events_s']:,.0f} events/s, CPU {t['consumer_cpu_us']:.1f} µs consumer + "
+            f"{t['broker_cpu_us']:.1f} µs broker per event")  # fmt: skip
+
+
 def main() -> None:
     args = _args()
     kinds = [k for k in args.transports.split(",") if k]
@@ -295,42 +348,46 @@ def main() -> None:
     doc: dict[str, Any] = {"events": args.events, "batch": args.batch, "rounds": args.rounds, "by": {},
                            "load_before": os.getloadavg()}  # fmt: skip
     for kind in kinds:
-        scored, ceiling, checks = [], [], []
+        pid = broker_pid(kind)
+        scored: list[dict[str, float]] = []
+        ceiling: list[dict[str, float]] = []
+        checks: list[dict[str, Any]] = []
         for r in range(args.rounds):
             for mode in ("scored", "ceiling") if r % 2 == 0 else ("ceiling", "scored"):
                 streams = Streams(kind)
                 try:
                     streams.preload(rows, args.events)
+                    timing = Timing(pid)
                     if mode == "scored":
-                        scored.append(args.events / scored_round(client, streams, args.events, args.batch))
+                        scored_round(client, streams, args.events, args.batch, timing)
+                        scored.append(timing.per_event(args.events))
                         checks.append(check(streams, args.events, model, frame))
                     else:
-                        ceiling.append(args.events / ceiling_round(streams, args.events, args.batch))
+                        ceiling_round(streams, args.events, args.batch, timing)
+                        ceiling.append(timing.per_event(args.events))
                 finally:
                     streams.delete()
-            print(f"{kind} round {r + 1}: scored {scored[-1]:,.0f} events/s, ceiling {ceiling[-1]:,.0f} "
-                  f"events/s, check {checks[-1]}", file=sys.stderr)  # fmt: skip
+            print(f"{kind} round {r + 1} (load {os.getloadavg()[0]:.1f}): scored {_fmt(scored[-1])}; ceiling "
+                  f"{_fmt(ceiling[-1])}; check {checks[-1]}", file=sys.stderr)  # fmt: skip
         streams = Streams(kind)
         try:
             killed = kill_round(workdir, streams, rows, args.kill_events, args.batch, model, frame)
         finally:
             streams.delete()
         print(f"{kind} kill -9: {killed}", file=sys.stderr)
-        doc["by"][kind] = {
-            "scored": scored,
-            "ceiling": ceiling,
-            "checks": checks,
-            "kill": killed,
-            "scored_median": statistics.median(scored),
-            "ceiling_median": statistics.median(ceiling),
-        }
+        median = {m: {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                  for m, runs in (("scored", scored), ("ceiling", ceiling))}  # fmt: skip
+        doc["by"][kind] = {"scored": scored, "ceiling": ceiling, "checks": checks, "kill": killed, "median": median}
     doc["load_after"] = os.getloadavg()
-    print(f"\nStreaming scoring, {args.events:,} events, batch {args.batch}, {args.rounds} rounds (medians)")
-    print(f"{'transport':10} {'scored ev/s':>12} {'ceiling ev/s':>13} {'scored/ceil':>12} {'lost':>5} {'dups':>5}")
+    print(f"\nStreaming scoring, {args.events:,} events, batch {args.batch}, {args.rounds} rounds (medians; CPU in "
+          "µs per event)")  # fmt: skip
+    print(f"{'transport':10} {'scored ev/s':>12} {'consumer CPU':>13} {'broker CPU':>11} {'ceiling ev/s':>13} "
+          f"{'consumer CPU':>13} {'broker CPU':>11} {'lost':>5} {'dups':>5}")  # fmt: skip
     for kind, d in doc["by"].items():
-        print(f"{kind:10} {d['scored_median']:12,.0f} {d['ceiling_median']:13,.0f} "
-              f"{d['scored_median'] / d['ceiling_median']:12.2f} {d['kill'].get('lost', '?'):>5} "
-              f"{d['kill'].get('duplicates', '?'):>5}")  # fmt: skip
+        s_, c_ = d["median"]["scored"], d["median"]["ceiling"]
+        print(f"{kind:10} {s_['events_s']:12,.0f} {s_['consumer_cpu_us']:13.1f} {s_['broker_cpu_us']:11.1f} "
+              f"{c_['events_s']:13,.0f} {c_['consumer_cpu_us']:13.1f} {c_['broker_cpu_us']:11.1f} "
+              f"{d['kill'].get('lost', '?'):>5} {d['kill'].get('duplicates', '?'):>5}")  # fmt: skip
     if args.json:
         print(json.dumps(doc, indent=2, default=str))
     if args.save:
