@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from mloop.artifacts.collected_read import read_collected as read_root
 from mloop.deployments.collected import parse_since, read_collected
 from mloop.errors import InvalidInput
 from mloop.serving.collected_files import REQUESTS, CollectedRoot, hour_of, make_record, requests_table
@@ -56,9 +57,9 @@ def test_parse_since() -> None:
         with pytest.raises(InvalidInput, match="30m, 1h, 2d"):
             parse_since(bad)
     with pytest.raises(InvalidInput, match="not after since"):
-        read_collected(None, "ep", since="1h", until="2h")  # type: ignore[arg-type]
+        read_root("/nonexistent", "ep", since="1h", until="2h")  # refused before anything is read
     with pytest.raises(InvalidInput, match="'live' or 'shadow'"):
-        read_collected(None, "ep", role="canary")  # type: ignore[arg-type]
+        read_root("/nonexistent", "ep", role="canary")
 
 
 def test_schemas_of_two_model_versions_unified(client: Client) -> None:
@@ -106,3 +107,30 @@ def test_hidden_temporary_files_are_never_read(client: Client) -> None:
     folder = next((Path(client.artifacts.uri) / "collected/requests/endpoint=ep").iterdir())
     (folder / ".part-dead.tmp").write_bytes(b"PAR1 half a file")  # what a crash mid-write leaves
     assert read_collected(client, "ep").num_rows == 1
+
+
+def test_one_flush_of_two_models_and_an_hour_boundary(client: Client) -> None:
+    """Records of two versions alternating (a canary) and a failure, across an hour boundary: every row lands
+    in its hour's part, columns unified."""
+    now = datetime.now(UTC)
+    boundary = int(now.replace(minute=0, second=0, microsecond=0).timestamp() * 1e6)
+    records = [
+        make_record(boundary - 10, "a", "model:m/1", "live", np.array([[1.0, 2.0]]), ("x", "y"), np.array([1]),
+                    False, 1.0, 200, 1),
+        make_record(boundary - 5, "b", "model:m/2", "live", np.array([[3.0]]), ("x",), np.array([0.5]), False,
+                    1.0, 200, 1),
+        make_record(boundary + 5, "c", "model:m/1", "shadow", None, None, None, False, 1.0, 500, 1),
+        make_record(boundary + 10, "d", "model:m/1", "live", np.array([[5.0, 6.0]]), ("x", "y"), np.array([0]),
+                    False, 1.0, 200, 1),
+    ]  # fmt: skip
+    from mloop.serving.collected_files import split_by_hour
+
+    parts = split_by_hour(requests_table("ep", records))
+    assert [h for h, _ in parts] == [hour_of(boundary - 1), hour_of(boundary)]
+    assert sorted(parts[0][1].column("request_id").to_pylist()) == ["a", "b"]
+    for hour, table in parts:
+        CollectedRoot(client.artifacts.uri).write_table(REQUESTS, "ep", hour, table)
+    df = read_collected(client, "ep").to_pandas()
+    assert list(df["request_id"]) == ["a", "b", "c", "d"] and list(df["status"]) == [200, 200, 500, 200]
+    assert df["input.x"].isna().tolist() == [False, False, True, False] and df["input.x"][3] == 5.0
+    assert pd.isna(df["input.y"][1]) and list(df["prediction"].fillna(-1)) == [1.0, 0.5, -1.0, 0.0]

@@ -45,6 +45,7 @@ __all__ = [
     "make_record",
     "partition_dir",
     "requests_table",
+    "split_by_hour",
 ]
 
 COLLECTED_DIR = "collected"
@@ -311,6 +312,15 @@ def concat_unified(tables: Sequence[pa.Table]) -> pa.Table:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. a column that is a number here and text there
         return pa.concat_tables([_as_text(t, tables) for t in tables], promote_options="permissive")
+
+
+def split_by_hour(table: pa.Table) -> list[tuple[int, pa.Table]]:
+    """``table`` split by the UTC hour of its ``ts`` column (one piece per hour)."""
+    import numpy as np
+    import pyarrow as pa
+
+    hours = np.asarray(table.column("ts").cast(pa.int64()).to_numpy()) // _US_PER_HOUR
+    return [(int(h), table.filter(pa.array(hours == h))) for h in np.unique(hours)]
 
 
 def _as_text(table: pa.Table, tables: Sequence[pa.Table]) -> pa.Table:
