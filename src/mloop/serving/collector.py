@@ -40,7 +40,6 @@ from mloop.serving.collected_files import (
     FEEDBACK,
     REQUESTS,
     ROWS,
-    TS,
     CollectedRoot,
     Record,
     concat_unified,
@@ -48,6 +47,7 @@ from mloop.serving.collected_files import (
     hour_of,
     make_record,
     requests_table,
+    split_by_hour,
 )
 from mloop.serving.feedback import feedback_rows
 
@@ -96,7 +96,12 @@ class Collector:
         self.metrics: CollectorMetrics = CollectorMetrics(endpoint, lambda: self._rows)
         self._lock = threading.Lock()
         self._records: list[Record] = []
-        self._rows = 0  # request rows buffered
+        self._rows = 0  # request rows not yet written (buffered or tabulated): what max_rows bounds
+        self._fresh = 0  # rows buffered since the last tabulation (the thread is woken at _CHUNK)
+        self._wake_rows = min(flush_rows, _CHUNK)
+        self._pending: list[tuple[int, pa.Table]] = []  # tabulated, not yet written (the flush thread's)
+        self._pending_rows = 0
+        self._forced = False  # flush() asks for a write now
         self._feedback: list[_Feedback] = []
         self._woken = False
         self._closed = False
@@ -104,7 +109,6 @@ class Collector:
         self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0, "flush_cpu_us": 0}
         self._dropped_since_warning = 0
         self._warned_at = 0.0
-        self._unwritten: list[tuple[int, pa.Table, int]] = []  # parts whose write failed (the flush thread's)
         self._wake = threading.Event()
         self._flushed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=f"mloop-collector-{endpoint}", daemon=True)
@@ -149,7 +153,8 @@ class Collector:
             if not self._closed and self._rows + rows <= self.max_rows:
                 self._records.append(record)
                 self._rows += rows
-                if self._rows < self.flush_rows or self._woken:
+                self._fresh += rows
+                if self._fresh < self._wake_rows or self._woken:
                     return
                 self._woken = True
                 wake = True
@@ -190,8 +195,9 @@ class Collector:
             else:
                 self._records.append(record)
                 self._rows += n
+                self._fresh += n
                 dropped = False
-                wake = self._rows >= self.flush_rows and not self._woken
+                wake = self._fresh >= self._wake_rows and not self._woken
                 if wake:
                     self._woken = True
         if dropped:
@@ -229,23 +235,32 @@ class Collector:
 
     def _run(self) -> None:
         self._warm_up()
+        deadline = time.monotonic() + self.flush_interval
         while True:
-            self._wake.wait(self.flush_interval)
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
             self._wake.clear()
             closing = self._closed
+            with self._flushed:
+                write = closing or self._forced or time.monotonic() >= deadline
+                if write:
+                    self._started += 1
+                    self._forced = False
             cpu = time.thread_time()
             try:
-                self._flush()
+                self._tabulate()  # every _CHUNK records, while they are still in the cache
+                if write or self._pending_rows >= self.flush_rows:
+                    self._write_pending()
+                    deadline = time.monotonic() + self.flush_interval
             except Exception:  # never let the thread die: the next flush retries
                 _log.exception("collector %r: flush failed", self.endpoint)
             self._counts["flush_cpu_us"] += int((time.thread_time() - cpu) * 1e6)
-            with self._flushed:
-                self._done += 1
-                self._flushed.notify_all()
+            if write:
+                with self._flushed:
+                    self._done += 1
+                    self._flushed.notify_all()
             if closing:
-                lost = sum(n for _, _, n in self._unwritten)
-                if lost:  # the store still refuses: nothing more can be done for them
-                    self._count_dropped(lost)
+                if self._pending_rows:  # the store still refuses: nothing more can be done for them
+                    self._count_dropped(self._pending_rows)
                 return
 
     def _warm_up(self) -> None:
@@ -258,61 +273,55 @@ class Collector:
         record = make_record(0, "warm-up", "model:m/1", "live", np.zeros((1, 1)), None, np.zeros(1), False, 0, 200, 1)
         pq.write_table(requests_table(self.endpoint, [record]), io.BytesIO(), compression="snappy")
 
-    def _flush(self) -> None:
-        with self._flushed:
-            self._started += 1
+    def _tabulate(self) -> None:
+        """Turn the buffered records into Arrow tables (kept until the next write), chunk by chunk."""
         with self._lock:
             records, self._records = self._records, []
-            feedback, self._feedback = self._feedback, []
-            self._rows, self._woken = 0, False
-        unwritten, self._unwritten = self._unwritten, []
-        for hour, table, n in unwritten:  # parts a failed write kept: oldest first
-            self._publish(hour, table, n)
-        if records:
-            self._write_requests(records)
-        if feedback:
-            self._write_feedback(feedback)
-
-    def _write_requests(self, records: list[Record]) -> None:
-        first, last = hour_of(records[0][TS]), hour_of(records[-1][TS])
-        by_hour: dict[int, list[Record]] = {first: records}
-        if first != last:  # the buffer spans an hour boundary: one part per hour partition
-            by_hour = {}
-            for record in records:
-                by_hour.setdefault(hour_of(record[TS]), []).append(record)
-        del records
-        for hour, group in sorted(by_hour.items()):
-            n = sum(r[ROWS] for r in group)
-            tables = []
+            self._fresh, self._woken = 0, False
+        while records:  # each chunk's records are freed once they are in Arrow
+            chunk = records[:_CHUNK]
+            del records[:_CHUNK]
+            n = sum(r[ROWS] for r in chunk)
             try:
-                while group:  # chunk by chunk: each chunk's records are freed once they are in Arrow
-                    chunk = group[:_CHUNK]
-                    del group[:_CHUNK]
-                    tables.append(requests_table(self.endpoint, chunk))
-                    del chunk
-                    time.sleep(0)  # let the event loop take the GIL: no long stall for requests in flight
-                table = concat_unified(tables)
+                table = requests_table(self.endpoint, chunk)
             except Exception:
                 _log.exception("collector %r could not tabulate %d row(s); they are dropped", self.endpoint, n)
                 self._count_dropped(n)
+                self._release(n)
                 continue
-            del tables
-            self._publish(hour, table, n)
+            del chunk
+            first, last = hour_of(table.column("ts")[0].value), hour_of(table.column("ts")[-1].value)
+            for hour, part in [(first, table)] if first == last else split_by_hour(table):
+                self._pending.append((hour, part))
+            self._pending_rows += n
+            time.sleep(0)  # let the event loop take the GIL: no long stall for requests in flight
 
-    def _publish(self, hour: int, table: pa.Table, rows: int) -> None:
-        """Write one part; if the store fails, keep the table for the next flush while the bound allows."""
-        try:
-            self.files.write_table(REQUESTS, self.endpoint, hour, table)
-        except Exception as exc:
-            self._write_failed(exc, rows)
-            if sum(n for _, _, n in self._unwritten) + rows <= self.max_rows:
-                self._unwritten.append((hour, table, rows))
-            else:
-                self._count_dropped(rows)
-            return
-        self._counts["rows"] += rows
-        self._counts["files"] += 1
-        self.metrics.written(rows, REQUESTS)
+    def _write_pending(self) -> None:
+        """Write the tables tabulated since the last write (one part per hour), then the feedback."""
+        by_hour: dict[int, list[pa.Table]] = {}
+        for hour, table in self._pending:
+            by_hour.setdefault(hour, []).append(table)
+        for hour, tables in sorted(by_hour.items()):
+            table = concat_unified(tables)
+            try:
+                self.files.write_table(REQUESTS, self.endpoint, hour, table)
+            except Exception as exc:  # kept (and counted in the bound) for the next write
+                self._write_failed(exc, table.num_rows)
+                continue
+            self._pending = [(h, t) for h, t in self._pending if h != hour]
+            self._pending_rows -= table.num_rows
+            self._release(table.num_rows)
+            self._counts["rows"] += table.num_rows
+            self._counts["files"] += 1
+            self.metrics.written(table.num_rows, REQUESTS)
+        with self._lock:
+            feedback, self._feedback = self._feedback, []
+        if feedback:
+            self._write_feedback(feedback)
+
+    def _release(self, rows: int) -> None:
+        with self._lock:
+            self._rows -= rows
 
     def _write_feedback(self, feedback: list[_Feedback]) -> None:
         by_hour: dict[int, list[_Feedback]] = {}
@@ -349,6 +358,7 @@ class Collector:
         """Write everything buffered now and wait until it is written (tests, checkpoints)."""
         with self._flushed:
             target = self._started + 1
+            self._forced = True
             self._wake.set()
             self._flushed.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
 
