@@ -6,6 +6,7 @@
 #                                          # cli, concurrency, artifacts, ...)
 #   bash bench/run.sh tracking metric-loop --repeat 3 --json
 #   bash bench/run.sh serve                # scoring servers: MLflow vs mloop vs bare Starlette (needs `wrk`)
+#   bash bench/run.sh deploy               # endpoints: router overhead and a 100% shadow (needs `wrk`)
 #
 # Benchmarks are not tests: they print medians and ratios and never gate CI on a time.
 set -euo pipefail
@@ -42,8 +43,8 @@ run_one() {
     echo "no benchmark '$name' ($script)" >&2
     return 2
   fi
-  if [[ "$name" == "serve" ]] && ! command -v wrk >/dev/null; then
-    echo "bench_serve.py drives the servers with wrk: apt-get install -y wrk (Debian's package)" >&2
+  if [[ "$name" == "serve" || "$name" == "deploy" ]] && ! command -v wrk >/dev/null; then
+    echo "bench_${name}.py drives the servers with wrk: apt-get install -y wrk (Debian's package)" >&2
     return 2
   fi
   echo "== bench_${name}.py $*" >&2
