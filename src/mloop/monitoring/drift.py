@@ -279,11 +279,14 @@ def _numeric_fast(
         stat, bound = st.ks_binned(ref.counts, cur.counts)
         p = st.ks_pvalue(stat, n_ref, n_cur)
     elif method == "wasserstein":
-        w, w_bound = st.wasserstein_binned(ref.edges, ref.counts, cur.counts, cur.below, cur.above)
+        w, w_bound = st.wasserstein_binned(
+            ref.edges, (ref.counts, ref.sums), (cur.counts, cur.sums), cur.below, cur.above
+        )
         scale = ref.std if ref.std > 0 else 1.0
         stat, bound = w / scale, w_bound / scale
     else:
-        stat = st.psi_counts(st.psi_decile_counts(ref.counts), st.psi_decile_counts(cur.counts))
+        ref_deciles = st.psi_decile_counts(ref.edges, ref.psi_edges, ref.counts)
+        stat = st.psi_counts(ref_deciles, st.psi_decile_counts(ref.edges, ref.psi_edges, cur.counts))
     return _decide(feature, method, threshold, stat, p, error_bound=bound, **sizes)
 
 

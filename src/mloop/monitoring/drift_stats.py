@@ -7,27 +7,32 @@ re-done on sorted arrays so one sort per column serves KS, Wasserstein and PSI; 
 ``method="auto"``: exact when both samples have at most 10,000 values, otherwise Smirnov's asymptotic
 distribution ``kstwo.sf(D, round(n m / (n + m)))``.
 
-Binned, on a reference sketch's bins (``*_binned``; bins as in :mod:`mloop.monitoring.reference`), with an
-error bound computed from the data, not assumed:
+Binned, on a reference sketch's cells (``x < u_0``, ``x = u_0``, ``u_0 < x < u_1``, ..., ``x > u_U``, see
+:mod:`mloop.monitoring.reference`), with an error bound computed from the data, not assumed:
 
-* KS. The reference CDF is known exactly at every edge (exact counts) and so is the window's. The statistic
-  reported is the largest gap at the edges, ``D_bin <= D``; inside a bin both CDFs are monotone, so
-  ``D <= D_up = max_i max(F_ref(e_i+1) - F_cur(e_i), F_cur(e_i+1) - F_ref(e_i))``. ``error_bound = D_up - D_bin``
-  is at most the largest bin mass of either side (~1/2000 for the reference at the default bins, plus the
-  window's largest bin mass: ~0.0006-0.001 at a million rows). The p-value uses the asymptotic distribution on
-  ``D_bin``, so it is never smaller than the exact one would be: fast mode cannot raise more false alarms.
+* KS. The reference CDF is known exactly on both sides of every edge (exact counts) and so is the window's. The
+  statistic reported is the largest gap there, ``D_bin <= D``; inside an open cell both CDFs are monotone, so
+  ``D <= D_up = max over open cells of max(F_ref(right) - F_cur(left), F_cur(right) - F_ref(left))``.
+  ``error_bound = D_up - D_bin`` is at most the largest open-cell mass of either side (~1/2000 for the
+  reference at the default bins plus the window's largest cell mass: ~0.0005-0.001 at a million rows; 0 for a
+  discrete column whose values are all edges). The p-value uses the asymptotic distribution on ``D_bin``, so it
+  is never smaller than the one of the exact D would be: fast mode cannot raise more false alarms.
 * Wasserstein-1 = integral of ``|F_ref - F_cur|``. Outside the reference's range only the window has mass and
-  the integral is exact (the tail sums of :class:`~mloop.monitoring.binned.BinnedCounts`); inside each bin both
-  CDFs are taken linear between the edges and integrated exactly. Each true CDF stays within its bin mass of
-  the line, so ``|W - W_bin| <= sum_i width_i (p_ref_i + p_cur_i)`` (reported as ``error_bound``, divided by
-  the reference standard deviation like the statistic; ~0.005-0.01 for normal data at 2000 bins, actual errors
-  are 10-100x smaller).
-* PSI uses the reference deciles, which are whole groups of bins: binned PSI equals exact PSI.
+  the integral is exact (the tail sums of :class:`~mloop.monitoring.binned.BinnedCounts`). Inside an open cell
+  the area under each CDF is exact from the cell's count and sum of values (both sides store them), so where
+  one CDF stays above the other through the cell, the integral is exact too; only cells where the two CDFs'
+  ranges overlap take the difference of the areas too, a lower bound there (the CDFs rarely cross inside one
+  cell, so it is nearly always the value); what the CDFs' ranges still allow above it (at most ``width (p_ref +
+  p_cur)`` per cell) adds up to ``error_bound``: the true W lies in ``[W_bin, W_bin + error_bound]``, both
+  divided by the reference standard deviation.
+* PSI counts the window on the reference deciles, which are edges: binned PSI equals exact PSI.
 
 Categorical statistics are exact in both modes (counts are exact); they work on aligned count vectors.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +69,9 @@ def ks_exact(ref_sorted: FloatArray, cur_sorted: FloatArray) -> tuple[float, flo
     if max(ref_sorted.size, cur_sorted.size) <= EXACT_KS_MAX_N:
         from scipy import stats  # the exact distribution: small samples only, so ks_2samp itself is cheap
 
-        return d, float(stats.ks_2samp(ref_sorted, cur_sorted).pvalue)
+        with warnings.catch_warnings():  # "exact calculation unsuccessful, switching to asymp": as scipy does
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return d, float(stats.ks_2samp(ref_sorted, cur_sorted).pvalue)
     return d, ks_pvalue(d, ref_sorted.size, cur_sorted.size)
 
 
@@ -74,7 +81,7 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
 
     big, small = sorted([float(n), float(m)], reverse=True)
     en = big * small / (big + small)
-    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    return float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1.0)), 0.0, 1.0))
 
 
 def wasserstein_exact(ref_sorted: FloatArray, cur_sorted: FloatArray) -> float:
@@ -114,55 +121,63 @@ def psi_exact(ref_sorted: FloatArray, cur_sorted: FloatArray, epsilon: float = P
     return psi_counts(counts(ref_sorted), counts(cur_sorted), epsilon)
 
 
-def psi_decile_counts(fine_counts: IntArray) -> IntArray:
-    """Group ``bins + 2`` fine-bin counts into the 10 decile bins (``bins`` a multiple of 10)."""
-    bins = fine_counts.size - 2
-    step = bins // PSI_BINS
-    # decile k (k = 1..9) starts at fine bin k*step + 1 (the first bin whose left edge is e_(k*step))
-    starts = np.concatenate(([0], np.arange(1, PSI_BINS) * step + 1))
-    return np.add.reduceat(fine_counts, starts).astype(np.int64)
+def psi_decile_counts(edges: FloatArray, psi_edges: FloatArray, cells: IntArray) -> IntArray:
+    """The 10 decile counts ``[d_k, d_k+1)`` from counts per cell; every decile edge is one of ``edges``."""
+    cum = np.concatenate(([0], np.cumsum(cells)))
+    below = cum[2 * np.searchsorted(edges, psi_edges) + 1]  # values < d_k
+    return np.diff(np.concatenate(([0], below, [cum[-1]]))).astype(np.int64)
 
 
-def _cdfs(ref_counts: IntArray, cur_counts: IntArray) -> tuple[FloatArray, FloatArray]:
-    """Both CDFs at the cut points -inf, e_0-, e_1-, ..., e_max-, +inf."""
-    fr = np.concatenate(([0], np.cumsum(ref_counts))) / ref_counts.sum()
-    fc = np.concatenate(([0], np.cumsum(cur_counts))) / cur_counts.sum()
+def _cdfs(ref_cells: IntArray, cur_cells: IntArray) -> tuple[FloatArray, FloatArray]:
+    """Both CDFs at -inf, u_0-, u_0, u_1-, u_1, ..., u_U, +inf (cells as in :mod:`mloop.monitoring.reference`)."""
+    fr = np.concatenate(([0], np.cumsum(ref_cells))) / ref_cells.sum()
+    fc = np.concatenate(([0], np.cumsum(cur_cells))) / cur_cells.sum()
     return fr, fc
 
 
-def ks_binned(ref_counts: IntArray, cur_counts: IntArray) -> tuple[float, float]:
-    """``(D_bin, error_bound)`` from counts per bin: ``D_bin <= D <= D_bin + error_bound``."""
-    fr, fc = _cdfs(ref_counts, cur_counts)
+def ks_binned(ref_cells: IntArray, cur_cells: IntArray) -> tuple[float, float]:
+    """``(D_bin, error_bound)`` from counts per cell: ``D_bin <= D <= D_bin + error_bound``."""
+    fr, fc = _cdfs(ref_cells, cur_cells)
     d_bin = float(np.abs(fr - fc).max())
-    d_up = float(max((fr[1:] - fc[:-1]).max(), (fc[1:] - fr[:-1]).max()))
+    # open cells run from cut point 2j to 2j + 1; inside one, each CDF lies between its values at the two ends
+    lo_r, hi_r, lo_c, hi_c = fr[0::2], fr[1::2], fc[0::2], fc[1::2]
+    d_up = float(max((hi_r - lo_c).max(), (hi_c - lo_r).max()))
     return d_bin, max(d_up - d_bin, 0.0)
 
 
-def _abs_linear_integral(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``integral_0^1 |a + (b - a) t| dt`` element-wise."""
-    same = (a * b) >= 0
-    total = np.abs(a) + np.abs(b)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        crossing = np.where(total > 0, (a * a + b * b) / (2 * total), 0.0)
-    return np.where(same, total / 2, crossing)
-
-
 def wasserstein_binned(
-    edges: FloatArray, ref_counts: IntArray, cur_counts: IntArray, below: float, above: float
+    edges: FloatArray,
+    ref: tuple[IntArray, FloatArray],
+    cur: tuple[IntArray, FloatArray],
+    below: float,
+    above: float,
 ) -> tuple[float, float]:
-    """``(W_bin, error_bound)`` (not normalised) from counts per bin and the window's exact tail integrals."""
-    fr, fc = _cdfs(ref_counts, cur_counts)
-    nc = cur_counts.sum()
-    diff = fr - fc  # at the cut points; interior bins run from cut point i+1 (e_i) to i+2 (e_i+1)
+    """``(W_bin, error_bound)`` (not normalised) from (counts per cell, sums per open cell) of both sides.
+
+    In an open cell ``(u_i, u_i+1)`` the area under a CDF is exact from the cell's count ``k`` and sum ``S``:
+    ``w F(u_i) + (k u_i+1 - S) / n``. Where one CDF is above the other all through the cell (its value at the
+    left end is at least the other's at the right end) the integral of ``|F_ref - F_cur|`` is the difference of
+    the two areas, exactly. In a cell where the CDFs' ranges overlap it lies between that difference and
+    ``w max(F_ref(right) - F_cur(left), F_cur(right) - F_ref(left))`` (at most ``w (p_ref + p_cur)``). The
+    difference of the areas is taken (the CDFs rarely cross inside one cell, so it is nearly always the value)
+    and the rest of the interval is the error bound: the true W lies in ``[W_bin, W_bin + error_bound]``.
+    """
+    (ref_cells, ref_sums), (cur_cells, cur_sums) = ref, cur
+    fr, fc = _cdfs(ref_cells, cur_cells)
+    nr, nc = float(ref_cells.sum()), float(cur_cells.sum())
     widths = np.diff(edges)
-    a, b = diff[1:-2], diff[2:-1]
-    inner = float(np.sum(widths * _abs_linear_integral(a, b)))
-    # below e_0: F_ref = 0, integral of F_cur = below / n; from e_max up: F_ref = 1, integral of 1 - F_cur
+    right = edges[1:]
+    # the open cell (u_i, u_i+1) runs from cut point 2i + 2 (F(u_i)) to 2i + 3 (F(u_i+1 -))
+    r_lo, r_hi, c_lo, c_hi = fr[2:-2:2], fr[3:-2:2], fc[2:-2:2], fc[3:-2:2]
+    area_r = widths * r_lo + (ref_cells[2:-2:2] * right - ref_sums) / nr
+    area_c = widths * c_lo + (cur_cells[2:-2:2] * right - cur_sums) / nc
+    exact = (r_lo >= c_hi) | (c_lo >= r_hi)
+    gap = np.abs(area_r - area_c)
+    upper = np.maximum(gap, widths * np.maximum(r_hi - c_lo, c_hi - r_lo))
+    inner = float(np.sum(gap))
+    # below u_0: F_ref = 0, the integral of F_cur is below / n; above u_U: F_ref = 1, the integral of 1 - F_cur
     tails = (below + above) / nc
-    p_ref = ref_counts[1:-1] / ref_counts.sum()
-    p_cur = cur_counts[1:-1] / nc
-    bound = float(np.sum(widths * (p_ref + p_cur)))
-    return inner + tails, bound
+    return inner + tails, float(np.sum(np.where(exact, 0.0, upper - gap)))
 
 
 def chisquare_counts(observed: npt.ArrayLike, expected: npt.ArrayLike) -> tuple[float, float]:

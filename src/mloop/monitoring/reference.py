@@ -3,19 +3,22 @@
 A dataset version's stored profile (7 quantiles and an equal-width histogram per column) is too coarse to bound
 the Kolmogorov-Smirnov statistic, so monitoring keeps its own sketch beside it, as JSON (:meth:`to_dict`):
 
-* numeric column: ``bins + 1`` edges that are order statistics of the reference (``e_k = x_(floor(k (n-1) /
-  bins))``, so ``e_0`` is the minimum and ``e_bins`` the maximum; repeated values give repeated edges, which is
-  harmless) and the EXACT number of reference values in each bin. Bins follow ``numpy.searchsorted(edges, x,
-  side="right")``: bin 0 is ``x < e_0``, bin ``i`` is ``e_(i-1) <= x < e_i``, bin ``bins + 1`` is ``x >= e_bins``.
-  Because the counts are exact, the reference CDF is known exactly at every edge; that is what makes the binned
-  KS statistic a rigorous lower bound with a computable upper bound (:mod:`mloop.monitoring.drift_stats`). Also
-  the mean and the population standard deviation (Wasserstein's normaliser) and the count of missing values
-  (null, NaN and +-inf are "missing": drift compares the finite values, data quality counts the rest);
+* numeric column: the distinct values among the order statistics ``x_(floor(k (n-1) / bins))``, ``k = 0..bins``
+  (the ``edges`` ``u_0 < ... < u_U``, ``U <= bins``: ``u_0`` is the minimum, ``u_U`` the maximum) and the EXACT
+  number of reference values in each of the ``2U + 3`` cells they cut the line into: ``x < u_0``, ``x = u_0``,
+  ``u_0 < x < u_1``, ``x = u_1``, ..., ``x = u_U``, ``x > u_U``. Any value holding more than ``1/bins`` of the
+  rows is an edge, so atoms (ties, discrete columns) sit in point cells and are counted exactly. Because the
+  counts are exact, the reference CDF is known exactly on both sides of every edge; that is what makes the
+  binned KS statistic a rigorous lower bound with a computable upper bound
+  (:mod:`mloop.monitoring.drift_stats`). Also the 9 PSI decile edges (the order statistics at ``floor(k (n-1) /
+  10)``, all among the edges), the mean and the population standard deviation (Wasserstein's normaliser) and the
+  count of missing values (null, NaN and +-inf are "missing": drift compares the finite values, data quality
+  counts the rest);
 * categorical column: the count of every category (as text), the ``max_categories`` most frequent kept and the
   rest pooled under ``other``.
 
-The default of 2000 bins is a multiple of 10, so the PSI deciles are whole groups of bins and fast-mode PSI
-equals exact-mode PSI. 2000 bins keep the KS error under 1/1000 and cost ~45 KB of JSON per numeric column.
+Fast-mode PSI counts the window on the same decile edges as exact mode, so the two are equal. The default 2000
+bins keep the KS error bound near 1/1000 and cost ~55 KB of JSON per continuous numeric column.
 
 Building: :func:`build_reference` from columns in memory (one sort per column); :func:`build_reference_chunked`
 from a function that returns a fresh iterator of chunks, read twice (pass 1: a mergeable quantile sketch from
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_BINS = 2000
+PSI_DECILES = 10
 MAX_CATEGORIES = 1000
 OTHER = "__other__"
 FORMAT = 1
@@ -90,8 +94,10 @@ def categorical_values(values: Any) -> tuple[dict[str, int], int]:
 class NumericReference:
     """Edges (order statistics of the reference) and exact counts per bin; see the module docstring."""
 
-    edges: FloatArray
-    counts: IntArray  # len(edges) + 1 bins, counts[0] == 0
+    edges: FloatArray  # distinct, ascending
+    counts: IntArray  # 2 len(edges) + 1 cells: below, at u_0, between u_0 and u_1, at u_1, ..., above
+    psi_edges: FloatArray  # the 9 inner decile edges (values among ``edges``)
+    sums: FloatArray  # sum of the values in each open cell between two edges (len(edges) - 1)
     mean: float
     std: float  # population standard deviation (ddof=0), Wasserstein's normaliser
     missing: int = 0
@@ -101,15 +107,13 @@ class NumericReference:
     def n(self) -> int:
         return int(self.counts.sum())
 
-    @property
-    def bins(self) -> int:
-        return len(self.edges) - 1
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": "numeric",
             "edges": [float(e) for e in self.edges],
             "counts": [int(c) for c in self.counts],
+            "psi_edges": [float(e) for e in self.psi_edges],
+            "sums": [float(v) for v in self.sums],
             "mean": self.mean,
             "std": self.std,
             "missing": self.missing,
@@ -171,6 +175,8 @@ class ReferenceSketch:
                 columns[name] = NumericReference(
                     edges=np.asarray(col["edges"], dtype=np.float64),
                     counts=np.asarray(col["counts"], dtype=np.int64),
+                    psi_edges=np.asarray(col["psi_edges"], dtype=np.float64),
+                    sums=np.asarray(col["sums"], dtype=np.float64),
                     mean=float(col["mean"]),
                     std=float(col["std"]),
                     missing=int(col["missing"]),
@@ -196,18 +202,44 @@ def numeric_reference(values: Any, bins: int = DEFAULT_BINS) -> NumericReference
     if finite.size == 0:
         raise InvalidInput("A numeric reference column has no finite values; drop it or choose another reference.")
     ordered = np.sort(finite)
-    n = ordered.size
-    edges = ordered[(np.arange(bins + 1, dtype=np.int64) * (n - 1)) // bins]
+    stats = order_statistics(ordered, bins)
+    edges = np.unique(stats)
+    counts = cell_counts(ordered, edges)
     return NumericReference(
-        edges=edges, counts=_sorted_counts(ordered, edges), mean=float(ordered.mean()), std=float(ordered.std()),
-        missing=missing,
+        edges=edges, counts=counts, psi_edges=psi_edges(stats), sums=cell_sums(ordered, counts)[2:-2:2],
+        mean=float(ordered.mean()), std=float(ordered.std()), missing=missing,
     )  # fmt: skip
 
 
-def _sorted_counts(ordered: FloatArray, edges: FloatArray) -> IntArray:
-    """Counts per bin (bins as in the module docstring) of values already sorted."""
-    cuts = np.searchsorted(ordered, edges, side="left")
-    return np.diff(np.concatenate(([0], cuts, [ordered.size]))).astype(np.int64)
+def order_statistics(ordered: FloatArray, bins: int) -> FloatArray:
+    """``x_(floor(k (n-1) / bins))`` for ``k = 0..bins`` of sorted values."""
+    return ordered[(np.arange(bins + 1, dtype=np.int64) * (ordered.size - 1)) // bins]
+
+
+def psi_edges(stats: FloatArray) -> FloatArray:
+    """The 9 inner decile edges among ``bins + 1`` order statistics (``bins`` a multiple of 10)."""
+    step = (stats.size - 1) // PSI_DECILES
+    return stats[np.arange(1, PSI_DECILES) * step].copy()
+
+
+def cell_counts(ordered: FloatArray, edges: FloatArray) -> IntArray:
+    """Counts of sorted values in the ``2 len(edges) + 1`` cells of distinct ``edges`` (module docstring)."""
+    left = np.searchsorted(ordered, edges, side="left")
+    right = np.searchsorted(ordered, edges, side="right")
+    bounds = np.empty(2 * edges.size + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, ordered.size
+    bounds[1:-1:2], bounds[2:-1:2] = left, right
+    return np.diff(bounds)
+
+
+def cell_sums(ordered: FloatArray, counts: IntArray) -> FloatArray:
+    """The sum of the sorted values in every cell (pairwise summation within each cell, no cancellation)."""
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    nonempty = counts > 0
+    out = np.zeros(counts.size, dtype=np.float64)
+    if ordered.size:
+        out[nonempty] = np.add.reduceat(ordered, starts[nonempty])
+    return out
 
 
 def categorical_reference(counts: Mapping[str, int], missing: int, max_categories: int) -> CategoricalReference:
@@ -266,22 +298,28 @@ def build_reference_chunked(
                 cats[name].update(counts)
             missing[name] += miss
     edges: dict[str, FloatArray] = {}
+    stats: dict[str, FloatArray] = {}
     for name, sketch in sketches.items():
         if sketch.n == 0:
             raise InvalidInput(f"Numeric reference column {name!r} has no finite values; drop it.")
-        edges[name] = np.maximum.accumulate(np.array(list(sketch.quantiles().values()), dtype=np.float64))
-    counts_by: dict[str, IntArray] = {name: np.zeros(bins + 2, dtype=np.int64) for name in sketches}
+        stats[name] = np.maximum.accumulate(np.array(list(sketch.quantiles().values()), dtype=np.float64))
+        edges[name] = np.unique(stats[name])
+    counts_by = {name: np.zeros(2 * edges[name].size + 1, dtype=np.int64) for name in sketches}
+    sums_by = {name: np.zeros(2 * edges[name].size + 1, dtype=np.float64) for name in sketches}
     for chunk in _iterate(chunks):
         for name in sketches:
             finite, _ = finite_values(chunk[name])
-            counts_by[name] += _sorted_counts(np.sort(finite), edges[name])
+            ordered = np.sort(finite)
+            cells = cell_counts(ordered, edges[name])
+            counts_by[name] += cells
+            sums_by[name] += cell_sums(ordered, cells)
     refs: dict[str, ColumnReference] = {}
     for name in chunks_order(sketches, cats):
         if name in sketches:
             n, mean, m2 = moments[name]
             refs[name] = NumericReference(
-                edges=edges[name], counts=counts_by[name], mean=mean, std=float(np.sqrt(m2 / n)),
-                missing=missing[name],
+                edges=edges[name], counts=counts_by[name], psi_edges=psi_edges(stats[name]),
+                sums=sums_by[name][2:-2:2], mean=mean, std=float(np.sqrt(m2 / n)), missing=missing[name],
             )  # fmt: skip
         else:
             refs[name] = categorical_reference(dict(cats[name]), missing[name], max_categories)
