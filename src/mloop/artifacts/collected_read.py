@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 
-__all__ = ["parse_since", "read_collected"]
+__all__ = ["first_collected", "parse_since", "read_collected"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -103,11 +103,11 @@ def _timestamp(when: datetime) -> pa.Scalar:
 
 def read_collected(
     root: str, endpoint: str, *, since: str | datetime | None = None, until: str | datetime | None = None,
-    with_feedback: bool = False, role: str | None = None,
+    with_feedback: bool = False, role: str | None = None, sort: bool = True,
 ) -> pa.Table:  # fmt: skip
     """The rows ``endpoint`` collected under the artifact root ``root`` with ``since <= ts < until`` (either
     open; a duration like ``1h`` or an ISO time, see :func:`parse_since`), of one ``role`` (``live`` or
-    ``shadow``) or all, oldest first."""
+    ``shadow``) or all, oldest first (in any order with ``sort=False``)."""
     import pyarrow.compute as pc
 
     start = None if since is None else parse_since(since)
@@ -133,7 +133,8 @@ def read_collected(
     table = _read(fs, _files(fs, _hours(fs, folder, first, last)), condition)
     if table is None:
         table = _empty()
-    table = table.sort_by([("ts", "ascending"), ("request_id", "ascending"), ("row", "ascending")])
+    if sort:  # monitoring's windows need no order: sorting millions of rows by request id is their largest cost
+        table = table.sort_by([("ts", "ascending"), ("request_id", "ascending"), ("row", "ascending")])
     if not with_feedback:
         return table
     fb_folder = f"{base}/{COLLECTED_DIR}/{FEEDBACK}/endpoint={endpoint}"
@@ -171,3 +172,14 @@ def _join_feedback(table: pa.Table, feedback: pa.Table | None) -> pa.Table:
     return table.append_column("ground_truth", feedback.column("ground_truth").take(take)).append_column(
         "ground_truth_ts", feedback.column("ts").take(take)
     )
+
+
+def first_collected(root: str, endpoint: str, after: datetime | None = None) -> datetime | None:
+    """The start of the earliest hour (at or after ``after``'s hour) in which ``endpoint`` collected requests;
+    None when there is none."""
+    fs, base = CollectedRoot(root).filesystem()
+    first = None if after is None else hour_text(int(after.timestamp()) // 3600)
+    for folder in _hours(fs, f"{base}/{COLLECTED_DIR}/{REQUESTS}/endpoint={endpoint}", first, None):
+        if _files(fs, [folder]):
+            return datetime.strptime(folder.rsplit("hour=", 1)[1], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    return None
