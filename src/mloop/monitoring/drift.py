@@ -31,6 +31,10 @@ chi-square for every categorical column (for two categories it is the square of 
 reference proportions). (3) A category absent from the reference would make chi-square infinite; it gets a
 reference pseudo-count of 0.5 (so the statistic stays finite and very large).
 
+Known limit: Jensen-Shannon and PSI on categories are biased upward when the window is small for the number of
+categories (sparse counts): with 1,000 categories, a 5,000-row window drawn from the reference itself scores
+~0.16. Use ``chisquare`` (it accounts for the sample size) or a larger threshold for such features.
+
 Modes: ``"fast"`` (default) compares a window with a :class:`~mloop.monitoring.reference.ReferenceSketch`
 (built once, stored as JSON) through counts per reference bin (:mod:`mloop.monitoring.binned`), which also
 merge across windows; ``"exact"`` needs both samples and computes what scipy computes. Each result carries its
