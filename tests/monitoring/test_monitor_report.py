@@ -15,7 +15,7 @@ from rich.console import Console
 
 from mloop.entities import Monitor, MonitorAlert, MonitorResult
 from mloop.errors import InvalidInput
-from mloop.monitoring.report import print_summary, render_html, sparkline, summary_rows, write_html
+from mloop.monitoring.report import describe_spec, print_summary, render_html, sparkline, summary_rows, write_html
 
 T0 = 1_764_547_200_000  # 2025-12-01 00:00 UTC
 HOUR = 3_600_000
@@ -24,7 +24,8 @@ MARKUP = "[bold red]$x$[/bold red]"
 
 
 def _monitor(name: str = "churn-drift") -> Monitor:
-    spec = {"endpoint": "churn-api", "reference": "data:churn/3", "window": {"every": "1h"}}
+    reference = {"dataset": "data:churn/3", "target": "churned", "model": "model:churn/2", "sketch": "monitors/x.json"}
+    spec = {"endpoint": "churn-api", "reference": reference, "window": {"every": "1h"}}
     return Monitor(id="m1", name=name, spec=spec, created_at=T0, updated_at=T0, actor="alice")
 
 
@@ -145,11 +146,23 @@ def test_summary_rows_take_the_latest_window_of_each_signal_and_feature() -> Non
         summary_rows(results, trend=0)
 
 
+def test_describe_spec_names_source_reference_and_window() -> None:
+    fixed = {"endpoint": "api", "reference": {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00Z"},
+             "window": {"rows": 10000}}  # fmt: skip
+    assert describe_spec(fixed) == [
+        ("source", "endpoint api"),
+        ("reference", "window 2026-01-01T00:00:00Z \u2192 2026-01-02T00:00:00Z"),
+        ("window", "10,000 rows"),
+    ]
+    assert describe_spec({}) == [("source", "\u2013"), ("reference", "\u2013"), ("window", "\u2013")]
+
+
 def test_rich_summary_shows_statuses_trends_and_open_alerts_without_markup_injection() -> None:
     console = Console(record=True, width=180, color_system=None)
     print_summary(_monitor(), _results(["age", MARKUP], 8), _alerts(), console=console)
     text = console.export_text()
-    assert "Monitor churn-drift" in text and "endpoint churn-api" in text and "data:churn/3" in text
+    assert "Monitor churn-drift" in text and "endpoint churn-api" in text and "window: every 1h" in text
+    assert "reference: data:churn/3, model model:churn/2" in text
     assert MARKUP in text  # printed as text, not interpreted as Rich markup
     for word in ("dataset_drift", "latency_p99_ms", "ok", "breach", "unknown"):
         assert word in text
@@ -168,7 +181,7 @@ def test_html_report_is_one_self_contained_escaped_deterministic_page(tmp_path: 
     rc_before = dict(matplotlib.rcParams)
     page = render_html(_monitor(), results, _alerts(), generated_at="2026-12-03 16:00 UTC")
     assert dict(matplotlib.rcParams) == rc_before  # the report's style does not leak
-    some = [r for r in results if r.feature in {"", "plan_type"} and r.signal != "request_rate"]
+    some = [r for r in results if (r.signal, r.feature) in {("data_drift", "plan_type"), ("accuracy", "")}]
     assert render_html(_monitor(), some, _alerts()) == render_html(_monitor(), some, _alerts())  # deterministic
     assert page.count("generated at") == 1 and "2026-12-03 16:00 UTC" in page
 
@@ -222,6 +235,18 @@ def test_write_html_draws_the_last_windows_and_reports_its_size(tmp_path: Path) 
     assert "2025-12-01 00:00 \u2192 2025-12-02 06:00 UTC" in page  # the header spans all windows
     with pytest.raises(InvalidInput, match="existing folder"):
         write_html(tmp_path / "missing" / "report.html", _monitor(), results, [])
+
+
+def test_html_report_charts_the_most_drifted_features_and_lists_the_rest() -> None:
+    results = [r for r in _results(["a", "b", "c", "d"], 4) if r.signal == "data_drift"]
+    page = render_html(_monitor(), results, [], max_features=1)
+    parsed = _parse(page)
+    assert [a["id"] for t, a in parsed.tags if t == "section" and a.get("class") == "feature"] == ["feature-0"]
+    assert "3 more features" in page and "<td>a</td>" in page and "<td>d</td>" in page
+    charted = page[page.index('id="feature-0"') : page.index('id="features-rest"')]
+    assert "<h3>c</h3>" in charted  # c drifts most (value grows with its index modulo 3)
+    with pytest.raises(InvalidInput, match="max_features=-1"):
+        render_html(_monitor(), results, [], max_features=-1)
 
 
 def test_html_report_for_20_features_and_48_windows_is_small_enough_to_mail(capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,7 +56,7 @@ STYLE = (
 
 def render_document(
     monitor: Monitor, results: list[MonitorResult], alerts: list[MonitorAlert], *, generated_at: str | None,
-    max_windows: int,
+    max_windows: int, max_features: int,
 ) -> str:  # fmt: skip
     starts = sorted({r.window_start for r in results})
     kept = set(starts[-max_windows:])
@@ -69,7 +69,7 @@ def render_document(
     sections = [
         _header(monitor, results, alerts, len(starts), max_windows), _latest(results),
         _section("dataset-drift", "Dataset drift", _dataset_drift(series, key)),
-        _section("features", "Data drift per feature", _features(series, key)),
+        _section("features", "Data drift per feature", _features(series, key, max_features)),
         _section("prediction-drift", "Prediction drift", _prediction(series, key)),
         _section("performance", "Live performance", _performance(series, key)),
         _section("quality", "Data quality", _quality(series, key)),
@@ -190,14 +190,34 @@ def _drift_block(
             f'</p><div class="charts">{dist}{over_time}</div></section>')  # fmt: skip
 
 
-def _features(series: Series, key: Callable[[], str]) -> str:
+def _severity(result: MonitorResult) -> tuple[bool, float]:
+    """Breached first, then by how far past (or close to) its threshold the value is."""
+    value, threshold = finite(result.value), finite(result.threshold)
+    ratio = value / threshold if value is not None and threshold else (value or 0.0)
+    return (result.status != "breach", -ratio)
+
+
+def _features(series: Series, key: Callable[[], str], max_features: int) -> str:
     names = [f for s, f in series if s == "data_drift"]
-    names.sort(key=lambda f: (series[("data_drift", f)][-1].status != "breach", f))
+    names.sort(key=lambda f: (*_severity(series[("data_drift", f)][-1]), f))
     if not names:
         return ""
-    toc = "".join(f'<li><a href="#feature-{i}">{_e(f)}</a> {_status(series[("data_drift", f)][-1].status)}</li>'
-                  for i, f in enumerate(names))  # fmt: skip
-    blocks = "".join(_drift_block(series[("data_drift", f)], f, f"feature-{i}", key) for i, f in enumerate(names))
+    charted, rest = names[:max_features], names[max_features:]
+    toc = "".join(
+        f'<li><a href="#feature-{i}">{_e(f)}</a> {_status(series[("data_drift", f)][-1].status)}</li>'
+        for i, f in enumerate(charted)
+    )
+    blocks = "".join(_drift_block(series[("data_drift", f)], f, f"feature-{i}", key) for i, f in enumerate(charted))
+    if rest:
+        rows = "".join(
+            f'<tr><td>{_e(f)}</td><td class="n">{format_value(last.value)}</td>'
+            f'<td class="n">{format_value(last.threshold)}</td><td>{_status(last.status)}</td></tr>'
+            for f in rest
+            for last in [series[("data_drift", f)][-1]]
+        )
+        blocks += (f'<h3 id="features-rest">{len(rest)} more features</h3><p class="facts">Charts are drawn for the '
+                   f"{len(charted)} features that drifted most; the others, latest window:</p><table><tr><th>feature"
+                   f"</th><th>drift</th><th>threshold</th><th>status</th></tr>{rows}</table>")  # fmt: skip
     return f'<ul class="toc">{toc}</ul>{blocks}'
 
 
