@@ -93,7 +93,10 @@ class Versions:
     def get(self, ref: str) -> VersionModel:
         model = self._loaded.get(ref)
         if model is None:
+            import gc
+
             model = self._loaded[ref] = VersionModel(self.context, ref)
+            gc.freeze()  # long-lived from now on (see mloop.deployments.streaming)
             _log.info("stream: loaded %s as %s (%s)", ref, model.ref, model.calls.path)
         return model
 
