@@ -188,3 +188,19 @@ def test_bad_settings_are_named(tmp_path: Path) -> None:
         Collector(str(tmp_path), endpoint="e", flush_rows=10, max_rows=5)
     with pytest.raises(InvalidInput, match="flush_interval"):
         Collector(str(tmp_path), endpoint="e", flush_interval=0)
+
+
+def test_a_failed_write_is_kept_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "collected" / "requests" / "endpoint=ep"  # a file where the partition folder goes
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    c = Collector(str(tmp_path), endpoint="ep", flush_interval=0.05)
+    c.record("r1", "model:m/1", np.zeros((1, 2)), {"predictions": np.array([1])}, 0.001, columns=("a", "b"))
+    c.flush()
+    stats = c.stats()
+    assert stats["write_errors"] >= 1 and stats["rows"] == 0 and stats["buffered"] == 1
+    assert "could not write 1 row(s)" in caplog.text
+    blocker.unlink()
+    c.close()
+    assert c.stats()["rows"] == 1 and c.stats()["dropped"] == 0
+    assert pq.read_table(next(tmp_path.rglob("*.parquet"))).column("request_id").to_pylist() == ["r1"]

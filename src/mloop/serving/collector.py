@@ -2,11 +2,11 @@
 critical path and written as Parquet partitions to the workspace's artifact storage.
 
 :meth:`Collector.record` (one HTTP request) and :meth:`Collector.record_rows` (a streaming micro-batch) append
-one small tuple holding the request's own numpy arrays or DataFrame to an in-memory buffer under a lock: no
-per-row work, no I/O. A background thread flushes the buffer when it holds ``flush_rows`` rows or every
-``flush_interval`` seconds, whichever comes first; at flush the records are concatenated column by column into
-one Arrow table per hour and written as one Parquet part (layout and atomic publication:
-:mod:`mloop.serving.collected_files`).
+one small plain tuple holding the request's own numpy arrays or DataFrame to an in-memory buffer under a lock:
+no per-row work, no I/O. A background thread turns every 2048 buffered records into an Arrow table while they
+are still in the CPU cache (column by column, vectorised; the event loop gets the GIL between chunks) and writes
+what it has every ``flush_interval`` seconds (or at ``flush_rows`` rows), one Parquet part per hour (layout
+and atomic publication: :mod:`mloop.serving.collected_files`). Its CPU time is in :meth:`stats`.
 
 Rows: one per scored input row: ``request_id``, ``row`` (index within the request), ``endpoint``, ``model``
 (version reference), ``role`` (``live`` or ``shadow``), ``ts`` (UTC, microseconds, when it was answered),
@@ -20,11 +20,12 @@ logged at most every 10 s. Feedback (:meth:`record_feedback`) is ground truth th
 by accident, so it is never dropped silently: past the bound it raises :class:`~mloop.errors.Overloaded`
 (``POST /feedback`` answers 503 with ``Retry-After``).
 
-Durability: :meth:`close` (graceful shutdown) flushes everything and returns when it is written. ``kill -9``
-(or a power cut) loses what was buffered and not yet flushed: at most the last ``flush_interval`` seconds of
-traffic (plus the flush being written at that moment, which is never visible half-written). If a write fails
-(store unreachable), the part is kept and written at the next flush, while parts kept hold at most
-``max_rows`` rows; past that they are dropped and counted.
+Durability: :meth:`close` (graceful shutdown) flushes everything and returns when it is written (under uvicorn,
+call it from the ASGI lifespan shutdown: uvicorn re-raises SIGTERM after shutting down, so code after
+``Server.run()`` never runs). ``kill -9`` (or a power cut) loses what was not yet written: at most the last
+``flush_interval`` seconds of traffic (plus the part being written at that moment, which is never visible
+half-written). If a write fails (store unreachable), the tables are kept and written at the next flush; they
+count towards ``max_rows``, so past it new requests are dropped and counted.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class Collector:
         self._pending: list[tuple[int, pa.Table]] = []  # tabulated, not yet written (the flush thread's)
         self._pending_rows = 0
         self._forced = False  # flush() asks for a write now
+        self._failing = False  # the last write failed: retry at the interval, not at every chunk
         self._feedback: list[_Feedback] = []
         self._woken = False
         self._closed = False
@@ -248,7 +250,7 @@ class Collector:
             cpu = time.thread_time()
             try:
                 self._tabulate()  # every _CHUNK records, while they are still in the cache
-                if write or self._pending_rows >= self.flush_rows:
+                if write or (self._pending_rows >= self.flush_rows and not self._failing):
                     self._write_pending()
                     deadline = time.monotonic() + self.flush_interval
             except Exception:  # never let the thread die: the next flush retries
@@ -307,7 +309,9 @@ class Collector:
                 self.files.write_table(REQUESTS, self.endpoint, hour, table)
             except Exception as exc:  # kept (and counted in the bound) for the next write
                 self._write_failed(exc, table.num_rows)
+                self._failing = True
                 continue
+            self._failing = False
             self._pending = [(h, t) for h, t in self._pending if h != hour]
             self._pending_rows -= table.num_rows
             self._release(table.num_rows)
