@@ -27,6 +27,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from mloop.deployments.router import Router
+from mloop.deployments.shadow import ShadowDrain, same_input
 from mloop.deployments.spec import DEFAULT_STICKY_HEADER, router_of, versions_of
 from mloop.serving.app import DEFAULT_MAX_BODY_BYTES, ScoringApp, create_app
 from mloop.serving.batching import BatchConfig
@@ -34,7 +35,7 @@ from mloop.serving.batching import BatchConfig
 if TYPE_CHECKING:
     from mloop.context import Context
 
-__all__ = ["EndpointApp"]
+__all__ = ["EndpointApp", "freeze_heap"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,6 +50,16 @@ async def _discard(message: Message) -> None:
     return None
 
 
+def freeze_heap() -> None:
+    """Move every object alive now (libraries, loaded models) out of the collector's reach: a full collection
+    over them stops the event loop for 100-200 ms under load (bench/RESULTS.md §19); requests' garbage is still
+    collected as usual."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 class _Table:
     """What the endpoint serves at one generation: the router and the app of each version (swapped whole)."""
 
@@ -57,6 +68,17 @@ class _Table:
         self.router = router
         self.apps = dict(apps)
         self.sticky = sticky
+        self.drains: dict[tuple[str, str], ShadowDrain | None] = {}  # (live, shadow) -> its drain (None: replay)
+
+    def drain(self, live: str, shadow: str, collector: Any) -> ShadowDrain | None:
+        """The bulk drain of ``shadow`` when it takes ``live``'s parsed input as it is, else None (replay)."""
+        key = (live, shadow)
+        if key not in self.drains:
+            live_state, shadow_state = self.apps[live].state, self.apps[shadow].state
+            found = next((d for (_, s), d in self.drains.items() if s == shadow and d is not None), None)
+            usable = same_input(live_state, shadow_state)
+            self.drains[key] = (found or ShadowDrain(shadow_state, collector)) if usable else None
+        return self.drains[key]
 
 
 class EndpointApp:
@@ -99,6 +121,7 @@ class EndpointApp:
         """Load the endpoint's current spec (before serving, or from the lifespan)."""
         endpoint = self.context.store.get_endpoint(self.name)
         self.table = self._build(endpoint.spec, endpoint.generation, None)
+        freeze_heap()
 
     async def refresh(self) -> bool:
         """Apply the stored spec if its generation changed; True if a new table was installed."""
@@ -107,16 +130,20 @@ class EndpointApp:
         if current is not None and endpoint.generation == current.generation:
             return False
         table = await run_in_threadpool(self._build, endpoint.spec, endpoint.generation, current)
+        freeze_heap()  # the new models too: full collections never walk them (long pauses under load)
         self.table = table  # one assignment: a request sees the old table or the new one, never a mix
         if current is not None:
             gone = [app for ref, app in current.apps.items() if ref not in table.apps]
-            if gone:
-                self._spawn(self._retire(gone))
+            drains = [d for d in current.drains.values() if d is not None]
+            if gone or drains:
+                self._spawn(self._retire(gone, drains))
         _log.info("endpoint %s: generation %d, traffic %s", self.name, table.generation, table.router.shares)
         return True
 
-    async def _retire(self, apps: Iterable[ScoringApp]) -> None:
+    async def _retire(self, apps: Iterable[ScoringApp], drains: Iterable[ShadowDrain] = ()) -> None:
         await asyncio.sleep(_RETIRE_AFTER)
+        for drain in drains:
+            await drain.close()
         for app in apps:
             await app.state.batcher.close()
 
@@ -149,6 +176,9 @@ class EndpointApp:
             for task in list(self._tasks):
                 task.cancel()
             if self.table is not None:
+                for drain in self.table.drains.values():
+                    if drain is not None:
+                        await drain.close()  # what was mirrored is scored and collected before the end
                 for app in self.table.apps.values():
                     await app.state.batcher.close()
             if self.collector is not None:
@@ -206,7 +236,12 @@ class EndpointApp:
             return message
 
         await table.apps[ref](scope, capture, send_version)
-        self._spawn(self._mirror(table.apps[shadow], scope, b"".join(chunks)))
+        parsed = scope.get("mloop.input")
+        drain = table.drain(ref, shadow, self.collector) if parsed is not None else None
+        if drain is not None and parsed is not None:
+            drain.offer(str(scope.get("mloop.request_id", "")), parsed[0], parsed[1])
+        else:
+            self._spawn(self._mirror(table.apps[shadow], scope, b"".join(chunks)))
 
     async def _mirror(self, app: ScoringApp, scope: Scope, body: bytes) -> None:
         """Replay a live request to the shadow version; its answer is collected (role shadow) and dropped."""

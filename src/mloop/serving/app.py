@@ -193,6 +193,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state.model is None:  # not loaded before the server started (mloop.serving.server.serve loads first)
             await run_in_threadpool(state.load)  # raises (e.g. IntegrityError naming the file): no start
+        import gc
+
+        gc.collect()
+        gc.freeze()  # libraries and the model out of the collector's reach: no 100+ ms full collections under load
         _log.info("serving %s", state.version_ref)
         yield
         await state.batcher.close()

@@ -178,6 +178,7 @@ def scoring_handler(state: ServerState, native: bool) -> Handler:
                     data, proba = parse(decode_json(raw), schema, scope.get("query_string", b""))
             finally:
                 batcher.arrived()
+            scope["mloop.input"] = (data, proba)  # an endpoint's shadow scores the parsed input, not the body again
             result = await _score(state, data, proba)
             collector = state.collector
             if collector is not None:
