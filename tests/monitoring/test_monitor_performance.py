@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, roc_auc_score
 
 from mloop.errors import InvalidInput
-from mloop.monitoring.columns import midranks
+from mloop.monitoring.columns import placements, tie_groups
 from mloop.monitoring.performance import LivePerformance, live_performance
 
 
@@ -138,8 +138,14 @@ def test_roc_auc_interval_is_delongs_variance() -> None:
     assert r.metrics["roc_auc"].high == pytest.approx(auc + z * sd, abs=1e-12)
 
 
-def test_midranks_average_ties() -> None:
-    assert midranks(np.array([3.0, 1.0, 3.0, 2.0, 3.0])).tolist() == [4.0, 1.0, 4.0, 2.0, 4.0]
+def test_placements_count_ties_half_and_never_the_row_itself() -> None:
+    score = np.array([3.0, 1.0, 3.0, 2.0, 3.0])
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
+    ranking = tie_groups(score)
+    below0, above1 = placements(ranking, y)
+    order = ranking[0]
+    assert dict(zip(order.tolist(), below0.tolist(), strict=True)) == {1: 0, 3: 1, 0: 1.5, 2: 1, 4: 1.5}
+    assert dict(zip(order.tolist(), above1.tolist(), strict=True)) == {1: 3, 3: 2, 0: 0.5, 2: 1, 4: 0.5}
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])

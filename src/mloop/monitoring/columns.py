@@ -9,6 +9,10 @@ several columns can be combined before any row is taken out.
 Probabilities are a ``list<double>`` per row (the collector's ``probabilities``, in the order of the model's
 classes), a 2-D array, or a 1-D column holding the positive-class probability of a binary model (turned into
 two columns ``[1 - p, p]``).
+
+:func:`tie_groups` and :func:`placements` are the one sort and the ROC placement values (how much negative
+weight lies below each row, positive weight above it) that both DeLong's variance of a realised ROC AUC and
+the expected ROC AUC of :mod:`.estimation` are made of.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ from mloop.evaluation.inputs import FloatArray, IntArray, encode_labels
 
 __all__ = [
     "BoolArray",
+    "Ranking",
     "align_labels",
     "as_column",
     "class_inputs",
-    "midranks",
+    "placements",
     "predicted_labels",
     "probability_matrix",
     "resolve_classes",
+    "tie_groups",
 ]
 
 BoolArray = npt.NDArray[np.bool_]
@@ -90,8 +96,11 @@ def as_column(name: str, values: Any, *, rows: int | None = None) -> tuple[np.nd
     return arr, mask
 
 
-def probability_matrix(values: Any, *, rows: int | None = None) -> tuple[FloatArray, BoolArray]:
-    """An ``(n, k)`` float matrix of class probabilities (absent rows are NaN) and the mask of present rows."""
+def probability_matrix(
+    values: Any, *, rows: int | None = None, width: int | None = None
+) -> tuple[FloatArray, BoolArray]:
+    """An ``(n, k)`` float matrix of class probabilities (absent rows are NaN) and the mask of present rows;
+    ``width`` is ``k`` when no row is present (the number of classes; default 2)."""
     if _is_arrow(values):
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -102,10 +111,10 @@ def probability_matrix(values: Any, *, rows: int | None = None) -> tuple[FloatAr
             mask = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
             lengths = np.asarray(pc.list_value_length(values).to_numpy(zero_copy_only=False))[mask]
             flat = np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
-            return _fill(_one_width(lengths), flat, mask, rows)
+            return _fill(_one_width(lengths) or width, flat, mask, rows)
         if pa.types.is_fixed_size_list(values.type):
             values = values.cast(pa.list_(values.type.value_type))
-            return probability_matrix(values, rows=rows)
+            return probability_matrix(values, rows=rows, width=width)
         values = values.to_numpy(zero_copy_only=False)
     elif hasattr(values, "to_numpy"):
         values = values.to_numpy()
@@ -115,9 +124,8 @@ def probability_matrix(values: Any, *, rows: int | None = None) -> tuple[FloatAr
 
         mask = ~np.asarray(pd.isna(arr), dtype=bool)
         present = [np.asarray(v, dtype=np.float64).ravel() for v in arr[mask]]
-        width = _one_width(np.array([v.size for v in present]))
         flat = np.concatenate(present) if present else np.empty(0)
-        return _fill(width, flat, mask, rows)
+        return _fill(_one_width(np.array([v.size for v in present])) or width, flat, mask, rows)
     if arr.dtype.kind not in "biuf":
         raise InvalidInput(f"probabilities must be numbers; got dtype {arr.dtype}.")
     arr = arr.astype(np.float64, copy=False)
@@ -153,11 +161,11 @@ def _one_width(lengths: np.ndarray[Any, Any]) -> int:
     return int(widths[0]) if widths.size else 0
 
 
-def _fill(width: int, flat: FloatArray, mask: BoolArray, rows: int | None) -> tuple[FloatArray, BoolArray]:
+def _fill(width: int | None, flat: FloatArray, mask: BoolArray, rows: int | None) -> tuple[FloatArray, BoolArray]:
     _check_rows("probabilities", mask.size, rows)
-    out = np.full((mask.size, max(width, 1)), np.nan)
-    if width:
-        out[mask] = flat.reshape(-1, width)
+    out = np.full((mask.size, width or 2), np.nan)
+    if mask.any():
+        out[mask] = flat.reshape(-1, out.shape[1])
     return out, mask & np.isfinite(out).all(axis=1)
 
 
@@ -227,7 +235,7 @@ def class_inputs(
     """A classifier's window for estimation: (probabilities, predicted class index of each row (the collected
     ``prediction`` where there is one, else the argmax), rows with probabilities, the classes evaluated (binary
     or ``positive`` given: the positive one; else all), the class labels)."""
-    proba, ok = probability_matrix(probabilities)
+    proba, ok = probability_matrix(probabilities, width=None if classes is None else len(classes))
     k = proba.shape[1]
     pred_vals = None
     if prediction is not None:
@@ -258,15 +266,36 @@ def class_inputs(
     return proba, codes, ok, list(range(k)), labs
 
 
-def midranks(x: FloatArray) -> FloatArray:
-    """Ranks 1..n of ``x`` with ties given their average rank (scipy's ``rankdata(method='average')``)."""
-    n = x.size
-    order = np.argsort(x, kind="stable")
-    ordered = x[order]
-    change = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [n]))
-    group_rank = (starts + ends + 1) / 2.0
-    ranks = np.empty(n)
-    ranks[order] = np.repeat(group_rank, ends - starts)
-    return ranks
+Ranking = tuple[IntArray, IntArray, IntArray]  # rows sorted by score, where tie groups start, each one's group
+
+
+def tie_groups(score: FloatArray) -> Ranking:
+    """One sort of ``score``: the row order, the sorted positions where each group of equal scores starts, and
+    each sorted row's group (empty when no two scores tie: :func:`placements` then takes a faster path)."""
+    order = np.argsort(score)
+    ordered = score[order]
+    new = np.empty(ordered.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    return order, starts, (np.cumsum(new) - 1 if starts.size < ordered.size else starts[:0])
+
+
+def placements(ranking: Ranking, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """ROC placements in sorted order for rows that are positive with weight ``w`` (0/1 labels, or
+    probabilities): the negative weight scored below each row and the positive weight scored above it, ties
+    counting half and a row never counting against itself. Their weighted sums are the Mann-Whitney U."""
+    order, starts, group = ranking
+    ws = w[order]
+    if group.size == 0 and ws.size:  # no ties: every row is its own group
+        neg = 1.0 - ws
+        below = np.cumsum(neg)
+        below -= neg
+        above = np.cumsum(ws)
+        np.subtract(above[-1], above, out=above)
+        return below, above
+    g1 = np.add.reduceat(ws, starts)
+    g0 = np.diff(starts, append=ws.size) - g1
+    below0 = (np.cumsum(g0) - g0)[group] + 0.5 * (g0[group] - (1.0 - ws))
+    above1 = (g1.sum() - np.cumsum(g1))[group] + 0.5 * (g1[group] - ws)
+    return below0, above1

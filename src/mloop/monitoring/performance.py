@@ -42,10 +42,11 @@ from mloop.monitoring.columns import (
     BoolArray,
     align_labels,
     as_column,
-    midranks,
+    placements,
     predicted_labels,
     probability_matrix,
     resolve_classes,
+    tie_groups,
 )
 
 __all__ = ["LIVE_TASKS", "LivePerformance", "MetricValue", "live_performance", "z_value"]
@@ -73,10 +74,17 @@ class MetricValue:
     low: float = math.nan
     high: float = math.nan
     method: str = ""
+    sd: float = math.nan  # the standard error behind the interval (nan when the interval is not value ± z sd)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON shape; ``nan`` becomes ``None``."""
-        return {"value": _num(self.value), "low": _num(self.low), "high": _num(self.high), "method": self.method}
+        return {
+            "value": _num(self.value),
+            "low": _num(self.low),
+            "high": _num(self.high),
+            "method": self.method,
+            "sd": _num(self.sd),
+        }
 
 
 @dataclass(frozen=True)
@@ -172,7 +180,7 @@ def _classification(
         pred, pred_ok = as_column("prediction", prediction, rows=n)
         use &= pred_ok
     if probabilities is not None:
-        proba, proba_ok = probability_matrix(probabilities, rows=n)
+        proba, proba_ok = probability_matrix(probabilities, rows=n, width=None if classes is None else len(classes))
         use &= proba_ok
     elif prediction is None:
         raise InvalidInput("live classification metrics need prediction= or probabilities= (or both).")
@@ -216,13 +224,15 @@ def _wilson(correct: int, n: int, z: float) -> MetricValue:
     denom = 1.0 + z * z / n
     centre = (phat + z * z / (2 * n)) / denom
     half = z / denom * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n))
-    return MetricValue(phat, max(0.0, centre - half), min(1.0, centre + half), "wilson")
+    return MetricValue(
+        phat, max(0.0, centre - half), min(1.0, centre + half), "wilson", math.sqrt(phat * (1 - phat) / n)
+    )
 
 
 def _interval(value: float, sd: float, z: float, method: str, lo: float = 0.0, hi: float = 1.0) -> MetricValue:
     if math.isnan(value) or math.isnan(sd):
         return MetricValue(value, math.nan, math.nan, method)
-    return MetricValue(value, max(lo, value - z * sd), min(hi, value + z * sd), method)
+    return MetricValue(value, max(lo, value - z * sd), min(hi, value + z * sd), method, sd)
 
 
 def _f1_sd(t: IntArray, p: IntArray, k: int, scope: IntArray) -> float:
@@ -251,28 +261,27 @@ def _f1_sd(t: IntArray, p: IntArray, k: int, scope: IntArray) -> float:
 def _auc_sd(t: IntArray, proba: FloatArray, scope: IntArray) -> float:
     """DeLong's standard error of ROC AUC (one-vs-rest average over ``scope`` classes present in ``t``).
 
-    Placement values: a positive's share of negatives scored below it (ties half), a negative's share of
-    positives scored above it. Each row's influence is (V - AUC) / sqrt(m (m - 1)) in its group of size m; the
-    variance of the average is the sum of squares of the rows' mean influence, which is DeLong's S10/m + S01/n
-    for one class.
+    Placement values (one sort per class): a positive's share of negatives scored below it, a negative's share
+    of positives scored above it (ties half). Each row's influence is (V - AUC) / sqrt(m (m - 1)) in its group
+    of size m; the variance of the average is the sum of squares of the rows' mean influence, which is DeLong's
+    S10/m + S01/n for one class.
     """
     infl = np.zeros(t.size)
     used = 0
     for c in scope.tolist():
-        y = t == c
-        n1 = int(np.count_nonzero(y))
+        y = (t == c).astype(np.float64)
+        n1 = int(y.sum())
         n0 = t.size - n1
         if n1 < 2 or n0 < 2:
             if 0 < n1 < t.size:
                 return math.nan  # AUC defined but its variance not: no interval
             continue
-        s = proba[:, c]
-        r_all = midranks(s)
-        v = np.empty(t.size)
-        v[y] = (r_all[y] - midranks(s[y])) / n0
-        v[~y] = 1.0 - (r_all[~y] - midranks(s[~y])) / n1
-        auc = float(v[y].mean())
-        infl += np.where(y, (v - auc) / math.sqrt(n1 * (n1 - 1)), (v - auc) / math.sqrt(n0 * (n0 - 1)))
+        order, starts, group = tie_groups(proba[:, c])
+        below0, above1 = placements((order, starts, group), y)
+        pos = y[order] > 0.5
+        v = np.where(pos, below0 / n0, above1 / n1)
+        auc = float(v[pos].mean())
+        infl[order] += (v - auc) / np.where(pos, math.sqrt(n1 * (n1 - 1)), math.sqrt(n0 * (n0 - 1)))
         used += 1
     if used == 0:
         return math.nan
@@ -302,9 +311,9 @@ def _regression(
     if math.isnan(mse_sd):
         rmse = MetricValue(m["rmse"], math.nan, math.nan, "normal (mse)")
     else:
-        rmse = MetricValue(
-            m["rmse"], math.sqrt(max(0.0, mse - z * mse_sd)), math.sqrt(mse + z * mse_sd), "normal (mse)"
-        )
+        low, high = math.sqrt(max(0.0, mse - z * mse_sd)), math.sqrt(mse + z * mse_sd)
+        sd = mse_sd / (2 * m["rmse"]) if m["rmse"] > 0 else math.nan  # delta method
+        rmse = MetricValue(m["rmse"], low, high, "normal (mse)", sd)
     kept = tuple(w for w in m["warnings"] if not w.startswith(_OTHER_METRICS))
     return LivePerformance("regression", n, nl, {"mae": mae, "rmse": rmse}, level, warnings=kept)
 
