@@ -205,3 +205,36 @@ def test_count_windows_take_the_next_n_rows(client: Client, setup: dict[str, Any
     windows = run_monitor(client, "rows")
     assert [w["rows"] for w in windows] == [1000, 1000, 1000]  # 3,600 rows: 3 whole windows, 600 wait
     assert run_monitor(client, "rows") == []
+
+
+def test_the_cli_creates_runs_and_shows_a_monitor(
+    client: Client, setup: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from mloop.cli.app import app
+
+    monkeypatch.chdir(tmp_path / "ws")
+    runner = CliRunner()
+    config = json.dumps({"alerts": {"consecutive": 1, "notify": [{"type": "log"}]}})
+    made = runner.invoke(app, ["monitors", "create", "cli-mon", "-e", "ep", "--reference", "train/1", "--target",
+                               "label", "--config", config, "--json"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)[0]["spec"]["alerts"]["consecutive"] == 1
+    ran = runner.invoke(app, ["monitors", "run", "cli-mon", "--json"])
+    assert ran.exit_code == 0, ran.output
+    assert len(json.loads(ran.output)) >= 3
+    report = tmp_path / "report.html"
+    shown = runner.invoke(app, ["monitors", "show", "cli-mon", "--html", str(report), "--json"])
+    assert shown.exit_code == 0, shown.output
+    body = json.loads(shown.output)
+    assert {r["signal"] for r in body["results"]} >= {"data_drift", "accuracy", "latency_p99_ms"}
+    assert report.exists() and report.stat().st_size > 1000 and "<html" in report.read_text()[:500].lower()
+    terminal = runner.invoke(app, ["monitors", "show", "cli-mon"])
+    assert terminal.exit_code == 0 and "data_drift" in terminal.output
+    listed = json.loads(runner.invoke(app, ["monitors", "list", "--json"]).output)
+    assert [m["name"] for m in listed] == ["cli-mon"]
+    assert runner.invoke(app, ["monitors", "pause", "cli-mon"]).exit_code == 0
+    bad = runner.invoke(app, ["monitors", "create", "x", "-e", "ep", "--reference", "train/1", "--config", "{"])
+    assert bad.exit_code != 0 and "--config is not valid JSON" in bad.output
+    assert "Deleted monitor cli-mon" in runner.invoke(app, ["monitors", "delete", "cli-mon"]).output

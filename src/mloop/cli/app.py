@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "score": ("score", "score", "command"),
     "package": ("package", "package", "command"),
     "deploy": ("deploy", "app", "group"),
+    "monitors": ("monitors", "app", "group"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),
 }
