@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import matplotlib
 import numpy as np
@@ -205,6 +207,8 @@ def test_html_report_is_one_self_contained_escaped_deterministic_page(tmp_path: 
     assert [s for s in sections if s and s.startswith("feature-")] == [f"feature-{i}" for i in range(len(features))]
     for anchor in ("alerts", "dataset-drift", "features", "prediction-drift", "performance", "quality", "technical"):
         assert anchor in sections
+    for chunk in re.findall(r"<svg.*?</svg>", page, flags=re.S):
+        ElementTree.fromstring(chunk)  # every inlined chart is well-formed SVG after compaction
     svgs = [a for tag, a in parsed.tags if tag == "svg"]
     assert len(svgs) == 1 + 2 * len(features) + 2 + 1 + 2 + 3  # dataset, features, prediction, perf, quality, tech
     assert "plan-3" in text and "&lt;b&gt;bold&lt;/b&gt;" in page and "(" in text  # categories drawn, escaped

@@ -5,8 +5,8 @@ interactive backend), drawn under :func:`matplotlib.rc_context` so the report's 
 caller's settings, and saved with ``format="svg"``. The SVG is then made small and safe to inline:
 
 * text stays text (``svg.fonttype = "none"``), not glyph outlines -- the biggest saving;
-* geometry is rounded to 0.1 px, whitespace between tags dropped, the XML prolog, metadata and per-chart style
-  block removed (the page's CSS carries the line joins once);
+* geometry is rounded to 0.1 px, whitespace between tags and null rotations dropped, the XML prolog, metadata,
+  per-chart style block and per-text font list removed (the page's CSS carries line joins and fonts once);
 * ids nothing refers to are dropped and the rest prefixed per chart (``c7-``), so the clip paths and markers of
   forty inlined charts never collide; ``svg.hashsalt`` is fixed, so the same inputs give the same bytes.
 
@@ -50,6 +50,7 @@ LABEL_CHARS = 28
 
 _NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 _GEOMETRY = re.compile(r'\b(d|x|y|x1|x2|y1|y2|width|height|points|transform)="([^"]*)"')
+_FONT_FAMILY = re.compile(r"; font-family: [^;\"]*")  # the page's CSS sets one family for every chart
 _REFERENCE = re.compile(r'url\(#([^)]+)\)|href="#([^"]+)"')
 
 
@@ -99,8 +100,9 @@ def time_chart(
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
         colors = iter(LINE_COLORS)
+        markers = sum(not line.threshold for line in lines) <= 2  # dots on a busy chart only add bytes
         for line in lines:
-            _draw_line(ax, line, THRESHOLD_COLOR if line.threshold else next(colors, "#333333"))
+            _draw_line(ax, line, THRESHOLD_COLOR if line.threshold else next(colors, "#333333"), markers)
         _date_axis(ax)
         ax.set_ylabel(ylabel, parse_math=False)
         if legend:
@@ -111,7 +113,7 @@ def time_chart(
         return _svg(fig, key)
 
 
-def _draw_line(ax: Axes, line: Line, color: str) -> None:
+def _draw_line(ax: Axes, line: Line, color: str, markers: bool) -> None:
     if not line.xs:
         return
     xs, ys = _days(line.xs), _floats(line.ys)
@@ -120,7 +122,7 @@ def _draw_line(ax: Axes, line: Line, color: str) -> None:
         return
     if line.band is not None:
         ax.fill_between(xs, _floats(line.band[0]), _floats(line.band[1]), color=color, alpha=0.15, linewidth=0)
-    marker = "o" if len(xs) <= 60 else None
+    marker = "o" if markers and len(xs) <= 60 else None
     ax.plot(xs, ys, color=color, linestyle="--" if line.dashed else "-", marker=marker, markersize=2.2,
             label=line.label)  # fmt: skip
     hit = np.asarray(line.breaches, dtype=bool) if len(line.breaches) == len(xs) else np.zeros(len(xs), bool)
@@ -181,6 +183,8 @@ def _figure(
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=0.42 / height, top=1 - top / height)
     ax = fig.subplots()
     ax.yaxis.set_major_locator(MaxNLocator(nbins=4))  # fewer ticks: ticks are most of the drawing time
+    fig.patch.set_visible(False)  # no white rectangles: the page is the background
+    ax.patch.set_visible(False)
     return fig, ax
 
 
@@ -266,6 +270,8 @@ def compact_svg(svg: str, *, prefix: str) -> str:
     svg = re.sub(r"<metadata>.*?</metadata>|<style[^>]*>.*?</style>|<!--.*?-->", "", svg, flags=re.S)
     svg = re.sub(r">\s+<", "><", svg).replace("<defs></defs>", "")
     svg = _GEOMETRY.sub(lambda m: f'{m[1]}="{_NUMBER.sub(_round, m[2])}"', svg)
+    svg = _FONT_FAMILY.sub("", svg).replace(" \nL ", " L ").replace(' \n"', '"').replace("\nz\n", "z")
+    svg = re.sub(r' transform="rotate\(-0 [^"]*"', "", svg)
     used = {a or b for a, b in _REFERENCE.findall(svg)}
     svg = re.sub(r' id="([^"]+)"', lambda m: f' id="{prefix}{m[1]}"' if m[1] in used else "", svg)
     return _REFERENCE.sub(lambda m: f"url(#{prefix}{m[1]})" if m[1] else f'href="#{prefix}{m[2]}"', svg)

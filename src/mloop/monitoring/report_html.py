@@ -50,6 +50,7 @@ STYLE = (
     ".ok{color:#1a7f37}.breach{color:#c62828;font-weight:600}.unknown{color:#9a6700}.none,.facts,footer"
     "{color:#666;font-size:13px}.facts{margin:2px 0 4px}.charts{display:flex;flex-wrap:wrap;gap:6px 14px;"
     "align-items:flex-start}svg{max-width:100%;height:auto}svg *{stroke-linejoin:round;stroke-linecap:butt}"
+    "svg text{font-family:'DejaVu Sans','Bitstream Vera Sans',Verdana,Arial,Helvetica,sans-serif}"
     "ul.toc{columns:3;font-size:13px;padding-left:18px}nav a{margin-right:12px}code{font-size:13px}"
 )  # fmt: skip
 
