@@ -136,6 +136,8 @@ def test_windows_signals_alerts_and_webhook(client: Client, setup: dict[str, Any
     accuracy = by[(T0, "accuracy", "")]
     assert accuracy.rows == 400 and accuracy.value > 0.95 and accuracy.status == "ok"
     assert by[(T0 + HOUR_MS, "accuracy", "")].status == "ok"  # the model still knows (a + b > 0): a is shifted
+    estimated = by[(T0, "estimated_accuracy", "")]  # from predict_proba on the window's inputs, no labels needed
+    assert estimated.rows == 1200 and abs(estimated.value - accuracy.value) < 0.05
     assert by[(T0 + 2 * HOUR_MS, "error_rate", "")].value == pytest.approx(60 / 1200)
     assert by[(T0 + 2 * HOUR_MS, "error_rate", "")].status == "ok"  # 5.0% is not past 5%
     assert by[(T0, "request_rate", "")].value == pytest.approx(1200 / 3600)

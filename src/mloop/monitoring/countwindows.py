@@ -21,7 +21,7 @@ def run_count_windows(context: Context, monitor: Monitor, *, max_windows: int = 
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from mloop.monitoring.monitors import load_sketch, record_window
+    from mloop.monitoring.monitors import _proba_fn, load_sketch, record_window
 
     spec = monitor.spec
     size = int(spec["window"]["rows"])
@@ -47,7 +47,8 @@ def run_count_windows(context: Context, monitor: Monitor, *, max_windows: int = 
             start_ms, end_ms = int(ts[offset] // 1000), int(ts[stop - 1] // 1000) + 1
             monitor, summary = record_window(context, monitor, window, start_ms, end_ms, sketch, dispatcher,
                                              task=reference.get("task"), classes=reference.get("classes"),
-                                             extra_cursor={"after": int(ts[stop - 1])})  # fmt: skip
+                                             extra_cursor={"after": int(ts[stop - 1])},
+                                             proba=_proba_fn(context, monitor))  # fmt: skip
             done.append(summary)
             offset = stop
     finally:

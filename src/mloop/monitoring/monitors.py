@@ -160,6 +160,7 @@ def run_monitor(
     sketch = load_sketch(context, monitor)
     now = now_ms() if now is None else now
     reference = spec["reference"]
+    proba = _proba_fn(context, monitor)
     dispatcher = Dispatcher(spec["alerts"]["notify"])
     done: list[dict[str, Any]] = []
     try:
@@ -171,7 +172,8 @@ def run_monitor(
             table = read_collected(context.artifacts.uri, str(spec["endpoint"]), since=_iso(start), until=_iso(end),
                                    with_feedback=True, role="live", sort=False)  # fmt: skip
             monitor, summary = record_window(context, monitor, table, start, end, sketch, dispatcher,
-                                             task=reference.get("task"), classes=reference.get("classes"))  # fmt: skip
+                                             task=reference.get("task"), classes=reference.get("classes"),
+                                             proba=proba)  # fmt: skip
             done.append(summary)
     finally:
         dispatcher.close()
@@ -181,10 +183,12 @@ def run_monitor(
 def record_window(
     context: Context, monitor: Monitor, table: Any, start: int, end: int, sketch: ReferenceSketch,
     dispatcher: Dispatcher, *, task: str | None, classes: Any, extra_cursor: Mapping[str, Any] | None = None,
+    proba: Any = None,
 ) -> tuple[Monitor, dict[str, Any]]:  # fmt: skip
     """Compute one window's signals and alert changes and record them (one transaction), then notify."""
     spec = monitor.spec
-    results = window_signals(table, start, end, sketch, spec, list(spec["features"]), task=task, classes=classes)
+    results = window_signals(table, start, end, sketch, spec, list(spec["features"]), task=task, classes=classes,
+                             proba=proba)  # fmt: skip
     alerts = spec["alerts"]
     changes, damping = alert_changes(results, monitor.cursor.get("alerts") or {},
                                      consecutive=int(alerts["consecutive"]),
@@ -198,6 +202,20 @@ def record_window(
     return monitor, {"window_start": start, "window_end": end, "rows": table.num_rows, "results": len(results),
                      "breaches": breaches, "alerts": [c.state + " " + c.signal + (":" + c.feature if c.feature else "")
                                                       for c in changes]}  # fmt: skip
+
+
+def _proba_fn(context: Context, monitor: Monitor) -> Any:
+    """``predict_proba`` of the reference model for estimated performance when the collected rows have no
+    probabilities (``estimated.rescore``, on by default for classifiers); None otherwise."""
+    reference = monitor.spec["reference"]
+    if reference.get("task") != "classification" or not monitor.spec["estimated"].get("rescore", True):
+        return None
+    if not reference.get("model"):
+        return None
+    from mloop.registry.loader import load_model
+
+    model = load_model(str(reference["model"]), client=context)
+    return model.predict_proba if model.has_proba else None
 
 
 def list_monitors(context: Context) -> list[Monitor]:

@@ -23,7 +23,7 @@ enough data to say.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -120,7 +120,7 @@ def _drift(w: _Window, signal: str, feature: str, ref: Any, values: Any, spec: M
 
 def window_signals(
     table: Any, start: int, end: int, sketch: ReferenceSketch, spec: Mapping[str, Any], features: list[str],
-    *, task: str | None = None, classes: Any = None,
+    *, task: str | None = None, classes: Any = None, proba: Callable[[Any], Any] | None = None,
 ) -> list[MonitorResult]:  # fmt: skip
     """Every signal of the window ``[start, end)`` (UTC ms) over ``table`` (the window's collected rows)."""
     w = _Window(start, end)
@@ -164,12 +164,23 @@ def window_signals(
             predictions = predictions.astype(str)  # labels, as the reference counted them
         _drift(w, "prediction_drift", "prediction", sketch[PREDICTION], predictions, spec, pd_spec["method"],
                pd_spec["threshold"])  # fmt: skip
-    _performance(w, live, scored, spec, task, classes)
+    _performance(w, live, scored, spec, task, classes, proba)
     _technical(w, live, status, spec, start, end)
     return w.results
 
 
-def _performance(w: _Window, live: Any, scored: Any, spec: Mapping[str, Any], task: str | None, classes: Any) -> None:
+def _inputs(live: Any, scored: Any) -> Any:
+    """The window's scored inputs as the DataFrame the model was fitted on (``input.`` prefix dropped)."""
+    columns = [c for c in live.column_names if c.startswith("input.")]
+    frame = live.select(columns).filter(scored).to_pandas()
+    frame.columns = [c.removeprefix("input.") for c in columns]
+    return frame
+
+
+def _performance(
+    w: _Window, live: Any, scored: Any, spec: Mapping[str, Any], task: str | None, classes: Any,
+    proba: Callable[[Any], Any] | None,
+) -> None:  # fmt: skip
     names = set(live.column_names)
     if task is None or "prediction" not in names:
         return
@@ -178,6 +189,8 @@ def _performance(w: _Window, live: Any, scored: Any, spec: Mapping[str, Any], ta
     lower_is_worse = metric in ("accuracy", "f1", "roc_auc")
     threshold = perf["min"] if lower_is_worse else perf["max"]
     probabilities = _arr(live, "probabilities")[scored] if "probabilities" in names else None
+    if probabilities is None and proba is not None and task == "classification" and int(scored.sum()):
+        probabilities = np.asarray(proba(_inputs(live, scored)))  # callers did not ask for them: score again
     prediction = _arr(live, "prediction")[scored]
     if "ground_truth" in names:
         from mloop.monitoring.performance import live_performance

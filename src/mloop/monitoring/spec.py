@@ -12,7 +12,7 @@ alerts (checked here; defaults filled in so the stored spec says everything the 
  "prediction_drift": {"method": "auto", "threshold": null},
  "quality": {"missing_rate": 0.05, "out_of_range": 0.05, "unseen_categories": 0.05},
  "performance": {"metric": "accuracy", "min": 0.8, "max": null, "min_labelled": 30},
- "estimated": {"metric": "accuracy", "min": 0.8},
+ "estimated": {"metric": "accuracy", "min": 0.8, "rescore": true},   # probabilities by re-scoring inputs
  "technical": {"error_rate": 0.05, "latency_p99_ms": 500},
  "alerts": {"consecutive": 2, "resolve_after": 1, "notify": [{"type": "log"}, {"type": "webhook", "url": ...}]}}
 ```
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "prediction_drift": {"method": "auto", "threshold": None},
     "quality": {"missing_rate": 0.05, "out_of_range": 0.05, "unseen_categories": 0.05},
     "performance": {"metric": None, "min": None, "max": None, "min_labelled": 30},
-    "estimated": {"metric": "accuracy", "min": None},
+    "estimated": {"metric": "accuracy", "min": None, "rescore": True},
     "technical": {"error_rate": 0.05, "latency_p99_ms": None},
     "alerts": {"consecutive": 2, "resolve_after": 1, "notify": [{"type": "log"}]},
 }
