@@ -265,3 +265,43 @@ def test_html_report_for_20_features_and_48_windows_is_small_enough_to_mail(caps
     assert size < 2_000_000
     parsed = _parse(page)
     assert sum(1 for tag, a in parsed.tags if tag == "section" and a.get("class") == "feature") == 20
+
+
+def test_the_report_draws_what_the_window_signals_compute() -> None:
+    import pyarrow as pa
+
+    from mloop.monitoring.reference import build_reference
+    from mloop.monitoring.signals import PREDICTION, window_signals
+    from mloop.monitoring.spec import check_spec
+
+    rng = np.random.default_rng(1)
+    plans, labels = np.array(["basic", "pro", "<i>team</i>"]), np.array(["no", "yes"])
+    n = 3000
+    reference = {"age": rng.normal(40, 10, n), "plan": plans[rng.integers(0, 3, n)],
+                 PREDICTION: labels[rng.integers(0, 2, n)]}  # fmt: skip
+    sketch = build_reference(reference, bins=200)
+    spec = check_spec({"endpoint": "churn-api", "reference": {"dataset": "data:churn/3"},
+                       "performance": {"metric": "accuracy", "min": 0.8}})  # fmt: skip
+    results: list[MonitorResult] = []
+    for w in range(3):
+        m = 400
+        truth = rng.integers(0, 2, m)
+        predicted = np.where(rng.random(m) < 0.9 - 0.1 * w, truth, 1 - truth)
+        table = pa.table({
+            "input.age": rng.normal(40 + 4 * w, 10, m), "input.plan": plans[rng.integers(0, 3 - w, m)],
+            "prediction": labels[predicted], "ground_truth": labels[truth], "status": np.full(m, 200),
+            "latency_ms": rng.gamma(2.0, 5.0, m), "request_id": [f"r{w}-{i}" for i in range(m)],
+        })  # fmt: skip
+        results += window_signals(table, T0 + w * HOUR, T0 + (w + 1) * HOUR, sketch, spec, ["age", "plan"],
+                                  task="classification", classes=["no", "yes"])  # fmt: skip
+    signals = {r.signal for r in results}
+    assert {"data_drift", "dataset_drift", "prediction_drift", "accuracy", "latency_p99_ms"} <= signals
+    monitor = Monitor(id="m2", name="live", spec=spec, created_at=T0, updated_at=T0, actor="alice")
+    page = render_html(monitor, results, [])
+    parsed = _parse(page)
+    assert "No distribution stored" not in page  # the detail signals.py stores is what the charts read
+    assert [a["id"] for t, a in parsed.tags if t == "section" and a.get("class") == "feature"] == [
+        "feature-0", "feature-1"]  # fmt: skip
+    assert "&lt;i&gt;team&lt;/i&gt;" in page and "<i>" not in page
+    assert "labelled rows" in page and "invalid_requests" in page
+    assert "reference</dt><dd>data:churn/3</dd>" in page and "every 1h" in page

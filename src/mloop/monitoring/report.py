@@ -47,6 +47,7 @@ __all__ = [
 SIGNAL_ORDER = (
     "dataset_drift", "data_drift", "prediction_drift", "accuracy", "estimated_accuracy", "f1", "estimated_f1",
     "roc_auc", "estimated_roc_auc", "mae", "rmse", "missing_rate", "out_of_range", "unseen_categories",
+    "invalid_requests",
     "request_rate", "error_rate", "latency_p50_ms", "latency_p99_ms",
 )  # fmt: skip
 SPARK_BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"

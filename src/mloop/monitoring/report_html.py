@@ -36,7 +36,7 @@ __all__ = ["render_document"]
 
 Series = dict[Key, list[MonitorResult]]
 METRICS = ("accuracy", "f1", "roc_auc", "mae", "rmse")
-QUALITY = ("missing_rate", "out_of_range", "unseen_categories")
+QUALITY = ("missing_rate", "out_of_range", "unseen_categories", "invalid_requests")
 SHARES = frozenset({"dataset_drift", "error_rate", *QUALITY})
 QUALITY_LINES = 6
 DASH, DOT = "\u2013", " \u00b7 "
