@@ -176,6 +176,10 @@ def test_calibration_is_not_used_without_enough_reference() -> None:
     assert est.values() == estimate_performance(p).values()
     with pytest.raises(InvalidInput, match="mode='sometimes'"):
         fit_calibration(p, y, mode="sometimes")
+    p, y = _binary_window(rng, 20_000)
+    kept = fit_calibration(p, y)  # calibrated already: an isotonic fit to its noise would only add error
+    assert not kept.used
+    assert "consistent with calibration" in kept.reason
 
 
 def test_collected_predictions_are_used_when_given() -> None:

@@ -2,11 +2,15 @@
 
 :func:`fit_calibration` fits, on a labelled reference window (e.g. the holdout the model was evaluated on),
 one isotonic regression (scikit-learn) per probability column (binary: the positive one; multiclass: each
-one-vs-rest, then rows renormalised to sum to 1). **When it is used**: with ``mode="auto"`` (the default) only
-when it helps -- the expected calibration error (10 uniform bins) of out-of-fold calibrated probabilities
-(5-fold cross-validation) must be lower than that of the raw probabilities -- and the reference must hold at
-least 100 labelled rows with both outcomes; otherwise the raw probabilities are used and ``reason`` says why
-(``always`` / ``never`` force the choice). A fitted :class:`Calibration` is a plain value (step functions as
+one-vs-rest, then rows renormalised to sum to 1). **When it is used** (``mode="auto"``, the default): when the
+reference holds at least 100 labelled rows with both outcomes and two tests agree. (1) The raw probabilities are
+*not* consistent with calibration: their expected calibration error (ECE, 10 uniform bins, one-vs-rest mean)
+exceeds the 95th percentile of the ECE that labels drawn from those very probabilities give (50 draws: the
+sampling noise of a perfectly calibrated model at this reference size). (2) Calibrating helps: out-of-fold
+calibrated probabilities (5-fold cross-validation) have a lower ECE than the raw ones. Otherwise the raw
+probabilities are used and ``reason`` says why; ``always`` / ``never`` force the choice. Test (1) keeps a
+calibrated model's probabilities untouched (an isotonic map fitted to noise would only add error; NannyML
+applies test (2) alone). A fitted :class:`Calibration` is a plain value (step functions as
 tuples, ``to_dict`` / ``from_dict``), so a monitor fits it once (when the monitor is created, from its reference)
 and applies it to every window with ``numpy.interp``, exactly what scikit-learn's ``predict`` computes.
 """
@@ -153,12 +157,18 @@ def fit_calibration(
     cal_ece = _ece(oof, onehot, scope, bins)
     maps = fitted(np.arange(n))
     boot = tuple(fitted(rng.integers(0, n, n)) for _ in range(replicates))
-    used = mode == "always" or cal_ece < raw_ece
-    reason = (
-        "forced (mode='always')."
-        if mode == "always"
-        else f"cross-validated ECE {cal_ece:.4f} vs raw {raw_ece:.4f}: " + ("calibrated." if used else "kept raw.")
-    )
+    null = _null_ece(p, scope, bins, rng)
+    used = mode == "always" or (raw_ece > null and cal_ece < raw_ece)
+    if mode == "always":
+        reason = "forced (mode='always')."
+    elif raw_ece <= null:
+        reason = (f"raw probabilities are consistent with calibration (ECE {raw_ece:.4f} <= {null:.4f}, the 95th "
+                  "percentile for perfectly calibrated probabilities at this reference size): kept raw.")  # fmt: skip
+    else:
+        verdict = "calibrated." if used else "kept raw."
+        reason = (
+            f"raw ECE {raw_ece:.4f} (calibrated noise <= {null:.4f}), cross-validated isotonic {cal_ece:.4f}: {verdict}"
+        )
     return Calibration(labs_t, tuple(scope), maps, boot, used, reason, raw_ece, cal_ece, n)
 
 
@@ -177,6 +187,16 @@ def _fitted(p: FloatArray, onehot: list[BoolArray], scope: list[int]) -> tuple[S
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p[:, c], y.astype(np.float64))
         maps.append((tuple(iso.X_thresholds_.tolist()), tuple(iso.y_thresholds_.tolist())))
     return tuple(maps)
+
+
+def _null_ece(p: FloatArray, scope: list[int], bins: int, rng: np.random.Generator, draws: int = 50) -> float:
+    """The 95th percentile of the ECE of labels drawn from ``p`` itself (what perfect calibration gives)."""
+    found = []
+    cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    for _ in range(draws):
+        drawn = (rng.uniform(size=(p.shape[0], 1)) > cum).sum(axis=1)
+        found.append(_ece(p, [drawn == c for c in scope], scope, bins))
+    return float(np.percentile(found, 95))
 
 
 def _ece(p: FloatArray, onehot: list[np.ndarray[Any, Any]], scope: list[int], bins: int) -> float:
