@@ -90,7 +90,8 @@ def _alerts() -> list[MonitorAlert]:
     return [
         MonitorAlert(id="a1", monitor="churn-drift", signal="data_drift", feature=HOSTILE, state="open",
                      opened_at=T0 + 3 * HOUR, updated_at=T0 + 5 * HOUR, windows=3,
-                     figures={"value": 0.31, "threshold": 0.2}),
+                     figures={"value": 0.31, "threshold": 0.2, "rows": 1200, "windows": 3, "method": "psi",
+                              "p_value": None, "window_start": T0 + 5 * HOUR, "window_end": T0 + 6 * HOUR}),
         MonitorAlert(id="a2", monitor="churn-drift", signal="error_rate", feature="", state="resolved",
                      opened_at=T0, updated_at=T0 + HOUR, windows=1, figures={}, resolved_at=T0 + HOUR),
     ]  # fmt: skip
@@ -168,7 +169,7 @@ def test_rich_summary_shows_statuses_trends_and_open_alerts_without_markup_injec
     assert MARKUP in text  # printed as text, not interpreted as Rich markup
     for word in ("dataset_drift", "latency_p99_ms", "ok", "breach", "unknown"):
         assert word in text
-    assert "Open alerts (1)" in text and HOSTILE in text and "value 0.31, threshold 0.2" in text
+    assert "Open alerts (1)" in text and HOSTILE in text and "value 0.31, threshold 0.2, rows 1,200, method psi" in text
     assert any(ch in text for ch in "\u2581\u2588")
 
     empty = Console(record=True, width=120)

@@ -170,12 +170,18 @@ def open_alerts(alerts: Iterable[MonitorAlert]) -> list[MonitorAlert]:
 
 
 def alert_figures(alert: MonitorAlert) -> str:
-    """The scalar figures of an alert as ``value 0.31, threshold 0.2``."""
+    """The figures that caused an alert as ``value 0.31, threshold 0.2, rows 1,000, method psi`` (the window and
+    streak are shown beside it, not repeated here)."""
     items = []
     for key, value in alert.figures.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
+        if key in ("windows", "window_start", "window_end") or isinstance(value, bool):
             continue
-        items.append(f"{key} {format_value(value) if isinstance(value, int | float) else value}")
+        if key == "rows" and isinstance(value, int):
+            items.append(f"rows {value:,}")
+        elif isinstance(value, int | float):
+            items.append(f"{key} {format_value(value)}")
+        elif isinstance(value, str):
+            items.append(f"{key} {value}")
     return ", ".join(items)
 
 

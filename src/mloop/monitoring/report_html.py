@@ -229,6 +229,13 @@ def _prediction(series: Series, key: Callable[[], str]) -> str:
     )
 
 
+def _band(runs: Sequence[MonitorResult]) -> tuple[list[float | None], list[float | None]] | None:
+    """The confidence interval stored in each window's detail (``ci_low``/``ci_high``), if any window has one."""
+    low = [finite(r.detail.get("ci_low")) for r in runs]
+    high = [finite(r.detail.get("ci_high")) for r in runs]
+    return (low, high) if any(v is not None for v in low + high) else None
+
+
 def _performance(series: Series, key: Callable[[], str]) -> str:
     out = []
     for metric in METRICS:
@@ -237,17 +244,15 @@ def _performance(series: Series, key: Callable[[], str]) -> str:
             continue
         lines, facts, bars = [], [], None
         if real:
-            low = [finite(r.detail.get("ci_low")) for r in real]
-            high = [finite(r.detail.get("ci_high")) for r in real]
-            band = (low, high) if any(v is not None for v in low + high) else None
+            band = _band(real)
             lines.append(_line(real, metric, band=band))
             bars = ([_x(r) for r in real], [r.rows for r in real])
             last = real[-1]
-            ci = f" [{format_value(low[-1])}, {format_value(high[-1])}]" if band else ""
+            ci = f" [{format_value(band[0][-1])}, {format_value(band[1][-1])}]" if band else ""
             facts += [_status(last.status), f"{metric} {format_value(last.value)}{ci}",
                       f"{last.rows:,} labelled rows"]  # fmt: skip
         if estimated:
-            lines.append(_line(estimated, f"estimated {metric}", dashed=True))
+            lines.append(_line(estimated, f"estimated {metric}", dashed=True, band=_band(estimated)))
             facts.append(f"estimated {format_value(estimated[-1].value)}")
         chart = charts.time_chart([*lines, *_threshold(real or estimated)], ylabel=metric, key=key(), bars=bars,
                                   bar_label="labelled rows", width=6.2, height=2.3)  # fmt: skip
