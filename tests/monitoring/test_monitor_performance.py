@@ -75,6 +75,15 @@ def test_arrow_columns_with_nulls_give_the_numpy_answer() -> None:
     assert listed.values() == arrow.values()
 
 
+def test_missing_predictions_are_taken_from_the_probabilities() -> None:
+    """An endpoint that answers probabilities collects a null ``prediction``: rows are not dropped for it."""
+    proba = [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]]
+    none = live_performance("classification", pa.array([None] * 4, pa.int64()), [0, 1, 0, 0], proba)
+    assert (none.labelled, none.value("accuracy")) == (4, 0.75)
+    some = live_performance("classification", pa.array([None, 0, None, 1]), [0, 1, 0, 0], proba)
+    assert (some.labelled, some.value("accuracy")) == (4, 0.25)  # the collected labels win where they exist
+
+
 def test_text_feedback_is_aligned_with_numeric_predictions() -> None:
     r = live_performance("classification", [0, 1, 1, 0], ["0", "1", "0", None])
     assert (r.labelled, r.value("accuracy"), r.labels) == (3, 2 / 3, (0, 1))
@@ -85,6 +94,8 @@ def test_ground_truth_outside_the_classes_is_left_out_with_a_warning() -> None:
     assert r.labelled == 3
     assert r.value("accuracy") == 1.0
     assert any("not one of the model's classes" in w for w in r.warnings)
+    text = live_performance("classification", None, ["0", "1", "1"], [0.1, 0.9, 0.8], classes=[0, 1])
+    assert (text.labelled, text.value("accuracy")) == (3, 1.0)  # "1" is the class 1, not an unknown label
 
 
 def test_a_window_without_labels_is_not_an_error() -> None:

@@ -176,28 +176,33 @@ def _classification(
     proba: FloatArray | None = None
     use = truth_ok.copy()
     pred: np.ndarray[Any, Any] | None = None
+    pred_ok = truth_ok  # placeholder until a prediction column is given
     if prediction is not None:
         pred, pred_ok = as_column("prediction", prediction, rows=n)
-        use &= pred_ok
-    if probabilities is not None:
+    if probabilities is not None:  # a row without a prediction is predicted from its probabilities
         proba, proba_ok = probability_matrix(probabilities, rows=n, width=None if classes is None else len(classes))
         use &= proba_ok
-    elif prediction is None:
+    elif pred is None:
         raise InvalidInput("live classification metrics need prediction= or probabilities= (or both).")
-    seen = [truth[use]] + ([] if pred is None else [pred[use]])
+    else:
+        use &= pred_ok
+    seen = [truth[use]] + ([] if pred is None else [pred[use & pred_ok]])
     labs = resolve_classes(classes, None if proba is None else proba.shape[1], seen)
     names = ("accuracy", "f1") + (() if proba is None else ("roc_auc",))
-    if labs is not None and classes is not None:
-        known = np.isin(truth, labs) & use
-        if (dropped := int(use.sum() - known.sum())) > 0:
+    if labs is not None and classes is not None and use.any():
+        aligned, labs_aligned = align_labels(truth[use], labs)
+        known = np.isin(aligned, labs_aligned)
+        if (dropped := int(known.size - known.sum())) > 0:
             warnings.append(f"{dropped} labelled row(s) have ground truth that is not one of the model's classes; "
                             "they were left out (check the feedback's label encoding).")  # fmt: skip
-            use = known
+            rows = np.flatnonzero(use)[known]
+            use = np.zeros(n, dtype=bool)
+            use[rows] = True
     if not use.any():
         return _empty("classification", n, names, level, _NO_LABELS)
     yt = truth[use]
     pu = None if proba is None else proba[use]
-    yp = pred[use] if pred is not None else predicted_labels(pu, labs)  # type: ignore[arg-type]
+    yp = _predictions(pred, pred_ok, use, pu, labs)
     yt, yp = align_labels(yt, yp)
     m = classification_metrics(yt, yp, pu, labels=labs, positive=positive)
     warnings.extend(w for w in m["warnings"] if not w.startswith(_OTHER_METRICS))
@@ -216,6 +221,26 @@ def _classification(
         "classification", n, int(t.size), metrics, level, tuple(m["labels"]),
         m.get("positive"), tuple(warnings),
     )  # fmt: skip
+
+
+def _predictions(
+    pred: np.ndarray[Any, Any] | None, pred_ok: BoolArray, use: BoolArray, proba: FloatArray | None, labs: Any
+) -> np.ndarray[Any, Any]:
+    """The used rows' predictions: as collected where there is one, else the argmax of the probabilities."""
+    if proba is None:
+        assert pred is not None
+        return pred[use]
+    derived = predicted_labels(proba, labs)
+    if pred is None:
+        return derived
+    given = pred_ok[use]
+    if given.all():
+        return pred[use]
+    if not given.any():
+        return derived
+    mixed = derived.astype(object)
+    mixed[given] = pred[use][given]
+    return np.asarray(mixed.tolist())
 
 
 def _wilson(correct: int, n: int, z: float) -> MetricValue:
