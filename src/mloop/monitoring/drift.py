@@ -281,7 +281,7 @@ def _numeric_fast(
     bound = 0.0
     if method == "ks":
         stat, bound = st.ks_binned(ref.counts, cur.counts)
-        p = st.ks_pvalue(stat, n_ref, n_cur)
+        p = st.ks_pvalue(stat, n_ref, n_cur, limiting=True)
     elif method == "wasserstein":
         w, w_bound = st.wasserstein_binned(
             ref.edges, (ref.counts, ref.sums), (cur.counts, cur.sums), cur.below, cur.above

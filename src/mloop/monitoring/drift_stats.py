@@ -5,7 +5,8 @@ re-done on sorted arrays so one sort per column serves KS, Wasserstein and PSI; 
 ``scipy.stats.ks_2samp``, ``scipy.stats.wasserstein_distance``, ``scipy.stats.chisquare`` and
 ``scipy.spatial.distance.jensenshannon`` to 1e-9 on random inputs. The KS p-value follows ``ks_2samp``'s
 ``method="auto"``: exact when both samples have at most 10,000 values, otherwise Smirnov's asymptotic
-distribution ``kstwo.sf(D, round(n m / (n + m)))``.
+distribution ``kstwo.sf(D, round(n m / (n + m)))`` (fast mode: its limit once that exceeds 10,000, see
+:func:`ks_pvalue`).
 
 Binned, on a reference sketch's cells (``x < u_0``, ``x = u_0``, ``u_0 < x < u_1``, ..., ``x > u_U``, see
 :mod:`mloop.monitoring.reference`), with an error bound computed from the data, not assumed:
@@ -75,12 +76,20 @@ def ks_exact(ref_sorted: FloatArray, cur_sorted: FloatArray) -> tuple[float, flo
     return d, ks_pvalue(d, ref_sorted.size, cur_sorted.size)
 
 
-def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Two-sided asymptotic p-value of a KS statistic: ``kstwo.sf(d, round(n m / (n + m)))`` as scipy computes it."""
+def ks_pvalue(d: float, n: int, m: int, *, limiting: bool = False) -> float:
+    """Two-sided asymptotic p-value of a KS statistic, ``kstwo.sf(d, round(n m / (n + m)))`` as scipy computes it.
+
+    ``limiting=True`` (fast mode) uses Kolmogorov's limiting distribution ``kstwobign.sf(d sqrt(en))`` once the
+    effective size ``en`` exceeds 10,000: scipy's ``kstwo.sf`` takes up to 0.7 s per call there (in the upper
+    tail), the limit takes 0.1 ms, is never smaller (conservative: no extra false alarms) and differs by < 1 %
+    of the p-value at ``en`` = 10,000 (0.05 vs 0.0495 at the 5 % point), less beyond.
+    """
     from scipy import stats  # lazily: scipy.stats costs ~0.3 s to import
 
     big, small = sorted([float(n), float(m)], reverse=True)
     en = big * small / (big + small)
+    if limiting and en > EXACT_KS_MAX_N:
+        return float(np.clip(stats.kstwobign.sf(d * np.sqrt(en)), 0.0, 1.0))
     return float(np.clip(stats.kstwo.sf(d, max(np.round(en), 1.0)), 0.0, 1.0))
 
 
