@@ -127,19 +127,23 @@ def show(
 
     with open_client(ctx) as client:
         monitor = client.store.get_monitor(name)
-        results = client.store.list_monitor_results(name)
+        results = client.store.list_monitor_results(name, limit=1_000_000)  # then the newest windows of them
         starts = sorted({r.window_start for r in results})[-windows:]
         results = [r for r in results if not starts or r.window_start >= starts[0]]
         alerts = client.store.list_monitor_alerts(name)
+    size_bytes = None
     if html:
-        write_html(html, monitor, results, alerts)
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        size_bytes = write_html(html, monitor, results, alerts, generated_at=stamp)
     if as_json:
         print_json({"monitor": monitor.to_dict(), "results": [r.to_dict() for r in results],
                     "alerts": [a.to_dict() for a in alerts], "html": html})  # fmt: skip
         return
     print_summary(monitor, results, alerts)
     if html:
-        typer.echo(f"Report: {html}")
+        typer.echo(f"Report: {html} ({size_bytes:,} bytes)")
 
 
 def _pause(ctx: typer.Context, name: str, paused: bool, as_json: bool) -> None:
