@@ -18,8 +18,8 @@ realised value lies within 3 standard errors of the estimate (NannyML: its ``sam
 median of ``--repeat`` runs, each side in its own process (imports and file reading untimed).
 
 NannyML runs in bench/.venv-nannyml (``python3 -m venv bench/.venv-nannyml && bench/.venv-nannyml/bin/pip
-install nannyml statsmodels``; NannyML 0.13 imports statsmodels without declaring it). Benchmarks are not tests:
-the machine is small (2 cores) and shared; read medians and ratios.
+install -r bench/requirements-nannyml.txt``; NannyML 0.13 imports statsmodels without declaring it).
+Benchmarks are not tests: the machine is small (2 cores) and shared; read medians and ratios.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def main() -> None:
     args = parser.parse_args()
     if not NANNYML_PY.exists():
         sys.exit(f"{NANNYML_PY} is missing: python3 -m venv bench/.venv-nannyml && "
-                 "bench/.venv-nannyml/bin/pip install nannyml statsmodels")  # fmt: skip
+                 "bench/.venv-nannyml/bin/pip install -r bench/requirements-nannyml.txt")  # fmt: skip
     results: dict[str, Any] = {"scenarios": []}
     with tempfile.TemporaryDirectory() as tmp:
         for k, name in enumerate(("binary-calibrated", "binary-overconfident", "multiclass")):
