@@ -54,6 +54,7 @@ def parse_since(text: str | datetime, *, now: datetime | None = None) -> datetim
 
 def _hours(fs: AbstractFileSystem, folder: str, first: str | None, last: str | None) -> list[str]:
     """The ``hour=`` folders under ``folder`` within ``[first, last]`` (partition values compare as text)."""
+    fs.invalidate_cache(folder)  # object stores' listings are cached: a long-lived reader would miss new parts
     try:
         names = fs.ls(folder, detail=False)
     except FileNotFoundError:
@@ -72,6 +73,7 @@ def _hours(fs: AbstractFileSystem, folder: str, first: str | None, last: str | N
 def _files(fs: AbstractFileSystem, folders: list[str]) -> list[str]:
     files = []
     for folder in folders:
+        fs.invalidate_cache(folder)
         for name in fs.ls(folder, detail=False):
             base = str(name).rsplit("/", 1)[-1]
             if base.endswith(".parquet") and not base.startswith((".", "_")):
