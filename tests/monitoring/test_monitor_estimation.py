@@ -17,6 +17,8 @@ import math
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sklearn.isotonic import IsotonicRegression
 
 from mloop.errors import InvalidInput
@@ -237,3 +239,33 @@ def test_a_large_window_is_estimated_quickly() -> None:
     start = time.perf_counter()
     estimate_performance(p)
     assert time.perf_counter() - start < 5.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 1), min_size=2, max_size=60),
+    scores=st.lists(st.integers(0, 6), min_size=60, max_size=60),  # coarse: many ties
+)
+def test_with_certain_probabilities_the_expected_metrics_are_the_realised_ones(
+    labels: list[int], scores: list[int]
+) -> None:
+    """Probabilities of exactly 0 or 1 leave nothing to chance: CBPE's expected accuracy, F1 and ROC AUC (pair
+    sums, ties half) must equal the metrics of those labels, with a zero band."""
+    from mloop.monitoring.estimation import _accuracy, _auc, _f1, _rankings
+
+    y = np.array(labels)
+    assume(0 < y.sum() < y.size)
+    q = np.column_stack((1.0 - y, y)).astype(np.float64)
+    score = np.array(scores[: y.size], dtype=np.float64) / 6
+    raw = np.column_stack((1.0 - score, score))
+    yhat = (score > 0.5).astype(np.intp)
+    realised = live_performance("classification", yhat, y, raw)
+    acc, acc_sd = _accuracy(q, yhat)
+    f1, _ = _f1(q, yhat, [1], with_sd=False)
+    auc, auc_sd = _auc(q, [1], _rankings(raw, [1]), with_sd=True)
+    assert acc == pytest.approx(realised.value("accuracy"), abs=1e-12)
+    assert acc_sd == 0.0
+    if not math.isnan(realised.value("f1")):
+        assert f1 == pytest.approx(realised.value("f1"), abs=1e-12)
+    assert auc == pytest.approx(realised.value("roc_auc"), abs=1e-12)
+    assert auc_sd == pytest.approx(0.0, abs=1e-12)

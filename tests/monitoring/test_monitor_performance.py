@@ -10,6 +10,8 @@ from itertools import pairwise
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, roc_auc_score
 
@@ -212,3 +214,18 @@ def test_values_are_a_flat_time_series_row() -> None:
     assert list(r.values()) == ["rows", "labelled", "accuracy", "accuracy_low", "accuracy_high", "f1", "f1_low",
                                 "f1_high"]  # fmt: skip
     assert all(a <= b for a, b in pairwise([r.metrics["f1"].low, r.value("f1"), r.metrics["f1"].high]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 1), min_size=4, max_size=50),
+    scores=st.lists(st.integers(0, 5), min_size=50, max_size=50),
+)
+def test_delong_matches_the_pairwise_definition(labels: list[int], scores: list[int]) -> None:
+    y = np.array(labels)
+    assume(2 <= y.sum() <= y.size - 2)
+    s = np.array(scores[: y.size], dtype=np.float64) / 5
+    r = live_performance("classification", (s > 0.5).astype(int), y, s)
+    auc, sd = _delong_bruteforce(y, s)
+    assert r.value("roc_auc") == pytest.approx(auc, abs=1e-12)
+    assert r.metrics["roc_auc"].sd == pytest.approx(sd, abs=1e-12)
