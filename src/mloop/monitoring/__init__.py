@@ -8,4 +8,7 @@ imports :mod:`mloop.serving` or :mod:`mloop.deployments`. The statistics are pur
 * :mod:`mloop.monitoring.binned` -- a window summarised against that sketch (counts that add across windows);
 * :mod:`mloop.monitoring.drift_stats` -- the statistics themselves, exact (as scipy computes them) and binned;
 * :mod:`mloop.monitoring.drift` -- per-feature drift results, the automatic choice of method, dataset drift.
+
+Monitors, incremental windows over collected data, signals, alerts and reports build on these in their own
+modules.
 """
