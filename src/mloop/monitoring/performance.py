@@ -204,7 +204,7 @@ def _classification(
     pu = None if proba is None else proba[use]
     yp = _predictions(pred, pred_ok, use, pu, labs)
     yt, yp = align_labels(yt, yp)
-    m = classification_metrics(yt, yp, pu, labels=labs, positive=positive)
+    m = classification_metrics(yt, yp, labels=labs, positive=positive)  # ROC AUC below: one sort gives value and sd
     warnings.extend(w for w in m["warnings"] if not w.startswith(_OTHER_METRICS))
     codes, _ = encode_classes({"t": np.asarray(yt), "p": np.asarray(yp)}, np.asarray(m["labels"]), None)
     t, p = codes["t"], codes["p"]
@@ -216,7 +216,13 @@ def _classification(
     f1 = m["f1"] if binary else m["f1_macro"]
     metrics["f1"] = _interval(f1, _f1_sd(t, p, k, scope), z, "delta")
     if pu is not None:
-        metrics["roc_auc"] = _interval(m["roc_auc"], _auc_sd(t, pu, scope), z, "delong")
+        auc, auc_sd, left_out = _roc_auc(t, pu, scope)
+        metrics["roc_auc"] = _interval(auc, auc_sd, z, "delong")
+        if left_out:
+            missing = [m["labels"][c] for c in left_out][:20]
+            tail = "." if math.isnan(auc) else "; the one-vs-rest average leaves them out."
+            warnings.append(f"roc_auc is undefined for class(es) {missing}: no labelled row is, or every labelled "
+                            f"row is, of that class{tail}")  # fmt: skip
     return LivePerformance(
         "classification", n, int(t.size), metrics, level, tuple(m["labels"]),
         m.get("positive"), tuple(warnings),
@@ -283,35 +289,43 @@ def _f1_sd(t: IntArray, p: IntArray, k: int, scope: IntArray) -> float:
     return math.sqrt(float(infl @ infl) * n / (n - 1))
 
 
-def _auc_sd(t: IntArray, proba: FloatArray, scope: IntArray) -> float:
-    """DeLong's standard error of ROC AUC (one-vs-rest average over ``scope`` classes present in ``t``).
+def _roc_auc(t: IntArray, proba: FloatArray, scope: IntArray) -> tuple[float, float, list[int]]:
+    """ROC AUC (one-vs-rest average over ``scope``), DeLong's standard error, and the classes left out (with
+    no positive or no negative row: undefined, left out of the average as :mod:`mloop.evaluation.metrics` does).
 
     Placement values (one sort per class): a positive's share of negatives scored below it, a negative's share
-    of positives scored above it (ties half). Each row's influence is (V - AUC) / sqrt(m (m - 1)) in its group
-    of size m; the variance of the average is the sum of squares of the rows' mean influence, which is DeLong's
-    S10/m + S01/n for one class.
+    of positives scored above it (ties half); the AUC is the positives' mean. Each row's influence is
+    (V - AUC) / sqrt(m (m - 1)) in its group of size m; the variance of the average is the sum of squares of the
+    rows' mean influence, which is DeLong's S10/m + S01/n for one class.
     """
     infl = np.zeros(t.size)
-    used = 0
+    aucs: list[float] = []
+    left_out: list[int] = []
+    sd_defined = True
     for c in scope.tolist():
         y = (t == c).astype(np.float64)
         n1 = int(y.sum())
         n0 = t.size - n1
-        if n1 < 2 or n0 < 2:
-            if 0 < n1 < t.size:
-                return math.nan  # AUC defined but its variance not: no interval
+        if n1 == 0 or n0 == 0:
+            left_out.append(c)
             continue
         order, starts, group = tie_groups(proba[:, c])
         below0, above1 = placements((order, starts, group), y)
         pos = y[order] > 0.5
         v = np.where(pos, below0 / n0, above1 / n1)
         auc = float(v[pos].mean())
+        aucs.append(auc)
+        if n1 < 2 or n0 < 2:
+            sd_defined = False  # the AUC is defined, its variance is not: no interval
+            continue
         infl[order] += (v - auc) / np.where(pos, math.sqrt(n1 * (n1 - 1)), math.sqrt(n0 * (n0 - 1)))
-        used += 1
-    if used == 0:
-        return math.nan
-    infl /= used
-    return math.sqrt(float(infl @ infl))
+    if not aucs:
+        return math.nan, math.nan, left_out
+    value = sum(aucs) / len(aucs)
+    if not sd_defined:
+        return value, math.nan, left_out
+    infl /= len(aucs)
+    return value, math.sqrt(float(infl @ infl)), left_out
 
 
 # ------------------------------------------------------------------------------------------------ regression
