@@ -169,6 +169,11 @@ def test_a_streaming_endpoint_scores_events_and_follows_weight_changes(ws: Clien
         broker.publish([json.dumps({"id": f"f{i}", "inputs": {"0": 0.5, "1": 1.5}}).encode() for i in range(20)])
         later = [m for m in broker.read(70) if m["id"].startswith("f")]
         assert len(later) == 20 and {m["model"] for m in later} == {"model:c/2"}
+        port = ws.store.get_endpoint("stream-ep").spec["port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+        assert 'mloop_stream_events_scored_total{endpoint="stream-ep",model="model:c/1"} 50.0' in text
+        assert "mloop_collector_rows_total" in text
         endpoints.stop(ws, "stream-ep")  # the collector flushes on a graceful stop
         from mloop.deployments.collected import read_collected
 

@@ -94,19 +94,39 @@ class _FollowedRouter:
 
 
 def serve_stream(context: Context, name: str) -> None:
-    from mloop.deployments.streaming import run_stream
+    """Consume the endpoint's stream; its metrics (and the collector's) are served at
+    ``http://HOST:PORT/metrics`` on the spec's port."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from mloop.deployments.streaming import StreamMetrics, run_stream
 
     spec = dict(context.store.get_endpoint(name).spec)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     collector = _collector(context, name, spec)
+    registry = CollectorRegistry(auto_describe=True)
+    metrics = StreamMetrics(name, registry)
+    if collector is not None:
+        registry.register(_Forward(collector.metrics.registry))
+    server, _ = start_http_server(int(spec["port"]), addr=str(spec.get("host", "127.0.0.1")), registry=registry)
     try:
         run_stream(context, str(spec["stream"]), endpoint=name, router_provider=_FollowedRouter(context, name, stop),
-                   collector=collector, stop=stop)  # fmt: skip
+                   collector=collector, stop=stop, metrics=metrics)  # fmt: skip
     finally:
+        server.shutdown()
         if collector is not None:
             collector.close()
+
+
+class _Forward:
+    """Another registry's metrics, collected through this one (one exposition for the stream and the collector)."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def collect(self) -> Any:
+        return self.registry.collect()
 
 
 def main(argv: list[str] | None = None) -> int:
