@@ -95,7 +95,8 @@ def test_lineage_of_unknown_refs(mloop: Invoke, ws: Seeded, tmp_path: Path) -> N
     assert "nope" in mloop("lineage", "model:nope@production", code=3).stderr
     assert "nope" in mloop("lineage", "experiment:nope", code=3).stderr
     assert "No pipeline named 'p'" in mloop("lineage", "pipeline:p/1", code=3).stderr  # published pipelines
-    assert "deployment:d" in mloop("lineage", "deployment:d", code=3).stderr
+    assert "No endpoint named 'd'" in mloop("lineage", "deployment:d", code=3).stderr
+    assert "No monitor named 'm'" in mloop("lineage", "monitor:m", code=3).stderr
     assert mloop("lineage", "run:0123456789abcdef", code=3).stderr
 
 

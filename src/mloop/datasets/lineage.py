@@ -43,8 +43,7 @@ class LineageNode:
 def canonical_ref(client: Context, text: str) -> str:
     """The canonical form of an existing reference: ``data:x@latest`` → ``data:x/4``, ``run:01ab…`` → full id.
 
-    Raises :class:`NotFound` when the reference names nothing recorded (deployments have no records yet, so
-    they are never found).
+    Raises :class:`NotFound` when the reference names nothing recorded.
     """
     ref = parse_ref(text)
     if ref.kind == "data":
@@ -62,9 +61,13 @@ def canonical_ref(client: Context, text: str) -> str:
         return f"experiment:{client.store.get_experiment_by_name(ref.name).name}"
     if ref.kind == "pipeline":
         return client.store.get_pipeline_version(ref.name, ref.version, ref.alias).ref
+    if ref.kind == "deployment":
+        return client.store.get_endpoint(ref.name).ref
+    if ref.kind == "monitor":
+        return client.store.get_monitor(ref.name).ref
     raise NotFound(
         f"Nothing is recorded for {text!r}: this store has no {ref.kind}s yet. Lineage covers data:, run:, "
-        "model:, pipeline: and experiment: references (list them with `mloop data list`, `mloop runs list`, "
+        "model:, pipeline:, experiment:, deployment: and monitor: references (list them with `mloop data list`, `mloop runs list`, "
         "`mloop models list`, `mloop pipelines published`)."
     )
 
