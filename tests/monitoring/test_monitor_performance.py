@@ -75,6 +75,10 @@ def test_arrow_columns_with_nulls_give_the_numpy_answer() -> None:
     assert arrow.values() | {"rows": 0.0} == plain.values() | {"rows": 0.0}
     listed = live_performance("classification", None, truth, probs)  # plain Python lists with None
     assert listed.values() == arrow.values()
+    objects = pa.array(probs, pa.list_(pa.float64())).to_numpy(zero_copy_only=False)  # arrays and None
+    assert live_performance("classification", None, truth, objects).values() == arrow.values()
+    positive = [None if q is None else q[1] for q in probs]  # a binary model's positive column, with nulls
+    assert live_performance("classification", None, truth, np.array(positive, dtype=object)).values() == arrow.values()
 
 
 def test_missing_predictions_are_taken_from_the_probabilities() -> None:

@@ -123,9 +123,18 @@ def probability_matrix(
         import pandas as pd
 
         mask = ~np.asarray(pd.isna(arr), dtype=bool)
-        present = [np.asarray(v, dtype=np.float64).ravel() for v in arr[mask]]
-        flat = np.concatenate(present) if present else np.empty(0)
-        return _fill(_one_width(np.array([v.size for v in present])) or width, flat, mask, rows)
+        present = arr[mask]
+        try:  # one C-level pass each (a list comprehension of arrays is 4x slower)
+            lengths = np.fromiter(map(len, present), dtype=np.int64, count=present.size)
+            flat = np.concatenate(present).astype(np.float64) if present.size else np.empty(0)
+        except (TypeError, ValueError):
+            try:  # numbers with nulls: a binary model's positive-class column
+                column = np.full(arr.shape[0], np.nan)
+                column[mask] = present.astype(np.float64)
+            except (TypeError, ValueError):
+                raise InvalidInput("probabilities must be one list of numbers per row (or null).") from None
+            return probability_matrix(column, rows=rows, width=width)
+        return _fill(_one_width(lengths) or width, flat, mask, rows)
     if arr.dtype.kind not in "biuf":
         raise InvalidInput(f"probabilities must be numbers; got dtype {arr.dtype}.")
     arr = arr.astype(np.float64, copy=False)
