@@ -219,6 +219,10 @@ def test_degenerate_and_bad_inputs() -> None:
     sure = estimate_performance([0.0, 0.0, 0.0])  # nothing expected positive: F1 and AUC undefined
     assert sure.value("accuracy") == 1.0
     assert math.isnan(sure.value("roc_auc"))
+    text = estimate_performance([0.2, 0.7, 0.9], ["0", "1", "0"], classes=[0, 1])  # predictions collected as text
+    assert text.value("accuracy") == pytest.approx((0.8 + 0.7 + 0.1) / 3)
+    first = estimate_performance([[0.2, 0.8], [0.9, 0.1]], classes=["a", "b"], positive="a")
+    assert (first.positive, first.value("f1")) == ("a", pytest.approx(2 * 0.9 / (1 + 1.1)))
     with pytest.raises(InvalidInput, match="predict_proba"):
         estimate_performance([[2.0, -1.0], [0.5, 0.5]])
     cal = fit_calibration(*_binary_window(np.random.default_rng(10), 300)[::-1][::-1], mode="always")

@@ -262,7 +262,8 @@ def class_inputs(
         )
     codes = np.argmax(np.nan_to_num(proba, nan=0.0), axis=1)
     if pred_vals is not None and (given := pred_ok & ok).any():
-        coded, _ = encode_labels({"prediction": pred_vals[given]}, labs)
+        values, labs_aligned = align_labels(pred_vals[given], labs)
+        coded, _ = encode_labels({"prediction": values}, labs_aligned)
         codes[given] = coded["prediction"]
     if k == 2 or positive is not None:
         if positive is None:
