@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_deploy.py [--rounds 3] [--duration 5] [--concurrency 8,32] [--no-pin] [--json]
     bash bench/run.sh deploy [same flags]
     .venv/bin/python bench/bench_deploy.py --rounds 4 --sides \\
-        serve,endpoint,shadow,shadow-bulk,endpoint-freeze,shadow-freeze,shadow-bulk-freeze    # every side, ≈ 6 min
+        serve,endpoint,shadow,shadow-probe,endpoint-probe,shadow-replay    # every side, ≈ 6 min
 
 Four sides by default, one uvicorn worker each, collector off everywhere (``bench_collector.py`` measures it),
 started once on loopback (``bench/_deploy/sides.py``):
@@ -11,16 +11,15 @@ started once on loopback (``bench/_deploy/sides.py``):
 * ``serve``     ``mloop serve model:bench/1`` (the baseline);
 * ``endpoint``  ``endpoints.create(ctx, "plain", ["bench/1"], collect=False)``: the supervised endpoint server
                 with one version (router overhead);
-* ``shadow``    the same with ``shadow="bench/2", shadow_percent=100``: every live request is replayed to a second
-                LogisticRegression (refitted with another C) after the live answer was sent.
-* ``shadow-bulk`` a prototype (``bench/_deploy/bulk_shadow.py --bulk``): the ``shadow`` endpoint served by the
-                engine's ``EndpointApp`` with the mirrored bodies scored in bulk by one drain task instead of one
-                replay through the shadow's scoring app each; started without a supervisor.
+* ``shadow``    the same with ``shadow="bench/2", shadow_percent=100``: every live request's parsed input is
+                scored by a second LogisticRegression (refitted with another C) after the live answer was sent,
+                in bulk by the engine's ``ShadowDrain`` (since 4c965c4; before, a replay through its scoring app);
+* ``shadow-probe`` the ``shadow`` endpoint served by ``bench/_deploy/probe.py``: the engine's ``EndpointApp``
+                as the worker runs it, plus instruments on ``/metrics`` (the drain's batch sizes and CPU, every
+                garbage collection's pause); no supervisor.
 
-Opt-in sides (``--sides``), served by the same script: ``endpoint-freeze``, ``shadow-freeze`` and
-``shadow-bulk-freeze`` call ``gc.freeze()`` after loading (a full garbage collection over the libraries'
-objects stops the event loop for 70-220 ms here; see that module). Their ratios are taken against
-``endpoint-freeze``.
+Opt-in sides (``--sides``), served by the same script: ``endpoint-probe`` (GC pauses of the one-version
+endpoint) and ``shadow-replay`` (the bulk drain off: the per-request replay, to compare both designs in one run).
 
 Workload: the serving benchmark's (``bench_serve.py``, RESULTS §16): a LogisticRegression on 10 float columns,
 single-row JSON (``{"dataframe_records": [{...}]}`` on ``/invocations``), closed loop with Debian's ``wrk``
@@ -33,7 +32,8 @@ live request (psutil). wrk sees only the live answers: its p99 is the live p99.
 The shadow did the work? Its ``/metrics`` before and after each run: requests the shadow version answered
 (``mloop_requests_total{model="model:bench/2"}``, by status) against the live 200s, i.e. the share mirrored,
 and what it shed (503 from its own queue bound; ``mloop_shed_requests_total``), plus the mean batch size of
-the live and the shadow app (``mloop_batch_rows``).
+the live app (``mloop_batch_rows``) and of the shadow (the probe's ``bench_drain_rows``; the replay's
+``mloop_batch_rows``). The load average is read after each run.
 
 Then, in process on the driver's core (``bench/_deploy/split.py``): the CPU a request of parsing, of one
 ``predict`` call by batch size, and of the whole scoring app without HTTP (what a shadow replay runs), to
@@ -87,18 +87,29 @@ def _args() -> argparse.Namespace:
 
 
 def _counts(side: Any) -> dict[str, float]:
-    """The live and shadow request counters of a side's /metrics (the shadow's are 0 without one)."""
+    """The live and shadow request counters of a side's /metrics (the shadow's are 0 without one), and the
+    probe's instruments (0 on the other sides)."""
     text = side.metrics()
+    live = {"model": LIVE} if side.name != "serve" else {}
     return {
         "live_200": metric_sum(text, "mloop_requests_total", model=LIVE, status="200"),
         "shadow_200": metric_sum(text, "mloop_requests_total", model=SHADOW, status="200"),
-        "shadow_all": metric_sum(text, "mloop_requests_total", model=SHADOW, route="invocations"),
+        "shadow_all": metric_sum(text, "mloop_requests_total", model=SHADOW),  # the drain counts under "predict"
         "shadow_503": metric_sum(text, "mloop_requests_total", model=SHADOW, status="503"),
         "shadow_shed": metric_sum(text, "mloop_shed_requests_total", model=SHADOW),
-        "live_rows": metric_sum(text, "mloop_batch_rows_sum", **({"model": LIVE} if side.name != "serve" else {})),
-        "live_calls": metric_sum(text, "mloop_batch_rows_count", **({"model": LIVE} if side.name != "serve" else {})),
-        "shadow_rows": metric_sum(text, "mloop_batch_rows_sum", model=SHADOW),
+        "live_rows": metric_sum(text, "mloop_batch_rows_sum", **live),
+        "live_calls": metric_sum(text, "mloop_batch_rows_count", **live),
+        "shadow_rows": metric_sum(text, "mloop_batch_rows_sum", model=SHADOW),  # the replay's batches
         "shadow_calls": metric_sum(text, "mloop_batch_rows_count", model=SHADOW),
+        "drain_rows": metric_sum(text, "bench_drain_rows_sum"),
+        "drain_calls": metric_sum(text, "bench_drain_rows_count"),
+        "drain_cpu_s": metric_sum(text, "bench_drain_cpu_seconds_total"),
+        "gc_count": metric_sum(text, "bench_gc_pause_seconds_count"),
+        "gc_s": metric_sum(text, "bench_gc_pause_seconds_sum"),
+        "gc2_count": metric_sum(text, "bench_gc_pause_seconds_count", generation="2"),
+        "gc2_s": metric_sum(text, "bench_gc_pause_seconds_sum", generation="2"),
+        "gc_over_10ms": metric_sum(text, "bench_gc_pause_seconds_count")
+        - metric_sum(text, "bench_gc_pause_seconds_bucket", le="0.01"),
     }
 
 
@@ -128,7 +139,10 @@ def _one_run(side: Any, body: bytes, c: int, duration: float) -> dict[str, Any]:
     result["counts"] = d
     result["mirrored_share"] = d["shadow_all"] / live
     result["live_batch"] = d["live_rows"] / d["live_calls"] if d["live_calls"] else None
-    result["shadow_batch"] = d["shadow_rows"] / d["shadow_calls"] if d["shadow_calls"] else None
+    rows, calls = (d["drain_rows"], d["drain_calls"]) if d["drain_calls"] else (d["shadow_rows"], d["shadow_calls"])
+    result["shadow_batch"] = rows / calls if calls else None
+    result["drain_us_per_mirrored"] = d["drain_cpu_s"] * 1e6 / d["drain_rows"] if d["drain_rows"] else None
+    result["load1"] = os.getloadavg()[0]
     result["rss_mib"] = round(side.rss() / 2**20, 1)
     return result
 
@@ -146,7 +160,9 @@ def _measure(args: argparse.Namespace, sides: dict[str, Any], body: bytes) -> di
                 print(f"round {rnd + 1} c={c} {name:8} {r['throughput']:>8,.0f} req/s p50 {r['p50'] * 1e3:.2f} ms "
                       f"p99 {r['p99'] * 1e3:.2f} ms cpu {r['cpu_ms_per_request']:.3f} ms/req "
                       f"mirrored {r['mirrored_share']:.3f} shed {r['counts']['shadow_shed']:.0f} "
-                      f"non-2xx {r['non_2xx']} err {r['socket_errors']}", file=sys.stderr)  # fmt: skip
+                      f"batch {r['shadow_batch'] or 0:.1f} gc2 {r['counts']['gc2_count']:.0f} "
+                      f"load {r['load1']:.1f} non-2xx {r['non_2xx']} err {r['socket_errors']}",
+                      file=sys.stderr)  # fmt: skip
     return runs
 
 
@@ -161,9 +177,9 @@ def _check(sides: dict[str, Any], body: bytes, expected: list[int]) -> None:
 
 def _ratios(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    pairs = [("endpoint", "serve"), ("shadow", "endpoint"), ("shadow", "serve"), ("shadow-bulk", "endpoint"),
-             ("shadow-bulk", "shadow"), ("endpoint-freeze", "endpoint"), ("shadow-freeze", "endpoint-freeze"),
-             ("shadow-bulk-freeze", "endpoint-freeze"), ("shadow-freeze", "shadow")]  # fmt: skip
+    pairs = [("endpoint", "serve"), ("shadow", "endpoint"), ("shadow", "serve"), ("shadow-probe", "shadow"),
+             ("shadow-probe", "endpoint"), ("endpoint-probe", "endpoint"), ("shadow-probe", "endpoint-probe"),
+             ("shadow-replay", "endpoint"), ("shadow-replay", "shadow")]  # fmt: skip
     for top, base in pairs:
         if top not in runs or base not in runs:
             continue

@@ -6,7 +6,8 @@ when a live request costs ``L`` of CPU and its shadow ``S``; so the throughput a
 ``S / (L + S)``. ``L`` is the one-version endpoint's measured server CPU a request; ``S`` is taken three ways:
 as measured (the shadow endpoint's CPU a live request minus ``L``), as the scoring app costs in process without
 HTTP at the same concurrency (what the replay runs: the floor of the current design), and as the model call
-alone at the shadow's observed batch size (the floor if the shadow got the parsed input and skipped the app).
+alone at the shadow's observed batch size (the floor of the bulk drain, which gets the parsed input); the probe
+side adds the CPU measured inside the drain a mirrored request.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def summarise(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any
                 "shadow_shed": counts["shadow_shed"],
                 "mirrored_share": counts["shadow_all"] / counts["live_200"] if counts["live_200"] else None,
                 "rounds": [round(r["throughput"], 1) for r in rs],
+                "load1": [round(r.get("load1", 0), 2) for r in rs],
+                "drain_us_per_mirrored": _med([r.get("drain_us_per_mirrored") for r in rs]),
+                "gc": {k: counts.get(k, 0) for k in ("gc_count", "gc_s", "gc2_count", "gc2_s", "gc_over_10ms")},
             }
     return out
 
@@ -65,7 +69,8 @@ def ideal_costs(doc: dict[str, Any]) -> dict[str, Any]:
                                "cost_cpu": measured_us / (live_us + measured_us)}  # fmt: skip
         if split:
             app_us = split["app_us"].get(c)
-            batch = round(sh["shadow_batch"] or 1)
+            probe = summary.get("shadow-probe", {}).get(c, {})
+            batch = round(sh["shadow_batch"] or probe.get("shadow_batch") or 1)
             predict = split["predict_us"].get(str(batch))
             if app_us is not None:
                 row["shadow_app_us"] = app_us
@@ -74,11 +79,14 @@ def ideal_costs(doc: dict[str, Any]) -> dict[str, Any]:
             if predict is not None:
                 row["shadow_predict_us"] = round(predict / batch, 1)
                 row["ideal_predict_only"] = predict / batch / (live_us + predict / batch)
-        bulk = summary.get("shadow-bulk", {}).get(c)
-        if bulk is not None:
-            bulk_us = bulk["cpu_ms_per_request"] * 1e3 - live_us
-            row["shadow_bulk_us"] = round(bulk_us, 1)
-            row["cost_cpu_bulk"] = bulk_us / (live_us + bulk_us)
+        replay = summary.get("shadow-replay", {}).get(c)
+        if replay is not None:
+            replay_us = replay["cpu_ms_per_request"] * 1e3 - live_us
+            row["shadow_replay_us"] = round(replay_us, 1)
+            row["cost_cpu_replay"] = replay_us / (live_us + replay_us)
+        drain = summary.get("shadow-probe", {}).get(c, {}).get("drain_us_per_mirrored")
+        if drain is not None:
+            row["drain_us"] = round(drain, 1)
         out[c] = row
     return out
 
@@ -118,6 +126,17 @@ def print_report(doc: dict[str, Any]) -> None:
     if rows:
         columns = ["side", "c", "live 200", "shadow answered", "mirrored", "shadow 200", "shadow 503", "shed"]
         print_table("Did the shadow do the work? (/metrics over all rounds)", columns, rows)
+    rows = [[side, c, f"{s['gc']['gc_count']:,.0f}", f"{s['gc']['gc_s'] * 1e3:.1f}", f"{s['gc']['gc2_count']:.0f}",
+             f"{s['gc']['gc2_s'] * 1e3:.1f}", f"{s['gc']['gc_over_10ms']:.0f}",
+             "-" if s["drain_us_per_mirrored"] is None else f"{s['drain_us_per_mirrored']:.1f}"]
+            for side, by_c in doc["summary"].items() for c, s in by_c.items() if s["gc"]["gc_count"]]  # fmt: skip
+    if rows:
+        print_table("Probe sides, over all rounds: garbage collections and the drain's CPU",
+                    ["side", "c", "collections", "total ms", "gen-2", "gen-2 ms", "over 10 ms",
+                     "drain CPU µs a mirrored request"], rows)  # fmt: skip
+    loads = [x for by_c in doc["summary"].values() for s in by_c.values() for x in s["load1"]]
+    if loads:
+        print(f"\nLoad average (1 min) after each run: {min(loads):.1f}-{max(loads):.1f}")
     split = doc.get("split")
     if split:
         print(f"\nIn process (driver's core): parse {split['parse_us']} µs a request; predict a call by batch "
@@ -126,11 +145,11 @@ def print_report(doc: dict[str, Any]) -> None:
     rows = []
     for c, r in ideal_costs(doc).items():
         rows.append([c, r["live_us"], r["shadow_measured_us"], _pct(r["cost_cpu"]), r.get("http_and_router_us", "-"),
-                     r.get("shadow_app_us", "-"), _pct(r.get("ideal_replay")), r.get("shadow_bulk_us", "-"),
-                     _pct(r.get("cost_cpu_bulk")), r.get("shadow_predict_us", "-"),
+                     r.get("shadow_app_us", "-"), _pct(r.get("ideal_replay")), r.get("shadow_replay_us", "-"),
+                     _pct(r.get("cost_cpu_replay")), r.get("drain_us", "-"), r.get("shadow_predict_us", "-"),
                      _pct(r.get("ideal_predict_only"))])  # fmt: skip
     if rows:
         print_table("The shadow's cost against its physical limit (one core: cost = S / (L + S))",
                     ["c", "L live µs", "S measured µs", "cost (CPU)", "HTTP+router µs", "S app in process µs",
-                     "ideal (replay)", "S bulk µs", "bulk cost (CPU)", "S predict only µs",
+                     "ideal (replay)", "S replay µs", "replay cost (CPU)", "S in drain µs", "S predict only µs",
                      "ideal (predict only)"], rows)  # fmt: skip

@@ -1,10 +1,13 @@
-"""The three sides of ``bench_deploy.py``, set up untimed: the model versions, the servers, their CPU and metrics.
+"""The sides of ``bench_deploy.py``, set up untimed: the model versions, the servers, their CPU and metrics.
 
 * ``serve``     ``mloop serve model:bench/1`` (one uvicorn worker, default batching, no collector): the baseline.
 * ``endpoint``  an endpoint with one version (``endpoints.create(ctx, "plain", ["bench/1"], collect=False)``):
                 the supervisor and its server process; what the router adds over ``serve``.
 * ``shadow``    an endpoint answering with ``bench/1`` and mirroring 100% of the requests to ``bench/2``
                 (the same LogisticRegression refitted with ``C=0.05``), collector off.
+* ``shadow-probe``, ``endpoint-probe``, ``shadow-replay``: the same endpoints served by ``probe.py`` (the
+                engine's ``EndpointApp`` with bench-only instruments: drain batch sizes and CPU, GC pauses; the
+                last with the bulk drain off: the per-request replay), without a supervisor.
 
 Pinning: each server must run on CPU 0 and nothing of the driver there. ``mloop serve`` is started with
 ``Popen`` and pinned before it imports anything (its threads inherit the affinity); an endpoint's supervisor is
@@ -39,15 +42,14 @@ __all__ = [
     "setup",
 ]
 
-SIDES = ("serve", "endpoint", "shadow", "shadow-bulk")  # the default run
-# name: (endpoint name, with the shadow, served by bulk_shadow.py with these flags or None: the supervisor's worker)
+SIDES = ("serve", "endpoint", "shadow", "shadow-probe")  # the default run
+# name: (endpoint name, with the shadow, served by probe.py with these flags or None: the supervisor's worker)
 ENDPOINT_SIDES: dict[str, tuple[str, bool, list[str] | None]] = {
     "endpoint": ("plain", False, None),
     "shadow": ("shadowed", True, None),
-    "shadow-bulk": ("bulk", True, ["--bulk"]),
-    "endpoint-freeze": ("plain-freeze", False, ["--freeze"]),
-    "shadow-freeze": ("shadowed-freeze", True, ["--freeze"]),
-    "shadow-bulk-freeze": ("bulk-freeze", True, ["--bulk", "--freeze"]),
+    "shadow-probe": ("probe", True, []),
+    "endpoint-probe": ("plain-probe", False, []),
+    "shadow-replay": ("replay", True, ["--replay"]),
 }
 ALL_SIDES = ("serve", *ENDPOINT_SIDES)
 FEATURES = [f"f{i}" for i in range(10)]
@@ -212,8 +214,8 @@ class EndpointSide:
 
 
 class ScriptSide(EndpointSide):
-    """An endpoint served by ``bench/_deploy/bulk_shadow.py`` with ``flags`` (the prototypes) instead of the
-    supervisor's worker: same spec and port, no supervisor (so no supervisor CPU to count)."""
+    """An endpoint served by ``bench/_deploy/probe.py`` with ``flags`` (instruments) instead of the supervisor's
+    worker: same spec and port, no supervisor (so no supervisor CPU to count)."""
 
     def __init__(self, name: str, env_setup: dict[str, Any], *, shadow: str | None, cpus: set[int] | None,
                  flags: list[str]) -> None:  # fmt: skip
@@ -232,19 +234,19 @@ class ScriptSide(EndpointSide):
         self.url = str(shown["url"])
         env = {**os.environ, "MLOOP_URI": self.ctx.settings.store_uri, "MLOOP_ARTIFACT_URI": self.ctx.artifacts.uri}
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
-        script = Path(__file__).resolve().parent / "bulk_shadow.py"
+        script = Path(__file__).resolve().parent / "probe.py"
         self.proc = subprocess.Popen([sys.executable, str(script), self.name, *self.flags], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         if self.cpus:
             os.sched_setaffinity(self.proc.pid, self.cpus)
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prototype server exited ({self.proc.returncode}):\n{self.output()}")
+                raise RuntimeError(f"probe server exited ({self.proc.returncode}):\n{self.output()}")
             with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/health/ready", timeout=2) as r:
                 if r.status == 200:
                     return time.monotonic() - started
             time.sleep(0.2)
-        raise RuntimeError(f"prototype server not ready in {timeout} s:\n{self.output()}")
+        raise RuntimeError(f"probe server not ready in {timeout} s:\n{self.output()}")
 
     def server_pid(self) -> int:
         return int(self.proc.pid)
