@@ -67,7 +67,8 @@ def canonical_ref(client: Context, text: str) -> str:
         return client.store.get_monitor(ref.name).ref
     raise NotFound(
         f"Nothing is recorded for {text!r}: this store has no {ref.kind}s yet. Lineage covers data:, run:, "
-        "model:, pipeline:, experiment:, deployment: and monitor: references (list them with `mloop data list`, `mloop runs list`, "
+        "model:, pipeline:, experiment:, deployment: and monitor: "
+        "references (list them with `mloop data list`, `mloop runs list`, "
         "`mloop models list`, `mloop pipelines published`)."
     )
 
