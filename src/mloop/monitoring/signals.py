@@ -182,16 +182,16 @@ def _performance(
     proba: Callable[[Any], Any] | None,
 ) -> None:  # fmt: skip
     names = set(live.column_names)
-    if task is None or "prediction" not in names:
+    if task is None or ("prediction" not in names and "probabilities" not in names):
         return
     perf = spec["performance"]
     metric = perf["metric"] or ("accuracy" if task == "classification" else "rmse")
     lower_is_worse = metric in ("accuracy", "f1", "roc_auc")
     threshold = perf["min"] if lower_is_worse else perf["max"]
-    probabilities = _arr(live, "probabilities")[scored] if "probabilities" in names else None
+    probabilities = live.column("probabilities").filter(scored) if "probabilities" in names else None
     if probabilities is None and proba is not None and task == "classification" and int(scored.sum()):
         probabilities = np.asarray(proba(_inputs(live, scored)))  # callers did not ask for them: score again
-    prediction = _arr(live, "prediction")[scored]
+    prediction = _arr(live, "prediction")[scored] if "prediction" in names else None  # None: argmax of proba
     if "ground_truth" in names:
         from mloop.monitoring.performance import live_performance
 
