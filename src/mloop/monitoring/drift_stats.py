@@ -21,11 +21,11 @@ Binned, on a reference sketch's cells (``x < u_0``, ``x = u_0``, ``u_0 < x < u_1
 * Wasserstein-1 = integral of ``|F_ref - F_cur|``. Outside the reference's range only the window has mass and
   the integral is exact (the tail sums of :class:`~mloop.monitoring.binned.BinnedCounts`). Inside an open cell
   the area under each CDF is exact from the cell's count and sum of values (both sides store them), so where
-  one CDF stays above the other through the cell, the integral is exact too; only cells where the two CDFs'
-  ranges overlap take the difference of the areas too, a lower bound there (the CDFs rarely cross inside one
-  cell, so it is nearly always the value); what the CDFs' ranges still allow above it (at most ``width (p_ref +
-  p_cur)`` per cell) adds up to ``error_bound``: the true W lies in ``[W_bin, W_bin + error_bound]``, both
-  divided by the reference standard deviation.
+  one CDF stays above the other through the cell, the integral is exact too; in cells where the two CDFs'
+  ranges overlap the difference of the areas is a lower bound (the CDFs rarely cross inside one cell, so it is
+  nearly always the value), and a convexity (chord) bound limits what the crossing could add: the sum is
+  ``error_bound``, and the true W lies in ``[W_bin, W_bin + error_bound]``, both divided by the reference
+  standard deviation.
 * PSI counts the window on the reference deciles, which are edges: binned PSI equals exact PSI.
 
 Categorical statistics are exact in both modes (counts are exact); they work on aligned count vectors.
@@ -163,13 +163,14 @@ def wasserstein_binned(
 ) -> tuple[float, float]:
     """``(W_bin, error_bound)`` (not normalised) from (counts per cell, sums per open cell) of both sides.
 
-    In an open cell ``(u_i, u_i+1)`` the area under a CDF is exact from the cell's count ``k`` and sum ``S``:
-    ``w F(u_i) + (k u_i+1 - S) / n``. Where one CDF is above the other all through the cell (its value at the
-    left end is at least the other's at the right end) the integral of ``|F_ref - F_cur|`` is the difference of
-    the two areas, exactly. In a cell where the CDFs' ranges overlap it lies between that difference and
-    ``w max(F_ref(right) - F_cur(left), F_cur(right) - F_ref(left))`` (at most ``w (p_ref + p_cur)``). The
-    difference of the areas is taken (the CDFs rarely cross inside one cell, so it is nearly always the value)
-    and the rest of the interval is the error bound: the true W lies in ``[W_bin, W_bin + error_bound]``.
+    In an open cell ``(u_i, u_i+1)`` of width ``w`` the area under a CDF is exact from the cell's count ``k`` and
+    sum ``S``: ``A = w F(u_i) + (k u_i+1 - S) / n``. With ``d = A_ref - A_cur``, the integral of ``|F_ref -
+    F_cur|`` over the cell is ``|d|`` plus twice the area where the CDFs are the other way round, which is 0
+    when one CDF's value at the left end is at least the other's at the right end (exact), and otherwise at most
+    the chord bound below (a nondecreasing ``F`` in ``[lo, hi]``: ``(F - t)+ <= (F - lo) (hi - t) / (hi - lo)``
+    by convexity); the integral is also at most ``w`` times the largest pointwise gap. ``|d|`` is taken (the
+    CDFs rarely cross inside one cell, so it is nearly always the value); the rest up to the smallest upper
+    bound is the error bound: W lies in ``[W_bin, W_bin + error_bound]``.
     """
     (ref_cells, ref_sums), (cur_cells, cur_sums) = ref, cur
     fr, fc = _cdfs(ref_cells, cur_cells)
@@ -178,15 +179,26 @@ def wasserstein_binned(
     right = edges[1:]
     # the open cell (u_i, u_i+1) runs from cut point 2i + 2 (F(u_i)) to 2i + 3 (F(u_i+1 -))
     r_lo, r_hi, c_lo, c_hi = fr[2:-2:2], fr[3:-2:2], fc[2:-2:2], fc[3:-2:2]
-    area_r = widths * r_lo + (ref_cells[2:-2:2] * right - ref_sums) / nr
-    area_c = widths * c_lo + (cur_cells[2:-2:2] * right - cur_sums) / nc
-    exact = (r_lo >= c_hi) | (c_lo >= r_hi)
-    gap = np.abs(area_r - area_c)
-    upper = np.maximum(gap, widths * np.maximum(r_hi - c_lo, c_hi - r_lo))
-    inner = float(np.sum(gap))
+    excess_r = (ref_cells[2:-2:2] * right - ref_sums) / nr  # integral of F_ref - r_lo over the cell
+    excess_c = (cur_cells[2:-2:2] * right - cur_sums) / nc
+    d = widths * (r_lo - c_lo) + excess_r - excess_c
+    # the area where F_cur > F_ref is at most that of (F_cur - r_lo)+, and conversely
+    upper = np.minimum(
+        d + 2 * _above(c_lo, c_hi, excess_c, r_lo, widths), -d + 2 * _above(r_lo, r_hi, excess_r, c_lo, widths)
+    )
+    upper = np.minimum(upper, widths * np.maximum(r_hi - c_lo, c_hi - r_lo))  # |F_ref - F_cur| pointwise
+    gap = np.abs(d)
     # below u_0: F_ref = 0, the integral of F_cur is below / n; above u_U: F_ref = 1, the integral of 1 - F_cur
     tails = (below + above) / nc
-    return inner + tails, float(np.sum(np.where(exact, 0.0, upper - gap)))
+    return float(np.sum(gap)) + tails, float(np.sum(np.maximum(upper - gap, 0.0)))
+
+
+def _above(lo: FloatArray, hi: FloatArray, excess: FloatArray, t: FloatArray, w: FloatArray) -> FloatArray:
+    """An upper bound of ``integral (F - t)+`` over a cell for a nondecreasing ``F`` in ``[lo, hi]`` whose integral
+    minus ``w lo`` is ``excess``: 0 if ``hi <= t``; ``excess + w (lo - t)`` if ``t <= lo``; else the chord bound."""
+    span = np.where(hi > lo, hi - lo, 1.0)
+    chord = (hi - t) / span * excess
+    return np.where(hi <= t, 0.0, np.where(t <= lo, excess + w * (lo - t), chord))
 
 
 def chisquare_counts(observed: npt.ArrayLike, expected: npt.ArrayLike) -> tuple[float, float]:
