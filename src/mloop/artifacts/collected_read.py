@@ -71,13 +71,11 @@ def _hours(fs: AbstractFileSystem, folder: str, first: str | None, last: str | N
 
 
 def _files(fs: AbstractFileSystem, folders: list[str]) -> list[str]:
+    from mloop.artifacts.compaction import visible_parts
+
     files = []
     for folder in folders:
-        fs.invalidate_cache(folder)
-        for name in fs.ls(folder, detail=False):
-            base = str(name).rsplit("/", 1)[-1]
-            if base.endswith(".parquet") and not base.startswith((".", "_")):
-                files.append(str(name))
+        files.extend(visible_parts(fs, folder))  # honours compaction markers: no row twice, none missing
     return sorted(files)
 
 
@@ -132,7 +130,13 @@ def read_collected(
     condition = None
     for c in conditions:
         condition = c if condition is None else condition & c
-    table = _read(fs, _files(fs, _hours(fs, folder, first, last)), condition)
+    for attempt in range(3):  # a compaction may delete parts between listing and reading: list again
+        try:
+            table = _read(fs, _files(fs, _hours(fs, folder, first, last)), condition)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     if table is None:
         table = _empty()
     if sort:  # monitoring's windows need no order: sorting millions of rows by request id is their largest cost

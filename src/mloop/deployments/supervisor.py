@@ -115,6 +115,8 @@ class Supervisor:
         self.restart_at = 0.0
         self.status: dict[str, Any] = {}
         self.reported_at = 0.0
+        self.compacting: threading.Thread | None = None
+        self.compacted_at = 0.0
 
     # -- the child ----------------------------------------------------------------------------------------------
     def _spawn(self, endpoint: Endpoint) -> None:
@@ -185,6 +187,7 @@ class Supervisor:
                     return
                 self._watch_child(endpoint)
                 endpoint = self._look(endpoint)
+                self._compact()
                 stop.wait(self.tick)
         finally:
             code = self._stop_child()
@@ -196,6 +199,23 @@ class Supervisor:
                              event={"phase": "stopped", "exit_code": code})  # fmt: skip
             except NotFound:
                 pass
+
+    def _compact(self, every: float = 300.0) -> None:
+        """Merge the collected parts of closed hours (one file per hour), in a thread, every ``every`` seconds."""
+        if time.monotonic() - self.compacted_at < every or (self.compacting and self.compacting.is_alive()):
+            return
+        self.compacted_at = time.monotonic()
+
+        def run() -> None:
+            from mloop.artifacts.compaction import compact_endpoint
+
+            try:
+                compact_endpoint(self.context.artifacts.uri, self.name)
+            except Exception:  # a failed compaction leaves the parts readable; try again later
+                _log.exception("endpoint %s: compacting collected hours failed", self.name)
+
+        self.compacting = threading.Thread(target=run, name=f"mloop-compact-{self.name}", daemon=True)
+        self.compacting.start()
 
     def _look(self, endpoint: Endpoint) -> Endpoint:
         spec = endpoint.spec

@@ -161,6 +161,9 @@ def run_monitor(
     now = now_ms() if now is None else now
     reference = spec["reference"]
     proba = _proba_fn(context, monitor)
+    from mloop.artifacts.compaction import compact_endpoint
+
+    compact_endpoint(context.artifacts.uri, str(spec["endpoint"]))  # closed hours: one file each (usually done)
     dispatcher = Dispatcher(spec["alerts"]["notify"])
     done: list[dict[str, Any]] = []
     try:
