@@ -160,8 +160,8 @@ def window_signals(
     if "prediction" in names and PREDICTION in sketch.columns:
         pd_spec = spec["prediction_drift"]
         predictions = _arr(live, "prediction")[scored]
-        if isinstance(sketch[PREDICTION], CategoricalReference):
-            predictions = predictions.astype(str)  # labels, as the reference counted them
+        if isinstance(sketch[PREDICTION], CategoricalReference) and predictions.dtype == object:
+            predictions = predictions.astype(str)  # labels as text; numbers are counted by value, keyed as text
         _drift(w, "prediction_drift", "prediction", sketch[PREDICTION], predictions, spec, pd_spec["method"],
                pd_spec["threshold"])  # fmt: skip
     _performance(w, live, scored, spec, task, classes, proba)
