@@ -16,7 +16,8 @@ Sides, each round in a fresh subprocess (imports and loading the tables into mem
 * ``mloop-exact``   ``data_drift(reference, current, mode="exact")``: scipy-equal statistics from both samples.
 * ``evidently``     ``Report([DataDriftPreset()]).run(current_data, reference_data)`` on pandas DataFrames of
                     the same arrays (bench/.venv-evidently, created on first use from
-                    bench/requirements-evidently.txt; Evidently's pins clash with MLflow's bench/.venv).
+                    bench/requirements-evidently.txt; kept out of MLflow's bench/.venv: Evidently pulls in a
+                    large tree and 0.7.23 needs pandas < 3).
 * ``mloop-chunked`` ``--big-rows`` (10M) rows per table read from disk in 1M-row chunks: the sketch built in two
                     passes (``build_reference_chunked``), the current table binned chunk by chunk into
                     additive counts (``summarise``, ``+``), then ``data_drift`` on the merged counts. Peak RSS
