@@ -158,3 +158,12 @@ def test_drift_modules_are_pure() -> None:
                 for module in modules:
                     assert module.split(".")[0] in allowed, f"{name}.py imports {module}"
                     assert not module.startswith(("mloop.serving", "mloop.deployments")), f"{name}.py imports {module}"
+
+
+def test_constant_reference_is_not_normalised() -> None:
+    """Wasserstein divides by the reference std, or by 1 when the reference is constant (documented)."""
+    ref, cur = np.full(2000, 3.0), np.full(2000, 3.5)
+    exact = feature_drift("x", ref, cur, method="wasserstein", mode="exact")
+    fast = feature_drift("x", build_reference({"x": ref})["x"], cur, method="wasserstein")
+    assert exact.statistic == pytest.approx(0.5) and fast.statistic == pytest.approx(0.5)
+    assert fast.error_bound == 0.0 and fast.drifted

@@ -2,25 +2,27 @@
 
 Methods (``method=``), what is compared, and the default threshold (``threshold=`` overrides it):
 
-============== =========== ==================================================== ====================
-method         kind        statistic                                            drifted when
-============== =========== ==================================================== ====================
-``ks``         numeric     two-sample Kolmogorov-Smirnov D; p-value             p < 0.05
-``wasserstein`` numeric    Wasserstein-1 / reference std (population, ddof=0)   statistic >= 0.1
-``psi``        both        PSI on reference deciles (numeric) or categories     statistic >= 0.1
-``chisquare``  categorical Pearson chi-square of current counts vs reference    p < 0.05
-                           proportions (k - 1 degrees of freedom)
-``jensenshannon`` categ.   Jensen-Shannon distance (natural log, as scipy)      statistic >= 0.1
-============== =========== ==================================================== ====================
+================= =========== ================================================== ====================
+method            kind        statistic                                          drifted when
+================= =========== ================================================== ====================
+``ks``            numeric     two-sample Kolmogorov-Smirnov D, with its p-value  p < 0.05
+``wasserstein``   numeric     Wasserstein-1 / reference std (ddof=0; 1 if 0)     statistic >= 0.1
+``psi``           both        PSI on the 10 reference deciles, or on categories  statistic >= 0.1
+``chisquare``     categorical Pearson chi-square of current counts against       p < 0.05
+                              reference proportions (k - 1 degrees of freedom)
+``jensenshannon`` categorical Jensen-Shannon distance (natural log, as scipy)    statistic >= 0.1
+================= =========== ================================================== ====================
+
+PSI is ``sum (q - p) ln(q / p)`` over the bins, an empty bin's proportion taken as 1e-4 (Evidently's value).
 
 Automatic choice (``method="auto"``), on ``n = min(n_reference, n_current)`` (finite/non-missing values):
 
-=========== ======================= =============================
-kind        n <= 1000               n > 1000
-=========== ======================= =============================
-numeric     ``ks`` (p < 0.05)       ``wasserstein`` (>= 0.1 std)
+=========== ======================== =============================
+kind        n <= 1000                n > 1000
+=========== ======================== =============================
+numeric     ``ks`` (p < 0.05)        ``wasserstein`` (>= 0.1 std)
 categorical ``chisquare`` (p < 0.05) ``jensenshannon`` (>= 0.1)
-=========== ======================= =============================
+=========== ======================== =============================
 
 This is Evidently's default rule with three differences. (1) Evidently decides on the reference's size; a
 monitor's reference is usually a large training set while its windows vary, and what makes a p-value test
