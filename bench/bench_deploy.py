@@ -19,7 +19,8 @@ started once on loopback (``bench/_deploy/sides.py``):
                 garbage collection's pause); no supervisor.
 
 Opt-in sides (``--sides``), served by the same script: ``endpoint-probe`` (GC pauses of the one-version
-endpoint) and ``shadow-replay`` (the bulk drain off: the per-request replay, to compare both designs in one run).
+endpoint), ``shadow-replay`` (the bulk drain off: the per-request replay, to compare both designs in one run) and
+``shadow-tuned`` (a sketch of the drain changes RESULTS §19 proposes: bigger batches, metrics once a batch).
 
 Workload: the serving benchmark's (``bench_serve.py``, RESULTS §16): a LogisticRegression on 10 float columns,
 single-row JSON (``{"dataframe_records": [{...}]}`` on ``/invocations``), closed loop with Debian's ``wrk``
@@ -179,7 +180,8 @@ def _ratios(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     pairs = [("endpoint", "serve"), ("shadow", "endpoint"), ("shadow", "serve"), ("shadow-probe", "shadow"),
              ("shadow-probe", "endpoint"), ("endpoint-probe", "endpoint"), ("shadow-probe", "endpoint-probe"),
-             ("shadow-replay", "endpoint"), ("shadow-replay", "shadow")]  # fmt: skip
+             ("shadow-replay", "endpoint"), ("shadow-replay", "shadow"), ("shadow-tuned", "endpoint"),
+             ("shadow-tuned", "shadow"), ("shadow-tuned", "shadow-probe")]  # fmt: skip
     for top, base in pairs:
         if top not in runs or base not in runs:
             continue

@@ -5,9 +5,10 @@
                 the supervisor and its server process; what the router adds over ``serve``.
 * ``shadow``    an endpoint answering with ``bench/1`` and mirroring 100% of the requests to ``bench/2``
                 (the same LogisticRegression refitted with ``C=0.05``), collector off.
-* ``shadow-probe``, ``endpoint-probe``, ``shadow-replay``: the same endpoints served by ``probe.py`` (the
-                engine's ``EndpointApp`` with bench-only instruments: drain batch sizes and CPU, GC pauses; the
-                last with the bulk drain off: the per-request replay), without a supervisor.
+* ``shadow-probe``, ``endpoint-probe``, ``shadow-replay``, ``shadow-tuned``: the same endpoints served by
+                ``probe.py`` (the engine's ``EndpointApp`` with bench-only instruments: drain batch sizes and CPU,
+                GC pauses; ``shadow-replay`` with the bulk drain off, ``shadow-tuned`` with the drain changes that
+                RESULTS §19 proposes), without a supervisor.
 
 Pinning: each server must run on CPU 0 and nothing of the driver there. ``mloop serve`` is started with
 ``Popen`` and pinned before it imports anything (its threads inherit the affinity); an endpoint's supervisor is
@@ -50,6 +51,7 @@ ENDPOINT_SIDES: dict[str, tuple[str, bool, list[str] | None]] = {
     "shadow-probe": ("probe", True, []),
     "endpoint-probe": ("plain-probe", False, []),
     "shadow-replay": ("replay", True, ["--replay"]),
+    "shadow-tuned": ("tuned", True, ["--tuned"]),
 }
 ALL_SIDES = ("serve", *ENDPOINT_SIDES)
 FEATURES = [f"f{i}" for i in range(10)]
