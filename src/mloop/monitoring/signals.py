@@ -188,21 +188,31 @@ def _performance(
     metric = perf["metric"] or ("accuracy" if task == "classification" else "rmse")
     lower_is_worse = metric in ("accuracy", "f1", "roc_auc")
     threshold = perf["min"] if lower_is_worse else perf["max"]
-    probabilities = live.column("probabilities").filter(scored) if "probabilities" in names else None
-    if probabilities is None and proba is not None and task == "classification" and int(scored.sum()):
-        probabilities = np.asarray(proba(_inputs(live, scored)))  # callers did not ask for them: score again
+    collected = live.column("probabilities").filter(scored) if "probabilities" in names else None
     prediction = _arr(live, "prediction")[scored] if "prediction" in names else None  # None: argmax of proba
     if "ground_truth" in names:
         from mloop.monitoring.performance import live_performance
 
         truth = _arr(live, "ground_truth")[scored]
-        got = live_performance(task, prediction, truth, probabilities, classes=classes)
+        got = live_performance(task, prediction, truth, collected, classes=classes)
         m = got.metrics.get(metric)
         enough = got.labelled >= int(perf["min_labelled"])
         value = None if m is None else m.value
         status = _status(value, threshold, lower_is_worse=lower_is_worse) if enough else "unknown"
         w.add(metric, "", value, threshold, status, got.labelled, ci_low=None if m is None else _num(m.low),
               ci_high=None if m is None else _num(m.high), rows_in_window=got.rows)  # fmt: skip
+    probabilities = collected
+    if probabilities is None and proba is not None and task == "classification" and int(scored.sum()):
+        # callers did not ask for probabilities: score again, on a uniform sample (the estimate's standard error
+        # at 100,000 rows is about 0.0015; re-scoring every row of a busy hour would cost seconds)
+        limit = int(spec["estimated"].get("sample", 100_000))
+        rows = np.flatnonzero(scored)
+        if rows.size > limit:
+            rows = np.sort(np.random.default_rng(0).choice(rows, limit, replace=False))
+        pick = np.zeros(len(scored), dtype=bool)
+        pick[rows] = True
+        probabilities = np.asarray(proba(_inputs(live, pick)))
+        prediction = None if "prediction" not in names else _arr(live, "prediction")[pick]
     est = spec["estimated"]
     if task == "classification" and probabilities is not None and len(probabilities):
         from mloop.monitoring.estimation import estimate_performance
