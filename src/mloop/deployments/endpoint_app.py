@@ -227,6 +227,13 @@ class EndpointApp:
         if shadow is None or shadow not in table.apps:
             await table.apps[ref](scope, receive, send_version)
             return
+        drain = table.drain(ref, shadow, self.collector)
+        if drain is not None:  # the shadow takes the parsed input: no body to keep
+            await table.apps[ref](scope, receive, send_version)
+            parsed = scope.get("mloop.input")
+            if parsed is not None:  # nothing to mirror when the live request was refused before parsing
+                drain.offer(str(scope.get("mloop.request_id", "")), parsed[0], parsed[1], scope["path"])
+            return
         chunks: list[bytes] = []
 
         async def capture() -> Message:
@@ -236,12 +243,7 @@ class EndpointApp:
             return message
 
         await table.apps[ref](scope, capture, send_version)
-        parsed = scope.get("mloop.input")
-        drain = table.drain(ref, shadow, self.collector) if parsed is not None else None
-        if drain is not None and parsed is not None:
-            drain.offer(str(scope.get("mloop.request_id", "")), parsed[0], parsed[1])
-        else:
-            self._spawn(self._mirror(table.apps[shadow], scope, b"".join(chunks)))
+        self._spawn(self._mirror(table.apps[shadow], scope, b"".join(chunks)))
 
     async def _mirror(self, app: ScoringApp, scope: Scope, body: bytes) -> None:
         """Replay a live request to the shadow version; its answer is collected (role shadow) and dropped."""

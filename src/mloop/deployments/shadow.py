@@ -7,8 +7,10 @@ of one combined model call (bench/RESULTS.md §19). Here the live request's pars
 by the scoring handler) is appended to a bounded deque; the drain wakes, waits ``wait`` seconds unless a full
 batch is queued (nobody waits for a shadow's answer, and the pause lets live requests run first), stacks up to
 ``max_rows`` rows, scores them in one call and records each request's answer with the collector (role
-``shadow``, the live request's id, the batch's scoring time as latency) and in the shadow's metrics. Past
-``max_queue`` queued requests a mirrored request is shed and counted (``mloop_shed_requests_total``): a shadow
+``shadow``, the live request's id, its share of the batch's scoring time as latency) and in the shadow's
+metrics (each request counted under its route; the latency histogram observes once a batch: the batch's scoring
+time). The pause ends early once half the queue bound or a full batch is waiting. Past ``max_queue`` (4x the
+live bound) queued requests a mirrored request is shed and counted (``mloop_shed_requests_total``): a shadow
 never slows live traffic down by queueing. A batch the model refuses is scored request by request, so each gets
 its own answer or error.
 
@@ -66,36 +68,42 @@ class ShadowDrain:
         self.collector = collector
         self.wait = wait
         config = state.batcher.config
-        self.max_queue = config.max_queue
+        self.max_queue = 4 * config.max_queue  # its own bound: nobody waits on it, so it may hold more
         self.max_rows = max(config.max_rows, 256)
-        self.queue: deque[tuple[str, Any, bool, int]] = deque()
+        self.wake_at = min(self.max_rows, self.max_queue // 2)  # requests queued that end the pause early
+        self.queue: deque[tuple[str, Any, bool, int, str]] = deque()
+        self.full = asyncio.Event()
         self.rows = 0
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
-    def offer(self, request_id: str, data: Any, proba: bool) -> None:
+    def offer(self, request_id: str, data: Any, proba: bool, path: str = "/predict") -> None:
         """Queue one mirrored request (shed and counted past the bound; never blocks)."""
         if len(self.queue) >= self.max_queue:
             self.state.metrics.shed()
             return
         rows = int(data.shape[0])
-        self.queue.append((request_id, data, proba, rows))
+        self.queue.append((request_id, data, proba, rows, path))
         self.rows += rows
         if self.task is None:
             self.task = asyncio.ensure_future(self._run())
         self.wake.set()
+        if self.rows >= self.max_rows or len(self.queue) >= self.wake_at:
+            self.full.set()
 
     async def _run(self) -> None:
         while True:
             if not self.queue:
                 self.wake.clear()
                 await self.wake.wait()
-            if self.rows < self.max_rows and self.wait > 0:
-                await asyncio.sleep(self.wait)  # gather more, and let live requests go first
+            if self.rows < self.max_rows and len(self.queue) < self.wake_at and self.wait > 0:
+                self.full.clear()
+                with contextlib.suppress(TimeoutError):  # gather more, and let live requests go first
+                    await asyncio.wait_for(self.full.wait(), self.wait)
             self._drain()
 
     def _drain(self) -> None:
-        batch: list[tuple[str, Any, bool, int]] = []
+        batch: list[tuple[str, Any, bool, int, str]] = []
         rows = 0
         proba = self.queue[0][2]
         while self.queue and rows < self.max_rows and self.queue[0][2] == proba:
@@ -117,13 +125,22 @@ class ShadowDrain:
         except Exception:
             self._one_by_one(batch, fn)
             return
-        seconds = (time.perf_counter() - started) / len(batch)
-        start = 0
+        seconds = time.perf_counter() - started
+        metrics = self.state.metrics
+        metrics.batch(rows)
+        paths: dict[str, int] = {}
         for item in batch:
-            self._record(item, out[start : start + item[3]], seconds, 200)
+            paths[item[4]] = paths.get(item[4], 0) + 1
+        for path, n in paths.items():  # counted per request, the latency once a batch (its scoring time)
+            metrics.observe_many(path, 200, seconds, n)
+        if self.collector is None:
+            return
+        start, each = 0, seconds / len(batch)
+        for item in batch:
+            self._collect(item, out[start : start + item[3]], each, 200)
             start += item[3]
 
-    def _one_by_one(self, batch: list[tuple[str, Any, bool, int]], fn: Any) -> None:
+    def _one_by_one(self, batch: list[tuple[str, Any, bool, int, str]], fn: Any) -> None:
         for item in batch:
             started = time.perf_counter()
             try:
@@ -134,11 +151,14 @@ class ShadowDrain:
                 continue
             self._record(item, out, time.perf_counter() - started, 200)
 
-    def _record(self, item: tuple[str, Any, bool, int], out: Any, seconds: float, status: int) -> None:
-        request_id, data, proba, _ = item
-        self.state.metrics.observe("/predict", status, seconds)
-        if self.collector is None:
-            return
+    def _record(self, item: tuple[str, Any, bool, int, str], out: Any, seconds: float, status: int) -> None:
+        self.state.metrics.observe(item[4], status, seconds)
+        if self.collector is not None:
+            self._collect(item, out, seconds, status)
+
+    def _collect(self, item: tuple[str, Any, bool, int, str], out: Any, seconds: float, status: int) -> None:
+        request_id, data, proba, _, _ = item
+        assert self.collector is not None
         if out is None:
             self.collector.record(request_id, self.state.version_ref, None, None, seconds, status, "shadow")
             return
