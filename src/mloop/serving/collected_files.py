@@ -1,16 +1,7 @@
-"""Collected files: the Parquet layout of collected requests and feedback, building their tables, writing them.
+"""Collected files: building the tables of collected requests and feedback from the collector's records.
 
-Layout, under the workspace's artifact root (beside, never inside, the content-addressed ``blobs/``)::
-
-    collected/requests/endpoint=<name>/hour=2026-12-03T15/part-<time-ordered id>.parquet
-    collected/feedback/endpoint=<name>/hour=2026-12-03T16/part-<time-ordered id>.parquet
-
-Partitions are Hive style (``key=value`` folders), so pyarrow datasets, DuckDB, Spark or pandas read them as
-they are; a request row's hour is the UTC hour it was scored in, a feedback row's the hour it arrived in. Part
-names sort by the time they were written. A file is published whole: on a local disk it is written to a hidden
-``.part-….tmp`` name in the same folder, fsynced and renamed (readers skip names starting with ``.``); on an
-object store (any fsspec URL, e.g. S3) it is one ``put`` of the finished bytes, and object stores never show a
-half-written object. A crash can leave a hidden temporary file behind, never a visible partial part.
+The layout under the artifact root, publishing a part whole and unifying tables live in
+:mod:`mloop.artifacts.collected` (re-exported here), shared with the readers in deployments and monitoring.
 
 :func:`requests_table` turns buffered records (per-request numpy arrays or DataFrames) into one Arrow table with
 vectorised concatenation: nothing here builds a Python object per row.
@@ -18,19 +9,23 @@ vectorised concatenation: nothing here builds a Python object per row.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mloop.entities.ids import new_id
+from mloop.artifacts.collected import (
+    COLLECTED_DIR,
+    FEEDBACK,
+    INPUT_PREFIX,
+    REQUESTS,
+    CollectedRoot,
+    concat_unified,
+    hour_of,
+    hour_text,
+    partition_dir,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from fsspec import AbstractFileSystem
 
 __all__ = [
     "COLLECTED_DIR",
@@ -47,11 +42,6 @@ __all__ = [
     "requests_table",
     "split_by_hour",
 ]
-
-COLLECTED_DIR = "collected"
-REQUESTS, FEEDBACK = "requests", "feedback"
-INPUT_PREFIX = "input."
-_US_PER_HOUR = 3_600_000_000
 
 
 Record = tuple[Any, ...]
@@ -71,91 +61,6 @@ def make_record(
     """A :data:`Record` (the collector builds the tuple inline on its hot path)."""
     names = None if columns is None else tuple(columns)
     return (ts_us, ids, model, role, data, names, outputs, proba, latency_ms, status, rows)
-
-
-def hour_of(ts_us: int) -> int:
-    """The hour bucket (hours since the epoch, UTC) of a timestamp in microseconds."""
-    return ts_us // _US_PER_HOUR
-
-
-def hour_text(hour: int) -> str:
-    """``2026-12-03T15``: the partition value of an hour bucket."""
-    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H")
-
-
-def partition_dir(kind: str, endpoint: str, hour: int) -> str:
-    """The store-relative folder of one endpoint's hour, e.g. ``collected/requests/endpoint=churn/hour=…``."""
-    return f"{COLLECTED_DIR}/{kind}/endpoint={endpoint}/hour={hour_text(hour)}"
-
-
-class CollectedRoot:
-    """Where collected files go: the artifact store's root, a local folder (plain ``os`` calls) or any fsspec
-    file system (one ``put`` per file)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri.rstrip("/") or uri
-        self.local: str | None = None
-        self.fs: AbstractFileSystem | None = None
-        self.root = ""
-        path = uri[len("file://") :] if uri.startswith("file://") else uri if "://" not in uri else None
-        if path is not None:
-            self.local = os.path.abspath(os.path.expanduser(path))
-            return
-        import fsspec
-        from fsspec.implementations.local import LocalFileSystem
-
-        fs, root = fsspec.core.url_to_fs(uri)
-        if isinstance(fs, LocalFileSystem):
-            self.local = os.path.abspath(root)
-        else:
-            self.fs, self.root = fs, root.rstrip("/")
-
-    def filesystem(self) -> tuple[AbstractFileSystem, str]:
-        """An fsspec file system and the root path on it (readers use it for local roots too)."""
-        if self.fs is not None:
-            return self.fs, self.root
-        from fsspec.implementations.local import LocalFileSystem
-
-        assert self.local is not None
-        return LocalFileSystem(), self.local
-
-    def write(self, key: str, data: bytes) -> None:
-        """Publish ``data`` at the store-relative ``key`` whole (see the module docstring)."""
-        if self.fs is not None:
-            path = f"{self.root}/{key}"
-            with contextlib.suppress(OSError):
-                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.pipe_file(path, data)
-            return
-        assert self.local is not None
-        final = os.path.join(self.local, *key.split("/"))
-        folder = os.path.dirname(final)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".part-{uuid.uuid4().hex}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        os.close(fd)
-        os.replace(tmp, final)
-
-    def write_table(self, kind: str, endpoint: str, hour: int, table: pa.Table) -> str:
-        """Write ``table`` as a new part of ``endpoint``'s ``hour``; returns its key."""
-        import pyarrow.parquet as pq
-
-        sink = io.BytesIO()
-        dictionary = [name for name in ("endpoint", "model", "role") if name in table.column_names]
-        pq.write_table(table, sink, compression="snappy", use_dictionary=dictionary)  # half zstd's CPU
-        key = f"{partition_dir(kind, endpoint, hour)}/part-{new_id()}.parquet"
-        self.write(key, sink.getvalue())
-        return key
 
 
 def _timestamps(values: Any) -> pa.Array:
@@ -301,41 +206,13 @@ def requests_table(endpoint: str, records: Sequence[Record]) -> pa.Table:
     return concat_unified([_group_table(endpoint, group) for group in _groups(records)])
 
 
-def concat_unified(tables: Sequence[pa.Table]) -> pa.Table:
-    """The rows of ``tables`` in one table: missing columns are null, int and float widen to float, and a column
-    whose types cannot be reconciled (a number here, text there) becomes text."""
-    import pyarrow as pa
-
-    if len(tables) == 1:
-        return tables[0]
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. a column that is a number here and text there
-        return pa.concat_tables([_as_text(t, tables) for t in tables], promote_options="permissive")
-
-
 def split_by_hour(table: pa.Table) -> list[tuple[int, pa.Table]]:
     """``table`` split by the UTC hour of its ``ts`` column (one piece per hour)."""
     import numpy as np
     import pyarrow as pa
 
-    hours = np.asarray(table.column("ts").cast(pa.int64()).to_numpy()) // _US_PER_HOUR
+    hours = np.asarray(table.column("ts").cast(pa.int64()).to_numpy()) // 3_600_000_000  # µs an hour
     return [(int(h), table.filter(pa.array(hours == h))) for h in np.unique(hours)]
-
-
-def _as_text(table: pa.Table, tables: Sequence[pa.Table]) -> pa.Table:
-    """``table`` with every column whose type differs between ``tables`` cast to text."""
-    import pyarrow as pa
-
-    types: dict[str, set[pa.DataType]] = {}
-    for t in tables:
-        for field in t.schema:
-            types.setdefault(field.name, set()).add(field.type)
-    for i, field in enumerate(table.schema):
-        if len(types[field.name] - {pa.null()}) > 1:
-            values = [None if v is None else str(v) for v in table.column(i).to_pylist()]
-            table = table.set_column(i, field.name, pa.array(values, pa.string()))
-    return table
 
 
 def feedback_table(endpoint: str, ids: Sequence[str], rows: Sequence[int], values: Sequence[Any],
