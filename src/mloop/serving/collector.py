@@ -62,7 +62,9 @@ __all__ = ["Collector", "collector_for"]
 
 _log = logging.getLogger("mloop.serving.collector")
 _WARN_EVERY_S = 10.0
-_CHUNK = 2048  # records turned into Arrow at a time; the flush thread lets the event loop run between chunks
+_CHUNK = 2048  # records turned into Arrow at a time by the flush thread
+_INLINE = 256  # rows after which the recording thread tabulates them itself (≈ 0.5 ms): a second thread
+# contending for the GIL would stall a busy event loop far more (the convoy effect; bench/RESULTS.md §17)
 _Feedback = tuple[str, int, Any, int]  # request id, row, ground truth, arrival (µs)
 
 
@@ -100,8 +102,10 @@ class Collector:
         self._rows = 0  # request rows not yet written (buffered or tabulated): what max_rows bounds
         self._fresh = 0  # rows buffered since the last tabulation (the thread is woken at _CHUNK)
         self._wake_rows = min(flush_rows, _CHUNK)
-        self._pending: list[tuple[int, pa.Table]] = []  # tabulated, not yet written (the flush thread's)
+        self._inline_rows = min(flush_rows, _INLINE)
+        self._pending: list[tuple[int, pa.Table]] = []  # tabulated, not yet written
         self._pending_rows = 0
+        self._pending_lock = threading.Lock()  # the recording thread tabulates too (see record)
         self._forced = False  # flush() asks for a write now
         self._failing = False  # the last write failed: retry at the interval, not at every chunk
         self._feedback: list[_Feedback] = []
@@ -156,14 +160,21 @@ class Collector:
                 self._records.append(record)
                 self._rows += rows
                 self._fresh += rows
-                if self._fresh < self._wake_rows or self._woken:
+                if self._fresh < self._inline_rows:
                     return
-                self._woken = True
-                wake = True
+                wake = None  # tabulate here, below: no second thread contending for the GIL
             else:
                 self._counts["dropped"] += rows
                 wake = False
-        if wake:
+        if wake is None:
+            self._tabulate(inline=True)
+            if self._pending_rows >= self.flush_rows:  # a part's worth: the flush thread writes it
+                with self._lock:
+                    wake = not self._woken
+                    self._woken = True
+                if wake:
+                    self._wake.set()
+        elif wake:
             self._wake.set()
         else:
             self._on_drop(rows)
@@ -275,11 +286,13 @@ class Collector:
         record = make_record(0, "warm-up", "model:m/1", "live", np.zeros((1, 1)), None, np.zeros(1), False, 0, 200, 1)
         pq.write_table(requests_table(self.endpoint, [record]), io.BytesIO(), compression="snappy")
 
-    def _tabulate(self) -> None:
+    def _tabulate(self, inline: bool = False) -> None:
         """Turn the buffered records into Arrow tables (kept until the next write), chunk by chunk."""
         with self._lock:
             records, self._records = self._records, []
-            self._fresh, self._woken = 0, False
+            self._fresh = 0
+            if not inline:  # the flush thread is running now: it may be woken again
+                self._woken = False
         while records:  # each chunk's records are freed once they are in Arrow
             chunk = records[:_CHUNK]
             del records[:_CHUNK]
@@ -293,15 +306,17 @@ class Collector:
                 continue
             del chunk
             first, last = hour_of(table.column("ts")[0].value), hour_of(table.column("ts")[-1].value)
-            for hour, part in [(first, table)] if first == last else split_by_hour(table):
-                self._pending.append((hour, part))
-            self._pending_rows += n
-            time.sleep(0)  # let the event loop take the GIL: no long stall for requests in flight
+            with self._pending_lock:
+                for hour, part in [(first, table)] if first == last else split_by_hour(table):
+                    self._pending.append((hour, part))
+                self._pending_rows += n
 
     def _write_pending(self) -> None:
         """Write the tables tabulated since the last write (one part per hour), then the feedback."""
         by_hour: dict[int, list[pa.Table]] = {}
-        for hour, table in self._pending:
+        with self._pending_lock:
+            taken, self._pending = self._pending, []
+        for hour, table in taken:
             by_hour.setdefault(hour, []).append(table)
         for hour, tables in sorted(by_hour.items()):
             table = concat_unified(tables)
@@ -312,12 +327,16 @@ class Collector:
                 self._failing = True
                 continue
             self._failing = False
-            self._pending = [(h, t) for h, t in self._pending if h != hour]
-            self._pending_rows -= table.num_rows
+            taken = [(h, t) for h, t in taken if h != hour]
+            with self._pending_lock:
+                self._pending_rows -= table.num_rows
             self._release(table.num_rows)
             self._counts["rows"] += table.num_rows
             self._counts["files"] += 1
             self.metrics.written(table.num_rows, REQUESTS)
+        if taken:  # hours whose write failed: kept for the next write
+            with self._pending_lock:
+                self._pending[:0] = taken
         with self._lock:
             feedback, self._feedback = self._feedback, []
         if feedback:
