@@ -1,33 +1,18 @@
-"""The request collector: every scored request's inputs, outputs, model version, latency and id, kept off the
-critical path and written as Parquet partitions to the workspace's artifact storage.
+"""The request collector: every scored request's inputs, outputs, version, latency and id, kept off the
+critical path and written as Parquet partitions under the artifact root (rows and layout: docs/deployments.md,
+:mod:`mloop.artifacts.collected`).
 
-:meth:`Collector.record` (one HTTP request) and :meth:`Collector.record_rows` (a streaming micro-batch) append
-one small plain tuple holding the request's own numpy arrays or DataFrame to an in-memory buffer under a lock:
-no per-row work, no I/O. Every 256 rows the recording thread itself turns the buffered records into an Arrow
-table (column by column, vectorised, ≈ 0.6 µs a row, while they are in the CPU cache): a second thread doing that
-work would contend for the GIL with a saturated event loop and cost it far more (bench/RESULTS.md §17). A
-background thread writes what has been tabulated every ``flush_interval`` seconds (or at ``flush_rows`` rows),
-one Parquet part per hour (layout and atomic publication: :mod:`mloop.artifacts.collected`), and tabulates what
-is left at each write. Its CPU time is in :meth:`stats`.
+:meth:`Collector.record` (an HTTP request) and :meth:`Collector.record_rows` (a streaming micro-batch) append a
+plain tuple holding the request's own arrays to a buffer under a lock; every 256 rows the recording thread turns
+them into one Arrow table itself (≈ 0.6 µs a row: a second thread doing it would contend for the GIL with a
+saturated event loop, bench/RESULTS.md §17). A background thread writes every ``flush_interval`` seconds (or at
+``flush_rows`` rows) one part per hour. A failed request is one row with null inputs and outputs.
 
-Rows: one per scored input row: ``request_id``, ``row`` (index within the request), ``endpoint``, ``model``
-(version reference), ``role`` (``live`` or ``shadow``), ``ts`` (UTC, microseconds, when it was answered),
-``latency_ms``, ``status``, the inputs as ``input.<column>`` and the outputs as ``prediction`` or
-``probabilities`` (``list<double>``, in the order of the model's classes). A request that failed
-(status >= 400, after admission) is one row with null inputs and outputs, so error rates can be read per model.
-
-The buffer is bounded (``max_rows``). When a record would not fit it is dropped: scoring never waits for the
-collector. Dropped rows are counted (``mloop_collector_dropped_rows_total``, :meth:`stats`) and a warning is
-logged at most every 10 s. Feedback (:meth:`record_feedback`) is ground truth that a client cannot send twice
-by accident, so it is never dropped silently: past the bound it raises :class:`~mloop.errors.Overloaded`
-(``POST /feedback`` answers 503 with ``Retry-After``).
-
-Durability: :meth:`close` (graceful shutdown) flushes everything and returns when it is written (under uvicorn,
-call it from the ASGI lifespan shutdown: uvicorn re-raises SIGTERM after shutting down, so code after
-``Server.run()`` never runs). ``kill -9`` (or a power cut) loses what was not yet written: at most the last
-``flush_interval`` seconds of traffic (plus the part being written at that moment, which is never visible
-half-written). If a write fails (store unreachable), the tables are kept and written at the next flush; they
-count towards ``max_rows``, so past it new requests are dropped and counted.
+The buffer is bounded (``max_rows``): past it a record is dropped, never waited for, and counted
+(``mloop_collector_dropped_rows_total``, a warning at most every 10 s); feedback is never dropped silently (past
+the bound :class:`~mloop.errors.Overloaded`: 503 with ``Retry-After``). :meth:`close` writes everything (under
+uvicorn call it from the lifespan shutdown); ``kill -9`` loses at most the last ``flush_interval`` of traffic,
+never leaving a half-written part visible. A failed write keeps its tables for the next one (within the bound).
 """
 
 from __future__ import annotations
