@@ -40,6 +40,7 @@ __all__ = [
     "INPUT_PREFIX",
     "REQUESTS",
     "CollectedRoot",
+    "check_endpoint_name",
     "concat_unified",
     "hour_of",
     "hour_text",
@@ -50,6 +51,17 @@ COLLECTED_DIR = "collected"
 REQUESTS, FEEDBACK = "requests", "feedback"
 INPUT_PREFIX = "input."
 _US_PER_HOUR = 3_600_000_000
+
+
+def check_endpoint_name(endpoint: str) -> None:
+    """An endpoint name that can name a partition folder, or InvalidInput saying what is allowed."""
+    import re
+
+    from mloop.errors import InvalidInput
+
+    if not isinstance(endpoint, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", endpoint):
+        raise InvalidInput(f"Endpoint name {endpoint!r} cannot name a collected partition; use letters, digits, "
+                           "'.', '_' and '-' (starting with a letter or digit).")  # fmt: skip
 
 
 def hour_of(ts_us: int) -> int:

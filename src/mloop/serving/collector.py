@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mloop.artifacts.collected import check_endpoint_name
 from mloop.errors import InvalidInput, Overloaded
 from mloop.serving.collected_files import (
     FEEDBACK,
@@ -72,7 +73,7 @@ class Collector:
         self, root: str, *, endpoint: str, flush_rows: int = 50_000, flush_interval: float = 1.0,
         max_rows: int = 500_000,
     ) -> None:  # fmt: skip
-        _check_name(endpoint)
+        check_endpoint_name(endpoint)
         if flush_rows < 1 or max_rows < flush_rows:
             raise InvalidInput(f"flush_rows must be at least 1 and at most max_rows; got flush_rows={flush_rows}, "
                                f"max_rows={max_rows}.")  # fmt: skip
@@ -394,11 +395,3 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _check_name(endpoint: str) -> None:
-    import re
-
-    if not isinstance(endpoint, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", endpoint):
-        raise InvalidInput(f"Endpoint name {endpoint!r} cannot name a collected partition; use letters, digits, "
-                           "'.', '_' and '-' (starting with a letter or digit).")  # fmt: skip
