@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -75,19 +74,8 @@ class CollectorSide(Server):
             os.sched_setaffinity(self.proc.pid, cpus)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 180.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.side} server exited ({self.proc.returncode}):\n{self.output()}")
-            try:
-                with urllib.request.urlopen(self.url + "/health/ready", timeout=2) as reply:
-                    if reply.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.side} server not ready in {timeout} s:\n{self.output()}")
+    def ready_path(self) -> str:
+        return "/health/ready"
 
     def stop(self) -> None:
         """Stop (SIGTERM: the collector writes what it holds) and keep the last output (its stats line)."""

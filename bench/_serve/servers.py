@@ -108,13 +108,16 @@ class Server:
         self.log.seek(0)
         return self.log.read()[-3000:]
 
+    def ready_path(self) -> str:
+        return READY_PATH[self.side]
+
     def wait_ready(self, timeout: float = 180.0) -> float:
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.side} server exited ({self.proc.returncode}):\n{self.output()}")
             try:
-                with urllib.request.urlopen(self.url + READY_PATH[self.side], timeout=2) as reply:
+                with urllib.request.urlopen(self.url + self.ready_path(), timeout=2) as reply:
                     if reply.status == 200:
                         return time.monotonic() - started
             except OSError:
