@@ -8,6 +8,7 @@
 ``pipeline:<name>/<ver>``  a pipeline version
 ``deployment:<name>``      a deployment (an endpoint)
 ``monitor:<name>``         a monitor
+``automation:<name>``      an automation (a rule "on event, do action")
 =========================  ==========================================
 """
 
@@ -29,7 +30,7 @@ __all__ = [
     "parse_ref",
 ]
 
-KINDS = ("run", "experiment", "data", "model", "pipeline", "deployment", "monitor")
+KINDS = ("run", "experiment", "data", "model", "pipeline", "deployment", "monitor", "automation")
 _VERSIONED = {"data", "model", "pipeline"}
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
@@ -41,7 +42,7 @@ MAX_ALIAS_LENGTH = 100
 MAX_REF_LENGTH = 1100  # room for run:<id>/<artifact path of up to 1,000 characters>
 _SYNTAX = (
     "Use one of run:<id>, experiment:<name>, data:<name>/<version>, data:<name>@<alias>, model:<name>/<version>, "
-    "model:<name>@<alias>, pipeline:<name>/<version>, deployment:<name>, monitor:<name>."
+    "model:<name>@<alias>, pipeline:<name>/<version>, deployment:<name>, monitor:<name>, automation:<name>."
 )
 
 

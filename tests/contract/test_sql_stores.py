@@ -8,6 +8,7 @@ import pytest
 
 from mloop.store import Store, open_store
 from mloop.testing import (
+    AutomationStoreContract,
     DatasetStoreContract,
     EndpointStoreContract,
     ModelStoreContract,
@@ -28,6 +29,7 @@ class TestStoreContract(
     PipelineEventsContract,
     EndpointStoreContract,
     MonitorStoreContract,
+    AutomationStoreContract,
 ):
     @pytest.fixture
     def store(self, store_uri: str) -> Iterator[Store]:

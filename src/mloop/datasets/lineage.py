@@ -65,9 +65,11 @@ def canonical_ref(client: Context, text: str) -> str:
         return client.store.get_endpoint(ref.name).ref
     if ref.kind == "monitor":
         return client.store.get_monitor(ref.name).ref
+    if ref.kind == "automation":
+        return client.store.get_automation(ref.name).ref
     raise NotFound(
         f"Nothing is recorded for {text!r}: this store has no {ref.kind}s yet. Lineage covers data:, run:, "
-        "model:, pipeline:, experiment:, deployment: and monitor: "
+        "model:, pipeline:, experiment:, deployment:, monitor: and automation: "
         "references (list them with `mloop data list`, `mloop runs list`, "
         "`mloop models list`, `mloop pipelines published`)."
     )

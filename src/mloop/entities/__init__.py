@@ -1,5 +1,6 @@
 """Frozen value objects shared by every layer. No I/O here."""
 
+from mloop.entities.automations import ActionClaim, Automation, AutomationAction
 from mloop.entities.datasets import Dataset, DatasetVersion, LineageEdge, ManifestEntry
 from mloop.entities.endpoints import Endpoint
 from mloop.entities.events import Event
@@ -11,9 +12,12 @@ from mloop.entities.pipelines import PipelineParam, PipelineVersion, PublishedPi
 from mloop.entities.tracking import ArtifactEntry, Experiment, Metric, RunRecord, RunStatus
 
 __all__ = [
+    "ActionClaim",
     "AlertChange",
     "Approval",
     "ArtifactEntry",
+    "Automation",
+    "AutomationAction",
     "Dataset",
     "DatasetVersion",
     "Endpoint",

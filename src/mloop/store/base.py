@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 from mloop.store.protocols import (
     ArtifactRefStore,
+    AutomationStore,
     DatasetStore,
     EndpointStore,
     EnvironmentStore,
@@ -51,6 +52,7 @@ class Store(
     ScheduleStore,
     EndpointStore,
     MonitorStore,
+    AutomationStore,
     Protocol,
 ):
     """The whole metadata store."""

@@ -3,6 +3,7 @@
 Importing this package needs pytest (``pip install 'mloop[test]'``).
 """
 
+from mloop.testing.automation_contract import AutomationStoreContract
 from mloop.testing.dataset_contract import DatasetStoreContract
 from mloop.testing.endpoint_contract import EndpointStoreContract
 from mloop.testing.event_contract import EventStoreContract
@@ -21,6 +22,7 @@ from mloop.testing.store_contract import (
 __all__ = [
     "POSTGRES_ADMIN_URI",
     "ArtifactRefStoreContract",
+    "AutomationStoreContract",
     "DatasetStoreContract",
     "EndpointStoreContract",
     "EventStoreContract",

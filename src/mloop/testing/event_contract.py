@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from mloop.entities import (
+    ActionClaim,
     AlertChange,
     ArtifactEntry,
     LineageEdge,
@@ -137,6 +138,19 @@ WRITE_CALLS: dict[str, tuple[Step, Step]] = {
         "mon", results=[], cursor={"end": 1}, expected_cursor={}, actor=ME,
         alerts=[AlertChange("drift", "x", "opened", {"value": 1.0})])),
     "delete_monitor": (_nothing, lambda s, st: s.delete_monitor("mon", actor=ME)),
+    "create_automation": (_nothing, lambda s, st: s.create_automation("au", spec={"on": "x.y"}, actor=ME,
+                                                                      anchor_at=0)),
+    "update_automation": (_nothing, lambda s, st: s.update_automation("au", actor=ME, paused=True)),
+    "claim_automation_actions": (_nothing, lambda s, st: st.update(action=s.claim_automation_actions(
+        [ActionClaim("au", "event:1", 1), ActionClaim("au", "event:2", 2, status="skipped",
+                                                      outcome={"reason": "cool-down"})],
+        cursor=2, expected_cursor=0, actor=ME)[0].id)),
+    "claim_automation_fire": (_nothing, lambda s, st: s.claim_automation_fire("au", 60_000, expected_anchor=0,
+                                                                              actor=ME)),
+    "start_automation_action": (_nothing, lambda s, st: s.start_automation_action(st["action"], actor=ME)),
+    "finish_automation_action": (_nothing, lambda s, st: s.finish_automation_action(
+        st["action"], status="succeeded", actor=ME, outcome={"ok": True})),
+    "delete_automation": (_nothing, lambda s, st: s.delete_automation("au", actor=ME)),
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from mloop.store.protocols import (
     artifacts,
+    automations,
     datasets,
     endpoints,
     environments,
@@ -29,6 +30,7 @@ from mloop.store.protocols import (
     settings,
 )
 from mloop.store.protocols.artifacts import ArtifactEvents, ArtifactRefStore
+from mloop.store.protocols.automations import AutomationEvents, AutomationStore
 from mloop.store.protocols.datasets import DatasetEvents, DatasetStore
 from mloop.store.protocols.endpoints import DeploymentEvents, EndpointStore
 from mloop.store.protocols.environments import EnvironmentStore
@@ -46,6 +48,8 @@ __all__ = [
     "NOUNS",
     "ArtifactEvents",
     "ArtifactRefStore",
+    "AutomationEvents",
+    "AutomationStore",
     "DatasetEvents",
     "DatasetStore",
     "DeploymentEvents",
@@ -86,6 +90,7 @@ NOUNS: dict[str, tuple[type, Mapping[str, str | tuple[str, ...] | None]]] = {
     "schedules": (ScheduleStore, schedules.WRITES),
     "endpoints": (EndpointStore, endpoints.WRITES),
     "monitors": (MonitorStore, monitors.WRITES),
+    "automations": (AutomationStore, automations.WRITES),
 }
 
 

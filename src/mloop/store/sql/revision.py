@@ -7,4 +7,4 @@
 
 __all__ = ["HEAD_REVISION"]
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"

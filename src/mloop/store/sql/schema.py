@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from mloop.store.sql.automation_tables import automation_actions, automation_cursors, automations
 from mloop.store.sql.monitor_tables import monitor_alerts, monitor_results, monitors
 from mloop.store.sql.pipeline_tables import (
     endpoints,
@@ -37,6 +38,9 @@ __all__ = [
     "VALUE_INDEX_PREFIX",
     "approvals",
     "artifacts",
+    "automation_actions",
+    "automation_cursors",
+    "automations",
     "dataset_aliases",
     "dataset_files",
     "dataset_versions",

@@ -14,6 +14,7 @@ from mloop.errors import Conflict, NotFound
 from mloop.store.protocols.artifacts import ArtifactEvents
 from mloop.store.protocols.settings import SettingEvents
 from mloop.store.sql import schema as t
+from mloop.store.sql.automations import AutomationsMixin
 from mloop.store.sql.datasets import DatasetsMixin
 from mloop.store.sql.dialect import insert_ignore, insert_stmt
 from mloop.store.sql.endpoints import EndpointsMixin
@@ -50,6 +51,7 @@ class SqlStore(
     StepRunsMixin,
     EndpointsMixin,
     MonitorsMixin,
+    AutomationsMixin,
 ):
     """Open (and migrate to the current schema) the database at ``uri``."""
 
