@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ACTION_STATUSES", "ActionClaim", "Automation", "AutomationAction", "FINISHED_STATUSES"]
+__all__ = ["ACTION_STATUSES", "FINISHED_STATUSES", "ActionClaim", "Automation", "AutomationAction"]
 
 # pending -> running -> succeeded | failed | refused | waiting_approval; or skipped at once (cool-down, rate
 # limit, chain too long). waiting_approval -> running again when an approval arrives.

@@ -98,7 +98,7 @@ class AutomationStoreContract:
             store.get_automation_action("0" * 32)
         store.delete_automation("r", actor=ME)
         assert len(store.list_automation_actions(automation="r")) == 2  # the history outlives the rule
-        finished = [e for e in store.list_events(types=[AutomationEvents.ACTION_FINISHED]).items]
+        finished = list(store.list_events(types=[AutomationEvents.ACTION_FINISHED]).items)
         assert [e.payload["status"] for e in finished] == ["waiting_approval", "succeeded"]
         assert finished[-1].payload["event"] == 2 and finished[-1].subject == "automation:r"
 

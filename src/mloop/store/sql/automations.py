@@ -65,8 +65,9 @@ def _action_row(conn: Connection, action_id: str) -> Any:
 
 
 def _claim_payload(action: AutomationAction) -> dict[str, Any]:
+    reason = {"reason": action.outcome.get("reason")} if action.outcome else {}
     return {"action": action.id, "cause": action.cause, "event": action.event_id, "depth": action.depth,
-            "status": action.status, **({"reason": action.outcome.get("reason")} if action.outcome else {})}  # fmt: skip
+            "status": action.status, **reason}  # fmt: skip
 
 
 class AutomationsMixin:
@@ -180,8 +181,10 @@ class AutomationsMixin:
                 moved = conn.execute(update(_C).where(_C.c.name == name, _C.c.last_event_id == expected_cursor)
                                      .values(last_event_id=cursor, updated_at=now_ms()))  # fmt: skip
                 if moved.rowcount != 1:
-                    raise Conflict(f"The automation cursor {name!r} moved from {expected_cursor} (now {current}): "
-                                   "another engine handled these events. Run one `mloop scheduler` per store.")  # fmt: skip
+                    raise Conflict(
+                        f"The automation cursor {name!r} moved from {expected_cursor} (now {current}): another "
+                        "engine handled these events. Run one `mloop scheduler` per store."
+                    )
             return [self._insert_action(conn, c, actor) for c in claims]
 
         try:
