@@ -155,12 +155,13 @@ class AutomationsMixin:
             raise InvalidInput(f"A claimed action is 'pending' or 'skipped', not {claim.status!r}.")
         now = now_ms()
         skipped = claim.status == "skipped"
-        values = {"id": new_id(), "automation": claim.automation, "cause": claim.cause, "event_id": claim.event_id,
+        action_id = new_id()
+        values: dict[str, Any] = {"id": action_id, "automation": claim.automation, "cause": claim.cause, "event_id": claim.event_id,
                   "depth": int(claim.depth), "status": claim.status, "attempts": 0, "created_at": now,
                   "started_at": now if skipped else None, "finished_at": now if skipped else None,
                   "outcome": _json("outcome", dict(claim.outcome)), "error": None}  # fmt: skip
         conn.execute(_X.insert().values(**values))
-        made = _action(_action_row(conn, values["id"]))
+        made = _action(_action_row(conn, action_id))
         kind = AutomationEvents.ACTION_SKIPPED if skipped else AutomationEvents.ACTION_QUEUED
         write_event(conn, kind, f"automation:{claim.automation}", actor=actor, payload=_claim_payload(made))
         return made
