@@ -156,7 +156,8 @@ class AutomationsMixin:
         now = now_ms()
         skipped = claim.status == "skipped"
         action_id = new_id()
-        values: dict[str, Any] = {"id": action_id, "automation": claim.automation, "cause": claim.cause, "event_id": claim.event_id,
+        values: dict[str, Any] = {
+                  "id": action_id, "automation": claim.automation, "cause": claim.cause, "event_id": claim.event_id,
                   "depth": int(claim.depth), "status": claim.status, "attempts": 0, "created_at": now,
                   "started_at": now if skipped else None, "finished_at": now if skipped else None,
                   "outcome": _json("outcome", dict(claim.outcome)), "error": None}  # fmt: skip
