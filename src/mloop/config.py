@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mloop.errors import InvalidInput, WorkspaceError, shown
 
@@ -57,6 +58,7 @@ class Settings:
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # actor -> roles ([roles] in the file)
     policies: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # model -> alias -> policy text
     fsync: bool = False  # MLOOP_FSYNC: flush every new dataset blob to disk before recording the version
+    automations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [automations.NAME] tables
 
     @property
     def local_dir(self) -> Path:
@@ -204,7 +206,19 @@ def resolve_settings(
         actor, sources["actor"] = _default_user(), "login name"
     strict = environ.get("MLOOP_STRICT", "").lower() in {"1", "true", "yes"}
     fsync = environ.get("MLOOP_FSYNC", "").lower() in {"1", "true", "yes"}
-    return Settings(store_uri, art, workspace, actor, strict, sources, home_dir, _roles(doc), _policies(doc), fsync)
+    return Settings(
+        store_uri,
+        art,
+        workspace,
+        actor,
+        strict,
+        sources,
+        home_dir,
+        _roles(doc),
+        _policies(doc),
+        fsync,
+        _automations(doc),
+    )
 
 
 def check_local_path(path: str | os.PathLike[str], what: str = "path") -> None:
@@ -252,6 +266,19 @@ def _policies(doc: Mapping[str, object]) -> dict[str, dict[str, str]]:
             )
         out[str(model)] = {str(k): str(v) for k, v in aliases.items()}
     return out
+
+
+def _automations(doc: Mapping[str, object]) -> dict[str, dict[str, Any]]:
+    """``[automations.NAME]`` tables, as written (checked when applied: mloop.automation.api.apply_config)."""
+    section = doc.get("automations")
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping) or not all(isinstance(v, Mapping) for v in section.values()):
+        raise WorkspaceError(
+            '[automations] holds one table per automation, e.g. [automations.retrain] with on = "monitor.alert" '
+            'and do = { action = "run_pipeline", pipeline = "train" }.'
+        )
+    return {str(k): dict(v) for k, v in section.items()}
 
 
 def _default_user() -> str:

@@ -250,9 +250,14 @@ def serve(
     grace_s: float = 300.0,
     on_status: Callable[[SchedulerStatus, list[Fire]], None] | None = None,
     stop: threading.Event | None = None,
+    also: Callable[[], object] | None = None,
+    on_stop: Callable[[], object] | None = None,
 ) -> list[Fire]:
     """Run the scheduler until ``stop`` is set, Ctrl-C or SIGTERM (or after one tick with ``once``, waiting for
-    the runs it started). Raises :class:`~mloop.errors.Conflict` when another scheduler holds the lock."""
+    the runs it started). Raises :class:`~mloop.errors.Conflict` when another scheduler holds the lock.
+
+    ``also`` is called on every tick after the schedules (the automation engine's tick: it runs under the same
+    lock), ``on_stop`` once when the loop ends."""
     lock = ctx.store.try_exclusive_lock(LOCK_NAME, holder=holder())
     stopping = stop or threading.Event()
     scheduler = Scheduler(ctx, grace_s=grace_s)
@@ -267,6 +272,8 @@ def serve(
                 )
             try:
                 events = scheduler.tick()
+                if also is not None:
+                    also()
                 events += scheduler.reap(block=once)
                 status = scheduler.status()
             except StoreUnavailable:  # the database is down: keep the runs going, try again next tick
@@ -283,6 +290,8 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        if on_stop is not None:
+            on_stop()
         stopped = scheduler.stop()
         if main and previous is not None:
             signal.signal(signal.SIGTERM, previous)
