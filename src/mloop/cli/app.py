@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "package": ("package", "package", "command"),
     "deploy": ("deploy", "app", "group"),
     "monitors": ("monitors", "app", "group"),
+    "automations": ("automations", "app", "group"),
     "gc": ("gc", "gc", "command"),
     "demo": ("demo", "demo", "command"),
 }

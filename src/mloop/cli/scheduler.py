@@ -1,4 +1,4 @@
-"""``mloop scheduler``: the long-running process that fires due schedules (one per workspace)."""
+"""``mloop scheduler``: the long-running process that fires due schedules and runs automations (one per workspace)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ def scheduler(
                                          help="Seconds a fire may be late and still run under --missed skip.")] = 300.0,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
-    """Fire due schedules until Ctrl-C / SIGTERM (each fire once: claimed in the store); a second scheduler on the
-    same store is refused. Exits 1 when a fire failed (with --once)."""
+    """Fire due schedules and run automations until Ctrl-C / SIGTERM (each fire and each event handled once:
+    claimed in the store); a second scheduler on the same store is refused. Exits 1 when a fire failed (--once)."""
+    from mloop.automation.service import serve
     from mloop.cli.output import format_time, stderr_console
-    from mloop.pipelines.scheduler import Fire, SchedulerStatus, serve
+    from mloop.entities import AutomationAction
+    from mloop.pipelines.scheduler import Fire, SchedulerStatus
 
     console = stderr_console()
     failed: list[Fire] = []
@@ -42,12 +44,20 @@ def scheduler(
             status_line.update(f"scheduler: {status.active}/{status.schedules} schedules active, {status.running} "
                                f"running, {status.fired} fired; {nxt}")  # fmt: skip
 
+    def acted(actions: list[AutomationAction]) -> None:
+        for a in actions:
+            if as_json:
+                typer.echo(json.dumps({"automation_action": a.to_dict()}))
+            else:
+                why = a.error or a.outcome.get("reason") or ""
+                console.print(f"automation {a.automation} ({a.cause}): {a.status} {why}".rstrip(), highlight=False)
+
     status_line: Any = None
     with open_client(ctx) as client:
         if once or as_json:
-            serve(client, once=once, interval_s=interval, grace_s=grace, on_status=show)
+            serve(client, once=once, interval_s=interval, grace_s=grace, on_status=show, on_actions=acted)
         else:
             with console.status("scheduler: starting") as status_line:
-                serve(client, interval_s=interval, grace_s=grace, on_status=show)
+                serve(client, interval_s=interval, grace_s=grace, on_status=show, on_actions=acted)
     if failed:
         raise typer.Exit(1)
