@@ -31,7 +31,7 @@ def _trigger(a: Automation) -> str:
 def _do(spec: Any) -> str:
     do = dict(spec["do"])
     kind = do.pop("action")
-    return kind + " " + " ".join(f"{k}={json.dumps(v)}" for k, v in do.items())
+    return str(kind) + " " + " ".join(f"{k}={json.dumps(v)}" for k, v in do.items())
 
 
 def _show(items: Sequence[Automation], as_json: bool) -> None:
