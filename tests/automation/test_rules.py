@@ -175,7 +175,8 @@ def test_the_briefs_error_message_exactly() -> None:
         ("payload.value >", 16, "the condition ends at column 16; expected a value after '>'", "payload.value > 3"),
         ("foo == 1", 1, "unknown field 'foo' at column 1; expected a field starting with type, subject, actor, id, "
          "time or payload", "payload.foo == 1"),
-        ("Type == 'x'", 1, "unknown field 'Type'", "type == 1"),
+        ("severity == 'high' and type == 'x'", 1, "unknown field 'severity'", "payload.severity == 'high'"),
+        ("Type == 'x'", 1, "unknown field 'Type'", "type == 'x'"),
         ("type.x == 1", 1, "type has no keys", "payload.x == 1"),
         ("payload.x = 3", 11, "unexpected '=' at column 11; expected '=='", "payload.x == 3"),
         ("payload.x not exists", 15, "expected 'in' after 'not' (to test absence write: not <field> exists)", None),

@@ -164,7 +164,7 @@ class _Parser:
 
     def fail(self, pos: int, problem: str, expected: str, example: str) -> InvalidInput:
         start, prefix = max(0, pos - 60), "..." if pos > 60 else ""
-        shown = "".join(c if c.isprintable() else " " for c in self.text[start : pos + 20])
+        shown = "".join(c if c.isprintable() else " " for c in self.text[start : pos + 60])
         return InvalidInput(
             f"Condition {_quote(self.text)}: {problem} at column {pos + 1}; expected {expected}. Example: {example}\n"
             f"    {prefix}{shown}\n    {' ' * (len(prefix) + pos - start)}^"
@@ -273,8 +273,9 @@ class _Parser:
         parts = tuple(p[1:-1] if p.startswith("`") else p for p in re.findall(r"`[^`]*`|[^.]+", tok.text))
         if parts[0] not in ROOTS:
             fix = f"payload.{tok.text}" if parts[0].lower() not in ROOTS else tok.text.lower()
+            rest = self.text[tok.pos + len(tok.text) :].split(" and ")[0].split(" or ")[0].rstrip()[:40] or " == 1"
             raise self.fail(tok.pos, f"unknown field {tok.text!r}", "a field starting with type, subject, actor, "
-                            "id, time or payload", f"{fix} == 1")  # fmt: skip
+                            "id, time or payload", fix + rest)  # fmt: skip
         if len(parts) > 1 and parts[0] != "payload":
             raise self.fail(tok.pos, f"field {tok.text!r}: {parts[0]} has no keys", "payload.<key> for nested "
                             "values (only payload has keys)", f"payload.{tok.text.partition('.')[2]} == 1")  # fmt: skip
