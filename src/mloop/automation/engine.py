@@ -16,7 +16,7 @@ adopted: :mod:`mloop.automation.pipeline_action`).
 the last hour, records the match as ``skipped`` with the reason. Events written by an action carry its actor
 (``automation:<name>/<action id>``), so a chain's depth is known: a match deeper than ``max_chain`` is recorded
 ``skipped`` ("chain too long") and one deeper still is ignored. Events of the engine itself (``automation.*``)
-only match automations on an ``automation.`` pattern.
+only match automations on an ``automation.`` pattern. An automation acts on events written after it was created.
 
 **Approvals.** A promotion whose gate fails only for want of approvals waits (``waiting_approval``); the
 ``model.approved`` event of that version (``mloop models approve``) resumes it.
@@ -168,8 +168,8 @@ class Engine:
             pattern = rule.spec["on"]["event"]
             if event.type.startswith("automation.") and not pattern.startswith("automation."):
                 continue
-            if not match_type(pattern, event.type):
-                continue
+            if not match_type(pattern, event.type) or event.time < rule.automation.created_at:
+                continue  # an automation acts on events from its creation on
             as_dict = as_dict or event.to_dict()
             if not rule.condition.matches(as_dict):
                 continue

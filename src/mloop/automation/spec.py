@@ -94,6 +94,8 @@ def _action(do: Any) -> dict[str, Any]:
             f"{sorted({*required, *optional})}."
         )
     out = dict(do)
+    if kind in ("promote", "deploy") and not out.get("model"):
+        out["model"] = "${subject}"  # the version the event is about (model.version_registered, model.alias_moved)
     if kind == "run_pipeline" and not isinstance(out.get("params", {}), Mapping):
         raise InvalidInput(
             f"run_pipeline params must be a mapping of parameter names to values, got {out['params']!r}."
