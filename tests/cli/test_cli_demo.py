@@ -1,81 +1,150 @@
-"""``mloop demo`` trains through the example pipeline in a temporary folder; the CLI then finds what it made."""
+"""``mloop demo`` runs the whole closed loop on a fresh folder in real processes: data, pipeline, gate, endpoint,
+monitor, drift, the automations retraining, promoting and rolling out with no manual step, a worse model refused.
+It stops every process it started, also on Ctrl-C; the CLI then finds what it made."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_cases import Invoke
 
+_MLOOP = [sys.executable, "-c", "from mloop.cli.app import main; main()"]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := [p for p in pids if p and _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
 
 @pytest.mark.slow
-def test_demo_trains_through_the_pipeline_and_reuses_it(mloop: Invoke, tmp_path: Path,
+def test_demo_closes_the_loop_and_stops_what_it_started(mloop: Invoke, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """One demo run, the user's `mloop pipelines run` of the file it wrote, then the demo again from inside its
-    folder: the second and third runs reuse every step, and the demo does not nest a new folder."""
     target = tmp_path / "demo"
-    out = mloop("demo", "--dir", str(target)).stdout
-    assert "prepare → featurise → train_linear | train_forest → evaluate → register" in out
-    assert "6 ran, 0 cached" in out
-    for step in ("prepare", "featurise", "train_linear", "train_forest", "evaluate", "register"):
-        assert step in out
-    assert "Registered model:breast-cancer/1 (" in out and "promoted to production" in out
-    assert "Production: model:breast-cancer/1" in out
-    assert "Gate refused model:breast-cancer/2" in out
-    assert (target / ".mloop" / "config.toml").is_file() and (target / "train_pipeline.py").is_file()
-    monkeypatch.chdir(target)
+    done = subprocess.run([*_MLOOP, "demo", "--dir", str(target), "--json"], capture_output=True, text=True,
+                          timeout=400, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-5000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    progress = done.stderr  # --json: progress on stderr, the summary on stdout
+    assert [p["name"] for p in result["phases"]] == ["data", "train", "deploy", "watch", "drift", "loop",
+                                                     "refusal", "report"]  # fmt: skip
+    assert all(p["ok"] and p["seconds"] > 0 for p in result["phases"])
+    assert result["data"]["v1"] == "data:sensors/1" and result["data"]["v2"] == "data:sensors/2"
+    assert result["pipeline"] == "pipeline:retrain/1"
+    # no alert on undrifted traffic; drift alerts on the drifted window
+    assert [w["breaches"] for w in result["monitor"]["before_drift"]] == [[]]
+    assert "dataset_drift" in result["monitor"]["alerts_opened"]
+    # the automations: one retrain for the alert storm (the other matches skipped by the cool-down) ...
+    actions = result["automations"]
+    retrains = [a for a in actions if a["automation"] == "retrain-on-drift"]
+    ran = [a for a in retrains if a["status"] != "skipped"]
+    assert len(ran) == 1 and ran[0]["status"] == "succeeded" and ran[0]["outcome"]["registered"] == ["model:sensors/2"]
+    assert len(retrains) == len(result["monitor"]["alerts_opened"])
+    assert all("cool-down" in a["outcome"]["reason"] for a in retrains if a["status"] == "skipped")
+    promotions = {a["outcome"].get("model"): a["status"] for a in actions if a["automation"] == "promote-retrained"}
+    assert promotions["model:sensors/2"] == "succeeded" and promotions["model:sensors/3"] == "refused"
+    # ... the challenger beat the champion with confidence, was rolled out as a canary and promoted
+    assert result["champion"] == "model:sensors/1"
+    assert result["challenger"] == result["production"] == "model:sensors/2"
+    comparison = result["comparison"]
+    assert comparison["metric"] == "roc_auc" and comparison["ci_low"] > 0.02 and comparison["b"] > comparison["a"]
+    assert result["endpoint"]["rollout"] == ["50%", "100%", "promoted"]
+    assert result["manual_steps_after_drift"] == 0 and result["drift_to_production_s"] > 0
+    traffic = result["endpoint"]["traffic"]
+    assert traffic["errors"] == 0 and set(traffic["by_model"]) == {"model:sensors/1", "model:sensors/2"}
+    # the worse model was refused by the gate, inside the loop
+    refused = result["refused"]
+    assert refused["version"] == "model:sensors/3" and not refused["report"]["passed"]
+    assert any(check.startswith("beats(") for check in refused["failed"])
+    assert "FAIL" in progress and "sensors@production stays model:sensors/2" in progress
+    report = Path(result["report"])
+    assert report.is_file() and report.read_text().lstrip().lower().startswith("<!doctype html")
+    # every process it started is stopped
+    assert result["stopped"] == ["scheduler", "endpoint sensors"] and not result["interrupted"]
+    assert set(result["processes"]) == {"scheduler", "endpoint sensors", "endpoint sensors (server)"}
+    assert _gone(list(result["processes"].values())) == []
 
-    runs = json.loads(mloop("runs", "list", "--experiment", "breast-cancer", "--json").stdout)
-    kinds = sorted(r["tags.mloop.pipeline.kind"] for r in runs)
-    assert kinds == ["pipeline"] + ["step"] * 6  # the pipeline run and one run per step
-    steps = {r["tags.mloop.step"]: r for r in runs if r["tags.mloop.pipeline.kind"] == "step"}
-    for candidate in ("train_linear", "train_forest"):  # each candidate logged to its own step run
-        assert 0.8 < steps[candidate]["metrics.val_accuracy"] <= 1
-        assert steps[candidate]["params.estimator"]
-    model = json.loads(mloop("models", "show", "model:breast-cancer@production", "--json").stdout)
-    assert model["version"] == 1 and model["run_id"] == steps["register"]["run_id"]  # registered from the step's run
-    assert model["datasets"] == ["data:breast-cancer-train/1"]
-    lineage = json.loads(mloop("lineage", "run:" + steps["featurise"]["run_id"], "--json").stdout)
-    read = {n["ref"] for n in lineage["upstream"]["children"]}  # the data it read, the step whose output it took
-    assert read == {"data:breast-cancer-train/1", "run:" + steps["prepare"]["run_id"]}
-    holdout = json.loads(mloop("data", "versions", "breast-cancer-holdout", "--json").stdout)
-    assert holdout[0]["private"] is True
-
-    again = json.loads(mloop("pipelines", "run", "train_pipeline.py:train", "--json").stdout)
-    assert [s["status"] for s in again["steps"]] == ["cached"] * 6  # the file the demo wrote is the same pipeline
-    mloop("pipelines", "publish", "train_pipeline.py:train")  # what retraining will trigger
-    triggered = json.loads(mloop("pipelines", "trigger", "train", "--json").stdout)
-    assert [s["status"] for s in triggered["steps"]] == ["cached"] * 6
-    edited = (target / "train_pipeline.py").read_text().replace("trees: int = 60,", "trees: int = 80,")
-    (target / "train_pipeline.py").write_text(edited)  # the user edits a step: it and what follows would re-run
-    plan = json.loads(mloop("pipelines", "plan", "train_pipeline.py:train", "--json").stdout)
-    assert [s["status"] for s in plan["steps"]] == ["cached"] * 3 + ["to run"] * 3
-    assert plan["steps"][3]["step"] == "train_forest" and "code" in plan["steps"][3]["reason"]
-
-    out = mloop("demo").stdout  # from inside the demo folder: reused, every step cached; the edited file kept
-    assert f"workspace: {target / '.mloop'}" in out and not (target / "mloop-demo").exists()
-    assert "train_pipeline.py differs from this mloop's example: kept" in out
-    assert (target / "train_pipeline.py").read_text() == edited
-    assert "every step reused from the cache (6 cached)" in out
-    assert "Nothing new to register: model:breast-cancer/1" in out
-    for candidate in ("train_linear", "train_forest"):  # candidates shown with the runs that trained them
-        assert steps[candidate]["run_id"][-8:] in out
-    assert "Production: model:breast-cancer/1" in out
+    monkeypatch.chdir(target)  # the CLI finds what the demo made
+    lineage = json.loads(mloop("lineage", "model:sensors@production", "--json").stdout)
+    upstream = lineage["upstream"]["children"]
+    assert {"ref": "monitor:sensors", "relation": "triggered"} in [
+        {"ref": n["ref"], "relation": n["relation"]} for n in upstream]  # fmt: skip
+    assert [n["ref"] for n in lineage["evaluated_on"]["children"]] == ["data:sensors-holdout/2"]
+    history = json.loads(mloop("automations", "history", "--json").stdout)
+    assert {a["automation"] for a in history} == {"retrain-on-drift", "promote-retrained"}
+    status = json.loads(mloop("deploy", "status", "sensors", "--json").stdout)
+    assert status["phase"] == "stopped" and not status["running"] and status["traffic"] == {"model:sensors/2": 1.0}
+    assert (target / "retrain_pipeline.py").is_file() and (target / "scheduler.log").is_file()
 
 
-def test_demo_folder_is_reused_from_inside(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_the_demo_started(tmp_path: Path) -> None:
+    """SIGINT once the scheduler and the endpoint run: the demo stops both (and the serving process) and exits."""
+    from mloop.tracking.client import Client
+    from mloop.workspace import open_workspace
+
+    target = tmp_path / "demo"
+    process = subprocess.Popen([*_MLOOP, "demo", "--dir", str(target)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    scheduler = 0
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        lines.append(line)
+        if "scheduler running (pid " in line:
+            scheduler = int(line.split("(pid ")[1].split(")")[0])
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    assert scheduler, "".join(lines)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert process.returncode != 0, output
+    assert "Interrupted: stopping what the demo started" in output and "stopped: scheduler, endpoint sensors" in output
+    client = Client(workspace=open_workspace(cwd=target))
+    try:
+        status = client.store.get_endpoint("sensors").status
+    finally:
+        client.close()
+    assert status["phase"] == "stopped"
+    assert _gone([scheduler, int(status["supervisor_pid"]), int(status.get("pid") or 0)]) == []
+
+
+def test_demo_runs_on_a_fresh_folder(tmp_path: Path) -> None:
     from mloop.cli.demo.tour import demo_root
+    from mloop.errors import InvalidInput
     from mloop.workspace import init_workspace
 
     assert demo_root(None, cwd=tmp_path) == tmp_path / "mloop-demo"
+    (tmp_path / "mloop-demo").mkdir()
+    (tmp_path / "mloop-demo-2").mkdir()
+    assert demo_root(None, cwd=tmp_path) == tmp_path / "mloop-demo-3"
     assert demo_root(tmp_path / "x", cwd=tmp_path) == tmp_path / "x"
-    init_workspace(tmp_path / "mloop-demo").close()  # a demo folder (made before demos left a marker)
-    (tmp_path / "mloop-demo" / "sub").mkdir()
-    assert demo_root(None, cwd=tmp_path / "mloop-demo") == tmp_path / "mloop-demo"
-    assert demo_root(None, cwd=tmp_path / "mloop-demo" / "sub") == tmp_path / "mloop-demo"
-    init_workspace(tmp_path / "project").close()  # any other workspace gets its own ./mloop-demo
-    assert demo_root(None, cwd=tmp_path / "project") == tmp_path / "project" / "mloop-demo"
+    init_workspace(tmp_path / "used").close()
+    with pytest.raises(InvalidInput, match="already holds an mloop workspace; the demo runs on a fresh folder"):
+        demo_root(tmp_path / "used")
 
 
 def test_demo_says_how_to_put_mloop_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

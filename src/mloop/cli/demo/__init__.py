@@ -1,8 +1,9 @@
-"""``mloop demo``: a guided tour on a throwaway workspace.
+"""``mloop demo``: the whole closed loop on a fresh folder, in about a minute.
 
-The command is here; the tour itself (:mod:`mloop.cli.demo.tour`, printing in :mod:`mloop.cli.demo.show`) and
-the example training pipeline it runs (:mod:`mloop.cli.demo.pipeline`) use the public SDK as a user would.
-They are part of the CLI, not a library layer: nothing in the library imports them.
+The command is here; the tour (:mod:`mloop.cli.demo.tour`) runs the steps of :mod:`mloop.cli.demo.baseline` and
+:mod:`mloop.cli.demo.drift` on sensor data (:mod:`mloop.cli.demo.sensors`) with the training pipeline of
+:mod:`mloop.cli.demo.pipeline`, using the public library as a user would. They are part of the CLI, not a
+library layer: nothing in the library imports them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from mloop.cli.common import local_path
+from mloop.cli.common import JsonOpt, local_path
 
 __all__ = ["demo"]
 
@@ -24,19 +25,26 @@ def demo(
             "--dir",
             metavar="DIR",
             parser=local_path,
-            help="Where to create the demo workspace (default: ./mloop-demo, or the demo folder you are in).",
+            help="A fresh folder for the demo workspace (default: ./mloop-demo, or ./mloop-demo-2 ... if taken).",
         ),
     ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated sensor data and traffic.")] = 0,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run the demo: the example training pipeline, the registry and its promotion gate.
+    """Run the whole closed loop on a fresh folder: data, pipeline, gate, endpoint, monitor, drift, automations.
 
-    Creates a workspace in DIR and writes the example pipeline there (train_pipeline.py). Its steps version a
-    bundled scikit-learn dataset with a private holdout, train two candidates in parallel, and register the
-    better one only if it beats production on the holdout; then a weaker challenger is refused by the gate.
-    Run again, every step is reused from the cache. Run inside the demo folder, it reuses that folder rather
-    than creating another one in it.
+    Generates predictive-maintenance sensor data and versions it; publishes and runs the training pipeline
+    (retrain_pipeline.py, written into DIR) and promotes its model through a gate; serves it on a loopback
+    endpoint that follows sensors@production with a canary policy; monitors the traffic. Then it injects drift
+    (a new data version and drifted traffic): the monitor raises an alert and the automations retrain on the
+    newest data, promote the better model through the gate and roll it out as a canary to 100%, with no manual
+    step; a worse model is refused. It ends with a summary, the lineage of the new production model, an HTML
+    monitoring report and the commands to look around, and stops every process it started (also on Ctrl-C).
+    --json prints a machine-readable summary (phases with seconds, versions, refusal, report path) on stdout.
     """
     from mloop.cli.demo.tour import run_demo
-    from mloop.cli.output import stdout_console
+    from mloop.cli.output import print_json, stderr_console, stdout_console
 
-    run_demo(directory, console=stdout_console())
+    result = run_demo(directory, console=stderr_console() if as_json else stdout_console(), seed=seed)
+    if as_json:
+        print_json(result.to_dict())

@@ -1,168 +1,110 @@
-"""The example training pipeline: scikit-learn's breast-cancer data, two candidates, the better one registered.
+"""The demo's training pipeline, ``retrain``: the newest sensor data in, a registered and evaluated model out.
 
 ::
 
-    prepare ──► featurise ──┬──► train_linear ──┬──► evaluate ──► register
-                            └──► train_forest ──┘
+    prepare ──► fit ──► register
 
-- ``prepare`` versions the table as ``data:breast-cancer/N`` and splits off a private, stratified holdout
-  (``breast-cancer-train`` and ``breast-cancer-holdout``); it passes on references, never rows;
-- ``featurise`` reads the train split (recorded as the step's input), splits it into fit and validation parts
-  and fits the feature scaling both candidates share;
-- ``train_linear`` (logistic regression by SGD, per epoch) and ``train_forest`` (a random forest, grown in
-  stages) run in parallel, each logging its parameters and validation metrics to its own step run;
-- ``evaluate`` picks the better candidate on the validation part (the holdout is never read by a step);
-- ``register`` registers it and moves ``production`` only if mloop's gate says it beats the current
-  production model on the private holdout (evaluation is mloop's, audited; a refusal is not an error).
+- ``prepare`` takes the dataset version its ``data`` parameter names (default ``sensors@latest``: a trigger
+  retrains on the newest version) and splits off a private, stratified holdout (``sensors-train/N`` and
+  ``sensors-holdout/N``); it passes on references, never rows;
+- ``fit`` reads the train split (recorded as the step's input) and fits a classifier of
+  ``failure`` (a random forest; missing sensor values are handled by the trees, the machine type one-hot);
+- ``register`` registers it as ``model:sensors/N`` (with the signature of the train split). Evaluation on the
+  private holdout (audited: no step reads it) and promotion are the gate's business: ``mloop evaluate`` and
+  ``mloop models promote``, or in the demo the ``promote-retrained`` automation, which does both.
 
-``mloop demo`` runs it. Run it yourself from the demo folder (the demo writes this file there as
-``train_pipeline.py``), change a parameter or edit a step and see what is reused::
+``mloop demo`` writes this file into its folder as ``retrain_pipeline.py``, publishes it as ``pipeline:retrain``
+and triggers it; the ``retrain-on-drift`` automation triggers the same published version on a drift alert. From
+the demo folder::
 
-    mloop pipelines run train_pipeline.py:train                       # every step cached after the demo
-    mloop pipelines run train_pipeline.py:train -p train_forest.trees=200
-    mloop pipelines plan train_pipeline.py:train -p alpha=0.001
+    mloop pipelines trigger retrain                      # every step reused from the cache
+    mloop pipelines trigger retrain -p data=sensors/1 -p fit.trees=200
 
 Steps are module-level functions (worker processes import them); this file uses only the public SDK.
 """
 
 from __future__ import annotations
 
-import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sklearn.datasets import load_breast_cancer
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import SGDClassifier
-from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline as SklearnPipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder
 
 import mloop
 from mloop import Dataset
-from mloop.pipelines import Pipeline, step
+from mloop.pipelines import Pipeline, dataset_input, step
 
-__all__ = ["DATASET", "LABEL", "MODEL", "train"]
+__all__ = ["DATASET", "LABEL", "MODEL", "PIPELINE", "make_model", "retrain"]
 
-DATASET = "breast-cancer"  # data:breast-cancer/N, split into breast-cancer-train and the private breast-cancer-holdout
-MODEL = "breast-cancer"  # model:breast-cancer/N
-LABEL = "label"
-METRICS = ("roc_auc", "accuracy")  # what evaluate can rank candidates by
+DATASET = "sensors"  # data:sensors/N, split into sensors-train/N and the private sensors-holdout/N
+MODEL = "sensors"  # model:sensors/N
+PIPELINE = "retrain"  # pipeline:retrain/N once published
+LABEL = "failure"
 
 
-def _scores(model: Any, x: Any, y: np.ndarray) -> dict[str, float]:
-    return {"val_roc_auc": float(roc_auc_score(y, model.predict_proba(x)[:, 1])),
-            "val_accuracy": float(accuracy_score(y, model.predict(x)))}  # fmt: skip
+def make_model(*, trees: int = 60, min_leaf: int = 20, seed: int = 0) -> SklearnPipeline:
+    """One-hot machine type, the sensors as they are (the trees handle missing values), a random forest (one
+    thread: fast and steady on a small, busy machine; its out-of-bag predictions give a validation score)."""
+    columns = ColumnTransformer([("type", OneHotEncoder(handle_unknown="ignore"), ["machine_type"])],
+                                remainder="passthrough")  # fmt: skip
+    forest = RandomForestClassifier(n_estimators=trees, min_samples_leaf=min_leaf, max_features=0.5, oob_score=True,
+                                    n_jobs=1, random_state=seed)  # fmt: skip
+    return SklearnPipeline([("features", columns), ("classifier", forest)])
 
 
 @step(outputs=("train", "holdout"))
-def prepare(*, holdout: float = 0.25, seed: int = 7) -> tuple[Dataset, str]:
-    """Version the bundled breast-cancer table and split off a private, stratified holdout.
-
-    The train split goes on as a dataset version (a reference, not a copy); the holdout as its reference text
-    only: no step reads it (one that tried would be refused), mloop's evaluation in ``register`` does.
-    """
-    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": LABEL})
-    frame.columns = [c.replace(" ", "_") for c in frame.columns]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "breast_cancer.parquet"
-        frame.to_parquet(path, index=False)
-        added = Dataset.add(path, DATASET, message="scikit-learn's breast cancer data")
-    split = mloop.split_dataset(added.dataset.ref, holdout=holdout, seed=seed, stratify=LABEL)
+def prepare(
+    *,
+    data: Dataset = dataset_input("sensors@latest"),  # noqa: B008
+    holdout: float = 0.25,
+    seed: int = 7,
+) -> tuple[Dataset, str]:
+    """Split the chosen version into a train split (passed on) and a private stratified holdout (its reference
+    only: no step reads it, mloop's evaluation in ``register`` does)."""
+    split = mloop.split_dataset(data.ref, holdout=holdout, seed=seed, stratify=LABEL)
     print(f"{split.source.ref} -> {split.train.ref} ({split.train.info.rows} rows) "
           f"and private {split.holdout.ref} ({split.holdout.info.rows} rows)")  # fmt: skip
     return split.train, split.holdout.ref
 
 
-@step(outputs=("features", "x_fit", "y_fit", "x_val", "y_val"))
-def featurise(
-    train: Dataset, *, validation: float = 0.2, seed: int = 0
-) -> tuple[StandardScaler, pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]:
-    """Read the train split (lineage), hold out a validation part, fit the scaling both candidates share."""
+@step
+def fit(train: Dataset, *, trees: int = 60, min_leaf: int = 20, seed: int = 0,
+        shuffle_labels: bool = False) -> SklearnPipeline:  # fmt: skip
+    """Fit on the train split, logging the out-of-bag ROC AUC (a validation score that never reads the holdout).
+
+    ``shuffle_labels=True`` is a bug on purpose: the labels are shuffled, so the model learns nothing (the demo
+    retrains with it to show the gate refusing a worse model)."""
     frame = train.to_pandas()  # recorded as an input of this step's run (lineage)
     x, y = frame.drop(columns=[LABEL]), frame[LABEL].to_numpy()
-    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=validation, random_state=seed, stratify=y)
-    features = StandardScaler().fit(x_fit)
-    mloop.log_metrics({"rows_fit": len(x_fit), "rows_val": len(x_val), "features": x.shape[1]})
-    return features, x_fit.reset_index(drop=True), y_fit, x_val.reset_index(drop=True), y_val
-
-
-@step
-def train_linear(
-    features: StandardScaler, x_fit: pd.DataFrame, y_fit: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray,
-    *, alpha: float = 0.01, epochs: int = 30, seed: int = 0,
-) -> SklearnPipeline:  # fmt: skip
-    """Logistic regression trained by SGD, one pass per epoch, logging the loss and validation accuracy."""
-    xf, xv = features.transform(x_fit), features.transform(x_val)
-    classifier = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
-    classes = np.unique(y_fit)
-    mloop.log_params({"estimator": "SGDClassifier(loss='log_loss')"})
-    for epoch in range(epochs):
-        classifier.partial_fit(xf, y_fit, classes=classes)
-        loss = float(log_loss(y_fit, classifier.predict_proba(xf)))
-        mloop.log_metrics({"train_loss": loss, "val_accuracy": float(accuracy_score(y_val, classifier.predict(xv)))},
-                          step=epoch)  # fmt: skip
-    model = SklearnPipeline([("features", features), ("classifier", classifier)])
-    mloop.log_metric("val_roc_auc", _scores(model, x_val, y_val)["val_roc_auc"], step=max(epochs - 1, 0))
+    if shuffle_labels:
+        y = np.random.default_rng(seed).permutation(y)
+    mloop.log_params({"estimator": "RandomForestClassifier"})  # the step's parameters are logged already
+    model = make_model(trees=trees, min_leaf=min_leaf, seed=seed).fit(x, y)
+    oob = model.named_steps["classifier"].oob_decision_function_[:, 1]
+    mloop.log_metrics({"oob_roc_auc": float(roc_auc_score(y, np.nan_to_num(oob, nan=float(y.mean())))),
+                       "rows": len(frame), "failure_rate": float(y.mean())})  # fmt: skip
     return model
 
 
-@step
-def train_forest(
-    features: StandardScaler, x_fit: pd.DataFrame, y_fit: np.ndarray, x_val: pd.DataFrame, y_val: np.ndarray,
-    *, trees: int = 60, max_depth: int = 6, seed: int = 0,
-) -> SklearnPipeline:  # fmt: skip
-    """A random forest grown ten trees at a time, logging validation accuracy after each stage."""
-    xf, xv = features.transform(x_fit), features.transform(x_val)
-    forest = RandomForestClassifier(max_depth=max_depth, random_state=seed, warm_start=True, n_jobs=1)
-    mloop.log_params({"estimator": "RandomForestClassifier"})
-    sizes = [*range(10, trees, 10), trees] if trees > 10 else [trees]
-    for stage, size in enumerate(sizes):
-        forest.set_params(n_estimators=size).fit(xf, y_fit)
-        mloop.log_metric("val_accuracy", float(accuracy_score(y_val, forest.predict(xv))), step=stage)
-    model = SklearnPipeline([("features", features), ("classifier", forest)])
-    mloop.log_metric("val_roc_auc", _scores(model, x_val, y_val)["val_roc_auc"], step=len(sizes) - 1)
-    return model
+@step(inputs={"model": "fit"})
+def register(model: SklearnPipeline, train: Dataset, holdout: str, *, name: str = MODEL) -> dict[str, Any]:
+    """Register the model from this step's run, with the signature of the train split. Not evaluated or promoted
+    here: the gate does both (``mloop evaluate`` on the private holdout, then ``mloop models promote``; in the demo
+    the ``promote-retrained`` automation), so a model is judged by what mloop measures, not by its pipeline."""
+    run = mloop.active_run()
+    features = train.to_pandas().drop(columns=[LABEL])  # the signature: observed ranges and categories
+    if run is None:  # called outside a pipeline: register from a run of its own
+        version = mloop.register_model(model, name)
+    else:
+        registered = run.log_model(model, name, signature_data=features, input_example=features.head(3), target=LABEL)
+        assert registered is not None
+        version = registered
+    print(f"registered {version.ref} (holdout for its evaluation: {holdout})")
+    return {"version": version.ref, "holdout": holdout, "train": train.ref}
 
 
-@step(outputs=("model", "runner_up", "choice"), inputs={"linear": "train_linear", "forest": "train_forest"})
-def evaluate(
-    linear: SklearnPipeline, forest: SklearnPipeline, x_val: pd.DataFrame, y_val: np.ndarray,
-    *, metric: str = "roc_auc",
-) -> tuple[SklearnPipeline, SklearnPipeline, dict[str, Any]]:  # fmt: skip
-    """Rank the two candidates on the validation part by ``metric`` (ties: accuracy); the best goes on."""
-    if metric not in METRICS:
-        raise ValueError(f"evaluate: metric={metric!r} is not one of {list(METRICS)}. Pass -p evaluate.metric=roc_auc.")
-    candidates = {"linear": linear, "forest": forest}
-    scores = {name: _scores(model, x_val, y_val) for name, model in candidates.items()}
-    ranked = sorted(scores, key=lambda n: (scores[n][f"val_{metric}"], scores[n]["val_accuracy"]), reverse=True)
-    mloop.log_metrics({f"{name}_{key}": value for name, s in scores.items() for key, value in s.items()})
-    mloop.set_tags({"winner": ranked[0]})
-    print(f"winner: {ranked[0]} ({metric} {scores[ranked[0]][f'val_{metric}']:.4f}); "
-          f"runner-up: {ranked[1]} ({scores[ranked[1]][f'val_{metric}']:.4f})")  # fmt: skip
-    choice = {"winner": ranked[0], "runner_up": ranked[1], "metric": metric, "scores": scores}
-    return candidates[ranked[0]], candidates[ranked[1]], choice
-
-
-@step
-def register(
-    model: SklearnPipeline, train: Dataset, holdout: str, *, name: str = MODEL, alias: str = "production"
-) -> dict[str, Any]:
-    """Register the winner; move ``alias`` only if it beats the current holder on the private holdout."""
-    run = mloop.active_run()  # inside a step: the step's run, which the version is registered from
-    if run is not None:
-        run.use_dataset(train.ref)  # the data the model was made from (the version lists it; nothing is read)
-    better = mloop.register_if_better(model, name, data=holdout, alias=alias, champion=alias, target=LABEL)
-    metrics = {k: float(v) for k, v in better.evaluation.metrics.items()
-               if isinstance(v, (int, float)) and math.isfinite(v)}  # fmt: skip
-    print(f"{better.version.ref}: {'promoted to ' + alias if better.promoted else 'not promoted'}")
-    print(better.report.table())
-    return {"version": better.version.ref, "promoted": better.promoted, "alias": alias, "holdout": holdout,
-            "metrics": metrics, "report": better.report.to_dict()}  # fmt: skip
-
-
-train = Pipeline("train", [prepare, featurise, train_linear, train_forest, evaluate, register], experiment=DATASET)
+retrain = Pipeline(PIPELINE, [prepare, fit, register], experiment=DATASET)

@@ -1,80 +1,147 @@
-"""What the demo prints: the pipeline's steps with their cache status, the candidates, and where to look."""
+"""What the demo prints: numbered steps (a spinner while one runs, then a tick with its time), one line per
+event of the loop as it happens, the gate's tables, and at the end the summary, the lineage and where to look."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["report", "show_pipeline", "stages"]
-
-_STYLES = {"cached": "green", "ran": "cyan", "failed": "red", "skipped": "dim", "killed": "red"}
+__all__ = ["Steps", "describe_event", "print_commands", "print_gate", "print_lineage", "print_summary"]
 
 
-def stages(graph: Any) -> str:
-    """The steps by depth in the DAG: ``prepare → featurise → train_linear | train_forest → ...``."""
-    depth: dict[str, int] = {}
-    for name in graph.order:  # topological: every upstream step comes first
-        depth[name] = 1 + max((depth[u] for u in graph.upstream[name]), default=-1)
-    levels = [[n for n in graph.order if depth[n] == d] for d in range(max(depth.values(), default=-1) + 1)]
-    return " → ".join(" | ".join(level) for level in levels)
+@dataclass
+class Steps:
+    """``[n/N] title`` with a spinner while it runs, ``✓ [n/N] title (1.2 s)`` when done; phases and their
+    seconds are kept for the summary and ``--json``."""
+
+    out: Any
+    total: int
+    phases: list[dict[str, Any]] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str, title: str) -> Iterator[None]:
+        number = len(self.phases) + 1
+        started = time.perf_counter()
+        self.out.print(f"[bold][{number}/{self.total}] {title}[/]")
+        try:
+            with self.out.status(f"{title} ..."):
+                yield
+        except BaseException:
+            self.phases.append({"name": name, "title": title, "seconds": round(time.perf_counter() - started, 2),
+                                "ok": False})  # fmt: skip
+            raise
+        seconds = time.perf_counter() - started
+        self.phases.append({"name": name, "title": title, "seconds": round(seconds, 2), "ok": True})
+        self.out.print(f"[green]✓[/] [dim]{title} ({seconds:.1f} s)[/]")
+
+    def note(self, text: str, *, style: str = "") -> None:
+        """One indented line under the running step (plain text: names from data are never markup)."""
+        from rich.text import Text
+
+        self.out.print(Text("    " + text, style=style))
 
 
-def show_pipeline(out: Any, result: Any) -> None:
-    """A Rich table of the run's steps: ran or reused from the cache, the step's run, its time, and why."""
+def _num(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else str(value)
+
+
+def describe_event(event: Any) -> tuple[str, str] | None:
+    """One line (and its style) for an event of the loop worth showing, or ``None`` to leave it out."""
+    p, kind = event.payload, event.type
+    if kind == "monitor.alert":
+        f = p.get("figures") or {}
+        what = p.get("signal", "?") + (f" {p['feature']}" if p.get("feature") else "")
+        method = f" ({f['method']})" if f.get("method") else ""
+        style = "red" if p.get("state") == "opened" else "yellow" if p.get("state") == "still_open" else "green"
+        return f"alert {p.get('state')}: {what} = {_num(f.get('value'))} vs threshold {_num(f.get('threshold'))}" \
+               f"{method} on {f.get('rows')} rows", style  # fmt: skip
+    if kind == "model.version_registered":
+        return f"registered {event.subject} (by {event.actor})", "cyan"
+    if kind == "model.evaluated":
+        return f"evaluated {event.subject} on {p.get('data', '?')} (by {event.actor})", "cyan"
+    if kind == "model.alias_moved":
+        return f"{event.subject} → version {p.get('version')} ({p.get('reason', 'moved')}, by {event.actor})", "green"
+    if kind == "model.promotion_refused":
+        return f"gate refused {event.subject} for @{p.get('alias')} (by {event.actor})", "yellow"
+    if kind == "deployment.rollout_started":
+        return f"canary: {p.get('model')} at {_num(p.get('canary_percent'), 0)}% (stable {p.get('stable')})", "magenta"
+    if kind == "deployment.rollout_step":
+        return f"canary step: {p.get('reason', '')}", "magenta"
+    if kind == "deployment.rollout_finished":
+        return f"rollout finished: {p.get('model')} takes 100% (replaced {p.get('replaced')})", "green"
+    if kind == "deployment.rolled_back":
+        return f"rolled back to {p.get('model')}: {p.get('reason', '')}", "red"
+    return None
+
+
+def print_gate(out: Any, report: Mapping[str, Any], *, title: str) -> None:
+    """The gate's checks as a table: check, PASS/FAIL, measured, required."""
     from rich.table import Table
     from rich.text import Text
 
-    counts = {status: sum(s.status == status for s in result.steps.values()) for status in ("ran", "cached")}
-    if counts["cached"] == len(result.steps):
-        summary = f"every step reused from the cache ({counts['cached']} cached)"
-    else:
-        summary = f"{counts['ran']} ran, {counts['cached']} cached"
-    out.print(f"Pipeline [bold]{result.pipeline}[/] run {result.run_id}: {result.status} in "
-              f"{result.duration_s:.1f} s — {summary}")  # fmt: skip
-    table = Table()
-    for col in ("step", "status", "run", "time", "why"):
-        table.add_column(col, no_wrap=col != "why")
-    for s in result.steps.values():
-        took = "-" if s.duration_s is None else f"{s.duration_s:.1f} s"
-        table.add_row(s.step, Text(s.status, style=_STYLES.get(s.status, "")), (s.run_id or "-")[-8:], took,
-                      Text(s.reason))  # fmt: skip
+    table = Table(title=title, title_justify="left")
+    for col in ("check", "result", "measured", "required"):
+        table.add_column(col, overflow="fold")
+    for c in report.get("checks", []):
+        mark = Text("PASS", style="green") if c["passed"] else Text("FAIL", style="bold red")
+        table.add_row(Text(c["check"]), mark, Text(str(c["measured"])), Text(str(c["required"])))
     out.print(table)
 
 
-def report(out: Any, client: Any, result: Any, producers: dict[str, Any], choice: dict[str, Any],
-           *, hint: str | None) -> None:  # fmt: skip
-    """The two candidates (the runs that trained them), production, and the commands to look around."""
+def print_summary(out: Any, result: Any) -> None:
+    """The phases with their time, then what the loop made."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"candidates (experiment {result.experiment!r})")
-    for col in ("candidate", "run", "val_accuracy", "val_roc_auc"):
-        table.add_column(col)
-    for name, run in producers.items():
-        mark = " *" if name == choice["winner"] else ""
-        scores = choice["scores"][name]
-        table.add_row(name + mark, run.id[-8:], f"{scores['val_accuracy']:.4f}", f"{scores['val_roc_auc']:.4f}")
+    table = Table(title="mloop demo: the closed loop", title_justify="left")
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for p in result.phases:
+        table.add_row(Text(p["title"]), f"{p['seconds']:.1f}")
+    table.add_row(Text("total", style="bold"), f"{result.seconds:.1f}")
     out.print(table)
-    m = result.production_metrics
-    if m:
-        out.print(f"Production: [bold]{result.production}[/] — holdout roc_auc {m['roc_auc']:.4f}, "
-                  f"accuracy {m['accuracy']:.4f}")  # fmt: skip
-    else:
-        out.print(f"Production: [bold]{result.production}[/]")
-    if result.chart is not None:
-        out.print(f"Chart of validation accuracy per epoch / stage: {result.chart}")
-    out.print("Look around (from that folder, or pass --uri):")
+    facts = Table(show_header=False, box=None)
+    facts.add_column(style="bold")
+    facts.add_column()
+    for key, value in result.facts():
+        facts.add_row(key, Text(value))
+    out.print(facts)
+
+
+def print_lineage(out: Any, context: Any, ref: str) -> None:
+    """``mloop lineage REF`` as the CLI prints it (upstream and evaluated on)."""
+    from rich.tree import Tree
+
+    from mloop.cli.lineage import _add
+    from mloop.cli.output import cell
+    from mloop.datasets.lineage import lineage_tree
+
+    trees = lineage_tree(context, ref)
+    for title, key in (("Made from", "upstream"), ("Evaluated on", "evaluated_on")):
+        node = trees[key]
+        tree = Tree(cell(f"{title}: {node.ref}", "bold"))
+        if node.children:
+            _add(tree, node, "←")
+        else:
+            tree.add(cell("nothing recorded", "dim"))
+        out.print(tree)
+
+
+def print_commands(out: Any, root: Any, *, hint: str | None) -> None:
+    out.print("Look around (from the demo folder):")
     if hint is not None:
         out.print(hint, markup=False)
-    run = result.pipeline_run_id
     for line in (
-        f"cd {result.workspace}",
-        "mloop pipelines run train_pipeline.py:train    # every step reused; add -p train_forest.trees=200",
-        f"mloop pipelines explain {run} train_forest",
-        f"mloop pipelines logs {run} register",
-        f"mloop runs list --experiment {result.experiment}",
-        f"mloop models show {result.production}",
-        f"mloop lineage {result.production}",
-        "mloop data versions breast-cancer-holdout",
-        "mloop events list",
+        f"cd {root}",
+        "mloop automations history",
+        "mloop lineage model:sensors@production",
+        "mloop monitors show sensors --html report.html",
+        "mloop deploy status sensors",
+        "mloop models versions sensors",
+        "mloop events list --subject deployment:sensors",
+        "mloop pipelines trigger retrain     # every step reused from the cache",
     ):
         out.print(f"  {line}", markup=False, highlight=False)
-    out.print(f"Done in {result.seconds:.1f} s.")
