@@ -19,6 +19,10 @@ def scheduler(
     interval: Annotated[float, typer.Option("--interval", min=0.2, help="Seconds between ticks at most.")] = 30.0,
     grace: Annotated[float, typer.Option("--grace", min=0.0,
                                          help="Seconds a fire may be late and still run under --missed skip.")] = 300.0,
+    monitors: Annotated[bool, typer.Option("--monitors/--no-monitors",
+                                           help="Also compute the due windows of active monitors.")] = True,
+    monitor_interval: Annotated[float, typer.Option("--monitor-interval", min=0.2,
+                                                    help="Seconds between looks at the monitors.")] = 10.0,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
     """Fire due schedules and run automations until Ctrl-C / SIGTERM (each fire and each event handled once:
@@ -55,9 +59,26 @@ def scheduler(
     status_line: Any = None
     with open_client(ctx) as client:
         if once or as_json:
-            serve(client, once=once, interval_s=interval, grace_s=grace, on_status=show, on_actions=acted)
+            serve(
+                client,
+                once=once,
+                interval_s=interval,
+                grace_s=grace,
+                on_status=show,
+                on_actions=acted,
+                monitors=monitors,
+                monitor_interval_s=monitor_interval,
+            )
         else:
             with console.status("scheduler: starting") as status_line:
-                serve(client, interval_s=interval, grace_s=grace, on_status=show, on_actions=acted)
+                serve(
+                    client,
+                    interval_s=interval,
+                    grace_s=grace,
+                    on_status=show,
+                    on_actions=acted,
+                    monitors=monitors,
+                    monitor_interval_s=monitor_interval,
+                )
     if failed:
         raise typer.Exit(1)
