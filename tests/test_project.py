@@ -26,12 +26,12 @@ def test_no_module_over_800_lines() -> None:
 def test_public_api_is_pinned_and_sorted() -> None:
     assert mloop.__all__ == sorted(mloop.__all__)
     pinned = [
-        "Client", "Dataset", "Run", "RunTable", "__version__", "active_run", "approve", "autolog", "collected_data",
-        "create_endpoint", "delete_endpoint", "end_run", "evaluate", "gates", "get_client", "get_dataset",
-        "get_endpoint", "get_run", "holdout_access", "init_workspace", "list_endpoints", "load_model", "log_artifact",
-        "log_metric", "log_metrics", "log_param", "log_params", "promote", "promote_endpoint", "register_if_better",
-        "register_model", "rollback", "rollback_endpoint", "search_runs", "set_tags", "split_dataset", "start_run",
-        "update_endpoint", "use_client",
+        "Client", "Dataset", "Run", "RunTable", "__version__", "active_run", "approve", "autolog", "automation_history",
+        "collected_data", "create_automation", "create_endpoint", "delete_automation", "delete_endpoint", "end_run",
+        "evaluate", "gates", "get_client", "get_dataset", "get_endpoint", "get_run", "holdout_access", "init_workspace",
+        "list_automations", "list_endpoints", "load_model", "log_artifact", "log_metric", "log_metrics", "log_param",
+        "log_params", "promote", "promote_endpoint", "register_if_better", "register_model", "rollback",
+        "rollback_endpoint", "search_runs", "set_tags", "split_dataset", "start_run", "update_endpoint", "use_client",
     ]  # fmt: skip
     assert mloop.__all__ == pinned
     for name in mloop.__all__:
