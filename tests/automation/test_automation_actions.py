@@ -144,3 +144,20 @@ def test_rollback_a_model_alias(client: Client, split: Any) -> None:
     (done,) = list_actions(client)
     assert done.status == "succeeded", done.error
     assert client.store.get_model_version("churn", alias="production").version == a.version
+
+
+def test_a_refusal_in_a_chain_started_by_an_alert_is_noted_on_the_alert(client: Client, split: Any) -> None:
+    champion = mloop.register_model(_fit(split, ["a", "b", "c", "d"]), "churn")
+    client.store.move_model_alias("churn", "production", champion.version, expected=None, actor="me")
+    worse = mloop.register_model(_fit(split, ["d"]), "churn")
+    create_automation(client, "retry-on-alert", {"on": "monitor.alert", "do": {
+        "action": "promote", "model": worse.ref, "evaluate_on": split.holdout.ref,
+        "policy": "beats('production', metric='roc_auc')"}})  # fmt: skip
+    client.store.append_event("monitor.alert", "monitor:churn", actor="mloop-monitor",
+                              payload={"alert": "a" * 32, "state": "opened", "signal": "data_drift"})  # fmt: skip
+    Engine(client).tick()
+    (refused,) = list_actions(client)
+    assert refused.status == "refused"
+    (note,) = client.store.list_events(types=["monitor.alert_noted"]).items
+    assert note.subject == "monitor:churn" and note.payload["alert"] == "a" * 32
+    assert note.payload["status"] == "refused" and "beats" in note.payload["why"] and note.actor == refused.actor

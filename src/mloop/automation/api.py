@@ -20,13 +20,14 @@ from typing import Any
 
 from mloop.automation.spec import check_spec
 from mloop.context import Context
-from mloop.entities import Automation, AutomationAction, iter_pages, now_ms
+from mloop.entities import Automation, AutomationAction, Event, iter_pages, now_ms
 from mloop.errors import InvalidInput, NotFound
 
 __all__ = [
     "Applied",
     "apply_config",
     "chain",
+    "chain_root",
     "create_automation",
     "delete_automation",
     "get_automation",
@@ -90,6 +91,17 @@ def _parent(context: Context, action: AutomationAction) -> AutomationAction | No
         return context.store.get_automation_action(rest.rsplit("/", 1)[1])
     except NotFound:
         return None
+
+
+def chain_root(context: Context, action: AutomationAction) -> Event | None:
+    """The event that started ``action``'s chain (a person's or a service's event), or None (a cron fire)."""
+    first = action
+    while (parent := _parent(context, first)) is not None:
+        first = parent
+    if first.event_id is None:
+        return None
+    found = context.store.list_events(after=first.event_id - 1, limit=1).items
+    return found[0] if found and found[0].id == first.event_id else None
 
 
 def chain(context: Context, action_id: str, *, window: int = 2000) -> list[AutomationAction]:

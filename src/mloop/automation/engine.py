@@ -214,7 +214,23 @@ class Engine:
         done = self.ctx.store.finish_automation_action(action.id, status=outcome.status, actor=action.actor,
                                                        outcome=dict(outcome.outcome), error=outcome.error)  # fmt: skip
         _log.info("automation %s: %s -> %s %s", action.automation, action.cause, outcome.status, outcome.error or "")
+        if outcome.status != "succeeded":
+            self._note_alert(done)
         return done
+
+    def _note_alert(self, action: AutomationAction) -> None:
+        """When a chain that began with a ``monitor.alert`` stops short (a gate refused the retrained model, a step
+        failed, an approval is awaited), say so on the alert: a ``monitor.alert_noted`` event on the monitor."""
+        from mloop.automation.api import chain_root
+        from mloop.store.protocols import MonitorEvents
+
+        root = chain_root(self.ctx, action)
+        if root is None or root.type != MonitorEvents.ALERT or "alert" not in root.payload:
+            return
+        why = action.error or "; ".join(action.outcome.get("reasons", [])) or action.outcome.get("reason", "")
+        payload = {"alert": root.payload["alert"], "automation": action.automation, "action": action.id,
+                   "status": action.status, "why": str(why)[:2000], "model": action.outcome.get("model")}  # fmt: skip
+        self.ctx.store.append_event(MonitorEvents.ALERT_NOTED, root.subject, actor=action.actor, payload=payload)
 
     def _advance(
         self, action: AutomationAction, rule: _Rule | None, resume_all: bool, approved: set[str]

@@ -131,6 +131,7 @@ def show(
         starts = sorted({r.window_start for r in results})[-windows:]
         results = [r for r in results if not starts or r.window_start >= starts[0]]
         alerts = client.store.list_monitor_alerts(name)
+        notes = _notes(client, name, alerts)
     size_bytes = None
     if html:
         from datetime import UTC, datetime
@@ -139,11 +140,26 @@ def show(
         size_bytes = write_html(html, monitor, results, alerts, generated_at=stamp)
     if as_json:
         print_json({"monitor": monitor.to_dict(), "results": [r.to_dict() for r in results],
-                    "alerts": [a.to_dict() for a in alerts], "html": html})  # fmt: skip
+                    "alerts": [{**a.to_dict(), "automation": notes.get(a.id)} for a in alerts],
+                    "html": html})  # fmt: skip
         return
     print_summary(monitor, results, alerts)
+    for alert_id, note in notes.items():
+        typer.echo(
+            f"Alert {alert_id[-8:]} still open: automation {note['automation']} {note['status']} "
+            f"({note['why'] or '-'}); see `mloop automations history --chain {note['action'][-8:]}`."
+        )
     if html:
         typer.echo(f"Report: {html} ({size_bytes:,} bytes)")
+
+
+def _notes(client: Any, name: str, alerts: list[Any]) -> dict[str, dict[str, Any]]:
+    """For each open alert, the last thing an automation said about it (``monitor.alert_noted``)."""
+    from mloop.store.protocols import MonitorEvents
+
+    open_ids = {a.id for a in alerts if a.state == "open"}
+    events = client.store.list_events(subject=f"monitor:{name}", types=[MonitorEvents.ALERT_NOTED], limit=1000).items
+    return {e.payload["alert"]: dict(e.payload) for e in events if e.payload.get("alert") in open_ids}
 
 
 def _pause(ctx: typer.Context, name: str, paused: bool, as_json: bool) -> None:

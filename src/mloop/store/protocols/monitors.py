@@ -22,6 +22,7 @@ class MonitorEvents:
     UPDATED = "monitor.updated"
     DELETED = "monitor.deleted"
     ALERT = "monitor.alert"
+    ALERT_NOTED = "monitor.alert_noted"  # appended (not a store write): what an automation did about an alert
 
 
 WRITES: dict[str, str | tuple[str, ...] | None] = {
