@@ -22,8 +22,11 @@ __all__ = [
     "MONITOR_SPEC",
     "PIPELINE_FILE",
     "ROWS",
+    "WINDOW_ROWS",
     "add_data",
     "deploy",
+    "known_windows",
+    "next_windows",
     "publish_and_train",
     "watch",
     "write_pipeline_file",
@@ -150,16 +153,32 @@ def deploy(tour: Tour) -> None:
                     "step")  # fmt: skip
 
 
-def run_window(tour: Tour, *, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """Run the monitor until it records a window (the collector flushes every second); the windows recorded."""
-    from mloop.monitoring.monitors import run_monitor
+def known_windows(tour: Tour) -> set[int]:
+    """The starts of the monitor's windows recorded so far."""
+    return {r.window_start for r in tour.client.store.list_monitor_results("sensors", limit=1_000_000)}
 
+
+def next_windows(tour: Tour, known: set[int], *, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Wait for the scheduler to record the monitor's window(s) after ``known`` (it looks every half second; the
+    collector flushes every second) and return them, each with the signals it found in breach."""
+    store = tour.client.store
     deadline = time.monotonic() + timeout
-    while True:
-        windows = run_monitor(tour.client, "sensors")
-        if windows or time.monotonic() > deadline:
-            return windows
-        time.sleep(0.3)
+    while time.monotonic() < deadline:
+        fresh = [r for r in store.list_monitor_results("sensors", limit=1_000_000) if r.window_start not in known]
+        if fresh:
+            windows: dict[int, dict[str, Any]] = {}
+            for r in fresh:
+                w = windows.setdefault(r.window_start, {"window_start": r.window_start, "window_end": r.window_end,
+                                                        "rows": 0, "breaches": []})  # fmt: skip
+                w["rows"] = max(w["rows"], int(r.rows))
+                if r.status == "breach":
+                    w["breaches"].append(f"{r.signal}:{r.feature}" if r.feature else r.signal)
+            return [windows[k] for k in sorted(windows)]
+        time.sleep(0.2)
+    raise MloopError(
+        f"The scheduler recorded no monitor window within {timeout:g} s of the traffic; see "
+        f"`mloop monitors show sensors` and the scheduler's log ({tour.root / 'scheduler.log'})."
+    )
 
 
 def watch(tour: Tour) -> None:
@@ -177,15 +196,14 @@ def watch(tour: Tour) -> None:
     for line in create_automations(tour.client):
         tour.steps.note(line)
     process = tour.children.start_scheduler(interval=0.5)
-    tour.steps.note(f"scheduler running (pid {process.pid}): it runs the automations")
+    tour.steps.note(f"scheduler running (pid {process.pid}): it computes the monitor's windows and runs the "
+                    "automations")  # fmt: skip
     tour.sender = Sender(tour.result.endpoint["url"], label="failure")
+    known = known_windows(tour)
     sent = tour.sender.send(sensor_table(WINDOW_ROWS, seed=tour.seed + 100), batch=50)
-    windows = run_window(tour)
-    if not windows:
-        raise MloopError("The monitor recorded no window within 30 s of the traffic; see `mloop deploy status "
-                         f"sensors` and `mloop deploy logs sensors` in {tour.root}.")  # fmt: skip
+    windows = next_windows(tour, known)
     tour.result.monitor["before_drift"] = windows
     breaches = sorted({b for w in windows for b in w["breaches"]})
-    tour.steps.note(f"{sent} readings scored with their labels; monitor window: " +
+    tour.steps.note(f"{sent} readings scored with their labels; the scheduler's monitor window: " +
                     (f"breaches {breaches}" if breaches else "no drift, no alert"),
                     style="red" if breaches else "green")  # fmt: skip

@@ -1,6 +1,7 @@
 """The processes the demo starts, and stopping every one of them: on success, on an error, on Ctrl-C, on SIGTERM.
 
-The demo starts two kinds: the scheduler (``mloop scheduler --interval 0.5``, which runs the automations; its
+The demo starts two kinds: the scheduler (``mloop scheduler --interval 0.5``, which computes the monitor's windows
+and runs the automations; its
 own children, triggered pipeline runs, are stopped by it on SIGTERM) and the endpoint's supervisor (with its
 serving process; stopped through :func:`mloop.deployments.endpoints.stop`, which waits until it reports
 ``stopped``). :class:`Children` remembers each as it starts and :meth:`Children.stop_all` ends them in reverse
@@ -76,13 +77,14 @@ class Children:
     _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
 
     def start_scheduler(self, *, interval: float = 0.5, timeout: float = 30.0) -> subprocess.Popen[bytes]:
-        """``mloop scheduler --interval INTERVAL`` on the demo's stores, logging to ``scheduler.log``; returns
-        once it holds the scheduler lock (or raises with the end of its log)."""
+        """``mloop scheduler --interval INTERVAL --monitor-interval INTERVAL`` on the demo's stores (schedules,
+        monitors and automations), logging to ``scheduler.log``; returns once it holds the scheduler lock (or
+        raises with the end of its log)."""
         env = {**os.environ, "MLOOP_URI": self.context.settings.store_uri,
                "MLOOP_ARTIFACT_URI": self.context.artifacts.uri}  # fmt: skip
         log_path = self.root / "scheduler.log"
         command = [sys.executable, "-c", "from mloop.cli.app import main; main()", "scheduler", "--interval",
-                   str(interval)]  # fmt: skip
+                   str(interval), "--monitor-interval", str(interval)]  # fmt: skip
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
                                        cwd=self.root, start_new_session=True)  # fmt: skip
@@ -96,7 +98,7 @@ class Children:
                 return process
             time.sleep(0.1)
         tail = log_path.read_text(errors="replace").splitlines()[-15:] if log_path.exists() else []
-        raise MloopError("The demo's scheduler did not start (`mloop scheduler --interval 0.5`); its log "
+        raise MloopError(f"The demo's scheduler did not start (`mloop scheduler --interval {interval:g}`); its log "
                          f"({log_path}) ends:\n" + "\n".join(tail))  # fmt: skip
 
     def endpoint(self, name: str) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mloop.cli.demo.baseline import ROWS, WINDOW_ROWS, run_window
+from mloop.cli.demo.baseline import ROWS, WINDOW_ROWS, known_windows, next_windows
 from mloop.cli.demo.result import Tour
 from mloop.entities import Event, now_ms
 from mloop.errors import MloopError
@@ -104,20 +104,24 @@ def inject_drift(tour: Tour) -> float:
 
     assert tour.sender is not None
     skip_events(tour)
+    before = tour.events_after
     ref = _add_table(tour, sensor_table(ROWS, seed=tour.seed + 1, drift=True),
                      "a season later: sensors shifted, a new failure pattern (mloop demo)")  # fmt: skip
     tour.result.data["v2"] = ref
     tour.steps.note(f"{ref}: the same plant a season later (hotter, rougher, lower pressure; a new wear mode)")
+    known = known_windows(tour)
     sent = tour.sender.send(sensor_table(WINDOW_ROWS, seed=tour.seed + 200, drift=True), batch=50)
     tour.steps.note(f"{sent} drifted readings scored with their labels")
-    windows = run_window(tour)
+    windows = next_windows(tour, known)
+    at = time.monotonic()
     tour.result.monitor["after_drift"] = windows
-    opened = [a.removeprefix("opened ") for w in windows for a in w["alerts"] if a.startswith("opened ")]
-    tour.result.monitor["alerts_opened"] = opened
+    opened = [e.payload for e in tour.client.store.list_events(types=["monitor.alert"], after=before, limit=1000).items
+              if e.payload.get("state") == "opened"]  # fmt: skip
+    tour.result.monitor["alerts_opened"] = [a["signal"] + (f":{a['feature']}" if a.get("feature") else "")
+                                            for a in opened]  # fmt: skip
     if not opened:
         raise MloopError(f"The monitor saw the drifted window without opening an alert ({windows}); run "
                          f"`mloop monitors show sensors` in {tour.root}.")  # fmt: skip
-    at = time.monotonic()
     show_new(tour, since_ms=now_ms())  # the alerts the window opened (automation actions: next step)
     return at
 

@@ -52,10 +52,12 @@ def describe_event(event: Any) -> tuple[str, str] | None:
     """One line (and its style) for an event of the loop worth showing, or ``None`` to leave it out."""
     p, kind = event.payload, event.type
     if kind == "monitor.alert":
+        if p.get("state") == "still_open":
+            return None  # every window of drifted traffic says so; the opening and the resolution are news
         f = p.get("figures") or {}
         what = p.get("signal", "?") + (f" {p['feature']}" if p.get("feature") else "")
         method = f" ({f['method']})" if f.get("method") else ""
-        style = "red" if p.get("state") == "opened" else "yellow" if p.get("state") == "still_open" else "green"
+        style = "red" if p.get("state") == "opened" else "green"
         return f"alert {p.get('state')}: {what} = {_num(f.get('value'))} vs threshold {_num(f.get('threshold'))}" \
                f"{method} on {f.get('rows')} rows", style  # fmt: skip
     if kind == "model.version_registered":
