@@ -161,3 +161,30 @@ def test_a_refusal_in_a_chain_started_by_an_alert_is_noted_on_the_alert(client: 
     (note,) = client.store.list_events(types=["monitor.alert_noted"]).items
     assert note.subject == "monitor:churn" and note.payload["alert"] == "a" * 32
     assert note.payload["status"] == "refused" and "beats" in note.payload["why"] and note.actor == refused.actor
+
+
+def test_deploy_rolls_a_version_out_as_a_canary_and_rollback_stops_it(client: Client, split: Any) -> None:
+    from mloop.deployments import endpoints
+
+    stable = mloop.register_model(_fit(split, ["a", "b"]), "churn")
+    endpoints.create(client, "churn-api", [stable.ref.removeprefix("model:")], steps="20,100", start_now=False)
+    create_automation(client, "ship", {"on": "model.version_registered", "where": f"subject != '{stable.ref}'",
+                                       "do": {"action": "deploy", "endpoint": "churn-api"}})  # fmt: skip
+    undo = {"action": "rollback", "endpoint": "churn-api"}
+    create_automation(client, "undo", {"on": "custom.canary_bad", "do": undo})
+    new = mloop.register_model(_fit(split, ["a", "b", "c"]), "churn")
+    engine = Engine(client)
+    engine.tick()
+    (shipped,) = list_actions(client, automation="ship")
+    assert shipped.status == "succeeded" and shipped.outcome["rollout"] == "canary", shipped.error
+    spec = client.store.get_endpoint("churn-api").spec
+    assert spec["canary"]["model"] == new.ref and {t["model"]: t["weight"] for t in spec["traffic"]} == {
+        stable.ref: 80.0, new.ref: 20.0}  # fmt: skip
+    started = client.store.list_events(subject="deployment:churn-api", types=["deployment.rollout_started"]).items
+    assert started[-1].actor == shipped.actor and "automation ship" in started[-1].payload.get("cause", "")
+    client.store.append_event("custom.canary_bad", "deployment:churn-api", actor="me")
+    engine.tick()
+    (undone,) = list_actions(client, automation="undo")
+    assert undone.status == "succeeded", undone.error
+    after = client.store.get_endpoint("churn-api").spec
+    assert after["canary"] is None and [t["model"] for t in after["traffic"]] == [stable.ref]
