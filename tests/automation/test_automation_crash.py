@@ -103,3 +103,24 @@ def test_a_failing_pipeline_fails_its_action(tmp_path: Path) -> None:
     (failed,) = list_actions(client)
     assert failed.status == "failed" and "nope" in (failed.error or "")
     client.close()
+
+
+def test_a_run_stopped_with_the_scheduler_is_started_again(tmp_path: Path) -> None:
+    client = _workspace(tmp_path)
+    do = {"action": "run_pipeline", "pipeline": "retrain", "params": {"work.seconds": 3.0}}
+    create_automation(client, "slow", {"on": "custom.go", "do": do})
+    client.store.append_event("custom.go", "x:1", actor="me")
+    engine = Engine(client)
+    engine.tick()  # claims and starts the run
+    time.sleep(1.5)
+    engine.stop()  # Ctrl-C / SIGTERM of the scheduler: the run ends KILLED
+    (stopped,) = list_actions(client)
+    assert stopped.status == "running" and _finished_runs(client, stopped.id) == 0
+    again = Engine(client)
+    deadline = time.monotonic() + 60
+    while list_actions(client)[0].status == "running" and time.monotonic() < deadline:
+        again.tick()
+        time.sleep(0.2)
+    (done,) = list_actions(client)
+    assert done.status == "succeeded" and done.attempts == 2 and _finished_runs(client, done.id) == 1
+    client.close()

@@ -274,7 +274,10 @@ class Engine:
         if children.running(action.id) or (action.id not in children.children and children.adopt(action)):
             return None
         result = children.outcome(action)
-        if result is None:  # the run process died without a result and no finished run: start it again
+        if result is not None and result.get("status") == "KILLED":  # stopped with the scheduler: not a failure
+            children.clean(action.id)
+            result = None
+        if result is None:  # the run process died (or was stopped) with no finished run: start it again
             if action.attempts >= MAX_ATTEMPTS:
                 return self._finish(action, Outcome("failed", {}, f"the pipeline run died {action.attempts} times"))
             return self._restart(action, rule)

@@ -135,7 +135,7 @@ class PipelineChildren:
             path.unlink(missing_ok=True)
 
     def stop(self) -> None:
-        """SIGTERM our run processes (their runs end KILLED; the actions are retried by the next engine)."""
+        """SIGTERM our run processes (their runs end KILLED; the next engine starts those actions again)."""
         for child in self.children.values():
             if child.process is not None and child.process.poll() is None:
                 child.process.terminate()
