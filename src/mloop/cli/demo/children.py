@@ -74,7 +74,7 @@ class Children:
     root: Path
     stopped: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
-    _stops: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    _stops: list[tuple[str, Callable[[], bool]]] = field(default_factory=list)
 
     def start_scheduler(self, *, interval: float = 0.5, timeout: float = 30.0) -> subprocess.Popen[bytes]:
         """``mloop scheduler --interval INTERVAL --monitor-interval INTERVAL`` on the demo's stores (schedules,
@@ -102,11 +102,29 @@ class Children:
                          f"({log_path}) ends:\n" + "\n".join(tail))  # fmt: skip
 
     def endpoint(self, name: str) -> None:
-        """Remember to stop endpoint ``name`` (its supervisor and serving process) at the end."""
+        """Remember to stop endpoint ``name`` (its supervisor and serving process) at the end. Called before it
+        is created: an interrupt while it starts finds a supervisor that has not reported yet by its log file,
+        and waits for its report (its pid) to stop it."""
         from mloop.deployments.endpoints import stop
+        from mloop.deployments.supervisor import endpoint_dir
+        from mloop.errors import NotFound
 
-        def stop_endpoint() -> None:
+        def stop_endpoint() -> bool:
+            deadline = time.monotonic() + 20.0
+            while True:
+                try:
+                    status = self.context.store.get_endpoint(name).status
+                except NotFound:
+                    return False  # never created: nothing runs
+                if status.get("supervisor_pid") or not (endpoint_dir(self.context, name) / "supervisor.log").exists():
+                    break  # it reported (or none was started)
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            if status.get("phase") == "stopped" or not status.get("supervisor_pid"):
+                return False
             stop(self.context, name, timeout=30.0)
+            return True
 
         self._stops.append((f"endpoint {name}", stop_endpoint))
 
@@ -118,8 +136,8 @@ class Children:
             while self._stops:
                 name, stop = self._stops.pop()
                 try:
-                    stop()
-                    self.stopped.append(name)
+                    if stop():
+                        self.stopped.append(name)
                 except (MloopError, OSError) as exc:
                     errors.append(f"{name}: {exc}")
         return errors
@@ -142,13 +160,15 @@ def _holds_lock(context: Context, pid: int) -> bool:
     return f"pid {pid} " in text
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """SIGTERM (the scheduler stops its runs and releases its lock), then SIGKILL if it does not exit."""
+def _terminate(process: subprocess.Popen[bytes], timeout: float = 20.0) -> bool:
+    """SIGTERM (the scheduler stops its runs and releases its lock), then SIGKILL if it does not exit; whether it
+    was running."""
     if process.poll() is not None:
-        return
+        return False
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+    return True
