@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 
-__all__ = ["first_collected", "parse_since", "read_collected"]
+__all__ = ["collected_files", "first_collected", "parse_since", "read_collected"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -189,3 +189,16 @@ def first_collected(root: str, endpoint: str, after: datetime | None = None) -> 
         if _files(fs, [folder]):
             return datetime.strptime(folder.rsplit("hour=", 1)[1], "%Y-%m-%dT%H").replace(tzinfo=UTC)
     return None
+
+
+def collected_files(root: str, kind: str, endpoint: str, first: int, last: int | None) -> list[tuple[int, str]]:
+    """``(hour, path)`` of every visible part (compaction honoured) of ``endpoint``'s ``kind`` (``requests`` or
+    ``feedback``) in the hours ``first`` .. ``last`` (hour buckets, ``last`` None: open), oldest hour first."""
+    fs, base = CollectedRoot(root).filesystem()
+    folders = _hours(fs, f"{base}/{COLLECTED_DIR}/{kind}/endpoint={endpoint}", hour_text(first),
+                     None if last is None else hour_text(last))  # fmt: skip
+    out: list[tuple[int, str]] = []
+    for folder in folders:
+        hour = int(datetime.strptime(folder.rsplit("hour=", 1)[1], "%Y-%m-%dT%H").replace(tzinfo=UTC).timestamp())
+        out.extend((hour // 3600, path) for path in _files(fs, [folder]))
+    return out

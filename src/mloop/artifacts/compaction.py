@@ -10,6 +10,10 @@ merged into one, crash-safely and without readers ever seeing a row twice or mis
 2. the merged file is published whole under that name (the rows of every part, schemas unified);
 3. the parts are deleted, then the marker.
 
+The merged file's footer names its parts and their row counts in order (:func:`compacted_sources`), so a reader
+that already summarised some of the parts (monitoring) reads only the rows of the others
+(:func:`uncovered_rows`) and never counts a row twice.
+
 Readers (:func:`visible_parts`) leave out the parts a marker names once its merged file exists, and the merged
 file while it does not; a crash at any step leaves a folder they read correctly, and the next compaction
 finishes the job (deleting parts a finished merge names). The supervisor of an endpoint compacts its closed
@@ -29,10 +33,38 @@ from mloop.entities.ids import new_id
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["compact_endpoint", "compact_hour", "visible_parts"]
+__all__ = ["compact_endpoint", "compact_hour", "compacted_sources", "uncovered_rows", "visible_parts"]
 
 _log = logging.getLogger("mloop.artifacts")
 MARKER_PREFIX = "_compaction-"
+SOURCES_KEY = b"mloop.compacted"  # the merged file's parts in row order: [{"part", "rows", "parts"}, ...]
+
+
+def _sources(schema: Any) -> list[dict[str, Any]] | None:
+    raw = (schema.metadata or {}).get(SOURCES_KEY)
+    return None if raw is None else list(json.loads(raw))
+
+
+def compacted_sources(schema: Any) -> list[dict[str, Any]] | None:
+    """The parts a merged file holds, in row order (each ``{"part", "rows", "parts"}``, ``parts`` being the
+    sources of a part that was itself merged), from its Arrow schema's metadata (the footer); None for a file
+    the collector wrote."""
+    return _sources(schema)
+
+
+def uncovered_rows(sources: list[dict[str, Any]], covered: set[str], offset: int = 0) -> list[tuple[int, int]]:
+    """The row ranges ``(offset, length)`` of a merged file whose parts are not in ``covered`` (a part is
+    covered when its name is, or when all of its own sources are)."""
+    out: list[tuple[int, int]] = []
+    for source in sources:
+        rows = int(source["rows"])
+        if source["part"] not in covered:
+            if source.get("parts"):
+                out.extend(uncovered_rows(source["parts"], covered, offset))
+            else:
+                out.append((offset, rows))
+        offset += rows
+    return out
 
 
 def _names(fs: AbstractFileSystem, folder: str) -> list[str]:
@@ -89,7 +121,9 @@ def compact_hour(root: CollectedRoot, folder_key: str) -> int:
     into = f"part-{new_id()}.parquet"
     root.write(f"{folder_key}/{MARKER_PREFIX}{new_id()}.json", json.dumps({"parts": parts, "into": into}).encode())
     tables = [pq.read_table(f"{folder}/{p}", filesystem=fs) for p in parts]
-    merged = concat_unified(tables)
+    sources = [{"part": p, "rows": t.num_rows, "parts": _sources(t.schema)} for p, t in zip(parts, tables, strict=True)]
+    merged = concat_unified([t.replace_schema_metadata(None) for t in tables])
+    merged = merged.replace_schema_metadata({SOURCES_KEY: json.dumps(sources, separators=(",", ":"))})
     import io
 
     sink = io.BytesIO()

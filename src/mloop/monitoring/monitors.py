@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts.collected import CollectedRoot
 from mloop.artifacts.collected_read import first_collected, read_collected
-from mloop.entities import Monitor, now_ms
+from mloop.entities import Monitor, MonitorResult, now_ms
 from mloop.errors import InvalidInput
 from mloop.monitoring.alerts import alert_changes
 from mloop.monitoring.notify import Dispatcher
@@ -32,7 +32,16 @@ from mloop.monitoring.spec import check_spec, window_ms
 if TYPE_CHECKING:
     from mloop.context import Context
 
-__all__ = ["create_monitor", "delete_monitor", "list_monitors", "load_sketch", "run_monitor", "set_paused"]
+__all__ = [
+    "create_monitor",
+    "delete_monitor",
+    "list_monitors",
+    "load_sketch",
+    "record_results",
+    "record_window",
+    "run_monitor",
+    "set_paused",
+]
 
 _log = logging.getLogger("mloop.monitoring")
 
@@ -163,7 +172,10 @@ def run_monitor(
     proba = _proba_fn(context, monitor)
     from mloop.artifacts.compaction import compact_endpoint
 
-    compact_endpoint(context.artifacts.uri, str(spec["endpoint"]))  # closed hours: one file each (usually done)
+    compact_endpoint(context.artifacts.uri, str(spec["endpoint"]), now=now / 1000)  # closed hours: one file each
+    from mloop.monitoring.incremental import Accumulator, supported
+
+    acc = Accumulator(context, monitor, sketch, proba) if supported(monitor) else None
     dispatcher = Dispatcher(spec["alerts"]["notify"])
     done: list[dict[str, Any]] = []
     try:
@@ -172,15 +184,35 @@ def run_monitor(
             if bounds is None:
                 break
             start, end = bounds
-            table = read_collected(context.artifacts.uri, str(spec["endpoint"]), since=_iso(start), until=_iso(end),
-                                   with_feedback=True, role="live", sort=False)  # fmt: skip
-            monitor, summary = record_window(context, monitor, table, start, end, sketch, dispatcher,
-                                             task=reference.get("task"), classes=reference.get("classes"),
-                                             proba=proba)  # fmt: skip
+            if acc is not None and acc.absorb(start, now):
+                results, rows = acc.results(start, end)
+            else:  # no summaries (or too far behind): from the rows
+                table = read_collected(context.artifacts.uri, str(spec["endpoint"]), since=_iso(start),
+                                       until=_iso(end), with_feedback=True, role="live", sort=False)  # fmt: skip
+                results = window_signals(table, start, end, sketch, spec, list(spec["features"]), proba=proba,
+                                         task=reference.get("task"), classes=reference.get("classes"))  # fmt: skip
+                rows = table.num_rows
+            monitor, summary = record_results(context, monitor, results, start, end, rows, dispatcher)
             done.append(summary)
+        if acc is not None and (opening := _open_start(context, monitor, now)) is not None:
+            acc.absorb(opening, now)  # the open window: its close will read only what arrives meanwhile
     finally:
         dispatcher.close()
     return done
+
+
+def _open_start(context: Context, monitor: Monitor, now: int) -> int | None:
+    """The start of the window after the cursor, once traffic has reached it and ``now`` has."""
+    size = window_ms(monitor.spec)
+    assert size is not None
+    end = monitor.cursor.get("end")
+    following = first_collected(context.artifacts.uri, str(monitor.spec["endpoint"]),
+                                None if end is None else _iso(int(end)))  # fmt: skip
+    if following is None:
+        return None
+    start = int(following.timestamp() * 1000) // size * size
+    start = start if end is None else max(int(end), start)
+    return start if start <= now else None
 
 
 def record_window(
@@ -188,11 +220,19 @@ def record_window(
     dispatcher: Dispatcher, *, task: str | None, classes: Any, extra_cursor: Mapping[str, Any] | None = None,
     proba: Any = None,
 ) -> tuple[Monitor, dict[str, Any]]:  # fmt: skip
-    """Compute one window's signals and alert changes and record them (one transaction), then notify."""
+    """Compute one window's signals from its rows and record them with their alert changes."""
     spec = monitor.spec
     results = window_signals(table, start, end, sketch, spec, list(spec["features"]), task=task, classes=classes,
                              proba=proba)  # fmt: skip
-    alerts = spec["alerts"]
+    return record_results(context, monitor, results, start, end, table.num_rows, dispatcher, extra_cursor)
+
+
+def record_results(
+    context: Context, monitor: Monitor, results: list[MonitorResult], start: int, end: int, rows: int,
+    dispatcher: Dispatcher, extra_cursor: Mapping[str, Any] | None = None,
+) -> tuple[Monitor, dict[str, Any]]:  # fmt: skip
+    """Record one window's results, the new cursor and the alert changes (one transaction), then notify."""
+    alerts = monitor.spec["alerts"]
     changes, damping = alert_changes(results, monitor.cursor.get("alerts") or {},
                                      consecutive=int(alerts["consecutive"]),
                                      resolve_after=int(alerts["resolve_after"]))  # fmt: skip
@@ -202,7 +242,7 @@ def record_window(
                                                   actor=context.actor)  # fmt: skip
     dispatcher.send(monitor.name, changes)
     breaches = sorted({f"{r.signal}:{r.feature}" if r.feature else r.signal for r in results if r.status == "breach"})
-    return monitor, {"window_start": start, "window_end": end, "rows": table.num_rows, "results": len(results),
+    return monitor, {"window_start": start, "window_end": end, "rows": rows, "results": len(results),
                      "breaches": breaches, "alerts": [c.state + " " + c.signal + (":" + c.feature if c.feature else "")
                                                       for c in changes]}  # fmt: skip
 

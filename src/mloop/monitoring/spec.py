@@ -7,6 +7,7 @@ alerts (checked here; defaults filled in so the stored spec says everything the 
                "sketch": "monitors/<name>/reference-<digest>.json"}   # or {"since": ISO, "until": ISO}
  "window": {"every": "1h"} | {"rows": 10000},
  "grace_seconds": 5,                               # a time window is computed this long after it ends
+ "incremental": true,                              # time windows from per-part summaries (monitoring.incremental)
  "features": ["age", ...] | null,                  # null: every input column the reference has
  "drift": {"mode": "fast", "methods": {"age": "psi"}, "thresholds": {"age": 0.2}, "share": 0.5, "min_rows": 30},
  "prediction_drift": {"method": "auto", "threshold": null},
@@ -34,6 +35,7 @@ __all__ = ["DEFAULTS", "check_spec", "parse_every", "window_ms"]
 DEFAULTS: dict[str, Any] = {
     "window": {"every": "1h"},
     "grace_seconds": 5.0,
+    "incremental": True,
     "features": None,
     "drift": {"mode": "fast", "methods": {}, "thresholds": {}, "share": 0.5, "min_rows": 30},
     "prediction_drift": {"method": "auto", "threshold": None},
@@ -104,6 +106,8 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     else:
         _number("window.rows", window["rows"], 1)
     _number("grace_seconds", out["grace_seconds"], 0, 86400)
+    if not isinstance(out["incremental"], bool):
+        raise InvalidInput(f"incremental must be true or false, got {out['incremental']!r}.")
     drift = out["drift"]
     if drift["mode"] not in ("fast", "exact"):
         raise InvalidInput(f"drift.mode must be 'fast' or 'exact', got {drift['mode']!r}.")
