@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,13 @@ def uncovered_rows(sources: list[dict[str, Any]], covered: set[str], offset: int
 
 
 def _names(fs: AbstractFileSystem, folder: str) -> list[str]:
+    from fsspec.implementations.local import LocalFileSystem
+
+    if isinstance(fs, LocalFileSystem):  # a plain listing: fsspec's costs ~20 µs a name (3,600 parts an hour)
+        try:
+            return sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
     fs.invalidate_cache(folder)
     try:
         return sorted(str(n).rstrip("/").rsplit("/", 1)[-1] for n in fs.ls(folder, detail=False))

@@ -90,13 +90,22 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return concat_unified([t for t in tables if t.num_rows] or tables[:1])
 
 
+def _missing(sorted_keys: U64 | None, wanted: U64) -> U64:
+    """``wanted`` without the keys in ``sorted_keys``."""
+    if sorted_keys is None or not sorted_keys.size:
+        return wanted
+    return wanted[~_find(sorted_keys, wanted)[1]]
+
+
+def _keys_of(table: pa.Table | None) -> U64 | None:
+    return None if table is None or table.num_rows == 0 else _keys(table)
+
+
 def add_run(run: pa.Table, labels: pa.Table | None, matches: pa.Table | None) -> pa.Table | None:
     """``matches`` with the labels not matched yet that ``run`` holds."""
     if labels is None or labels.num_rows == 0 or run.num_rows == 0:
         return matches
-    wanted = _keys(labels)
-    if matches is not None and matches.num_rows:
-        wanted = wanted[~np.isin(wanted, _keys(matches), assume_unique=True)]
+    wanted = _missing(_keys_of(matches), _keys(labels))
     at, found = _find(_keys(run), wanted)
     if not found.any():
         return matches
@@ -115,24 +124,26 @@ def _sorted(table: pa.Table) -> pa.Table:
 def add_labels(
     labels: pa.Table | None, new: pa.Table, runs: list[pa.Table], matches: pa.Table | None, seq: int
 ) -> tuple[pa.Table, pa.Table | None]:
-    """Feedback rows ``new`` (``key``, ``ground_truth``, ``ts`` µs) merged into ``labels`` (the latest per key),
-    and the new keys searched in every run."""
+    """Feedback rows ``new`` (``key``, ``ground_truth``, ``ts`` µs) merged into ``labels`` (the latest per key,
+    sorted by key), and the keys not seen before searched in every run."""
     import pyarrow as pa
 
     new = new.append_column("seq", pa.array(np.full(new.num_rows, seq, np.int64)))
+    old = _keys_of(labels)
+    new_keys = _keys(new)
+    fresh = _missing(old, new_keys)
     merged = new if labels is None else _concat([labels, new])
-    keys, ts, order = _keys(merged), merged.column("ts").to_numpy(), merged.column("seq").to_numpy()
-    last = np.lexsort((order, ts, keys))  # by key, then time, then arrival: the last of each key wins
-    k = keys[last]
-    keep = np.ones(k.size, dtype=bool)
-    keep[:-1] = k[1:] != k[:-1]
-    merged = merged.take(pa.array(last[keep]))
-    fresh = _keys(new)
-    if labels is not None and labels.num_rows:
-        fresh = fresh[~np.isin(fresh, _keys(labels))]
-    if matches is not None and matches.num_rows:
-        fresh = fresh[~np.isin(fresh, _keys(matches))]
-    fresh = np.unique(fresh)
+    keys = _keys(merged)
+    if fresh.size == new_keys.size and np.unique(new_keys).size == new_keys.size:  # no key labelled twice
+        merged = merged.take(pa.array(np.argsort(keys, kind="stable")))
+    else:
+        ts, order = merged.column("ts").to_numpy(), merged.column("seq").to_numpy()
+        last = np.lexsort((order, ts, keys))  # by key, then time, then arrival: the last of each key wins
+        k = keys[last]
+        keep = np.ones(k.size, dtype=bool)
+        keep[:-1] = k[1:] != k[:-1]
+        merged = merged.take(pa.array(last[keep]))
+    fresh = np.unique(_missing(_keys_of(matches), fresh))
     found_tables = []
     for run in runs:
         if not fresh.size:
