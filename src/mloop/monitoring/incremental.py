@@ -13,11 +13,11 @@ Compaction merges the parts of a closed hour into one file whose footer names th
 (:func:`~mloop.artifacts.compaction.compacted_sources`): absorbing a merged file reads only the rows of the parts
 it had not absorbed, so nothing is counted twice.
 
-The state is derived data, under ``<artifact root>/monitors/<name>/incremental/<spec digest>/``: data files with
-fresh names, and ``state.json`` naming them and the absorbed parts, published whole (temporary file and rename):
-a crash leaves the previous state, whose parts are absorbed again, never a half-written one. Windows the cursor
-has passed are dropped with their files. More than :data:`MAX_WINDOWS` windows behind, a window is computed
-from its rows as before (:func:`~mloop.monitoring.signals.window_signals`).
+The state is derived data, under ``<artifact root>/monitors/<name>/incremental/<digest of id and spec>/``:
+data files with fresh names, and ``state.json`` naming them and the absorbed parts, published whole (temporary
+file and rename): a crash leaves the previous state, whose parts are absorbed again, never a half-written one.
+Windows the cursor has passed are dropped with their files. More than :data:`MAX_WINDOWS` windows behind, a
+window is computed from its rows as before (:func:`~mloop.monitoring.signals.window_signals`).
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def supported(monitor: Monitor) -> bool:
 
 
 def _digest(monitor: Monitor) -> str:
-    return hashlib.sha256(json.dumps(monitor.spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """The monitor's id and spec: a monitor created again under the same name never reuses an old state."""
+    body = json.dumps([monitor.id, monitor.spec], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 class Accumulator:

@@ -1,9 +1,11 @@
 """Monitors as users manage them: create (the reference sketch is built once), run (every window that is due),
 show, list, pause, resume, delete. Each function takes a :class:`~mloop.context.Context` first.
 
-:func:`run` computes the windows that ended at least ``grace_seconds`` ago, oldest first, each from the hour
-partitions of the collector's Parquet files that overlap it (``mloop.artifacts.collected_read``: older
-partitions are never opened again), and records each one with
+:func:`run` computes the windows that ended at least ``grace_seconds`` ago, oldest first. A time window is
+computed incrementally (:mod:`mloop.monitoring.incremental`): each run reads only the collected parts that
+arrived since the last one and adds their summaries to the open windows, so closing a window reads a minute of
+parts, not its hour (``"incremental": false``, exact drift mode and count windows read the window's rows from
+the hour partitions that overlap it, ``mloop.artifacts.collected_read``). Each window is recorded with
 :meth:`~mloop.store.protocols.monitors.MonitorStore.record_monitor_window`: results, the new cursor and the
 alert changes in one transaction (compare-and-swap on the cursor, so a window is recorded once even if two
 runs race; a crash records all of a window or none). Alert changes then go to the notifiers in the background.
@@ -13,6 +15,7 @@ Count windows (``{"rows": N}``) take the next N live rows once N have been colle
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -272,4 +275,9 @@ def set_paused(context: Context, name: str, paused: bool) -> Monitor:
 
 
 def delete_monitor(context: Context, name: str) -> Monitor:
-    return context.store.delete_monitor(name, actor=context.actor)
+    """Delete the monitor (its results and alerts go with it) and its incremental state (derived data)."""
+    deleted = context.store.delete_monitor(name, actor=context.actor)
+    fs, base = CollectedRoot(context.artifacts.uri).filesystem()
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm(f"{base}/monitors/{name}/incremental", recursive=True)
+    return deleted
