@@ -71,6 +71,14 @@ def test_demo_closes_the_loop_and_stops_what_it_started(mloop: Invoke, tmp_path:
     assert comparison["metric"] == "roc_auc" and comparison["ci_low"] > 0.02 and comparison["b"] > comparison["a"]
     assert result["endpoint"]["rollout"] == ["50%", "100%", "promoted"]
     assert result["manual_steps_after_drift"] == 0 and result["drift_to_production_s"] > 0
+    chain = result["loop_events"]  # alert to 100%: every step written by an automation or the rollout controller
+    assert {e["by"] for e in chain} == {"automation", "rollout"}
+    steps = [e["type"] for e in chain]
+    for step in ("model.version_registered", "model.evaluated", "model.alias_moved", "deployment.rollout_started",
+                 "deployment.rollout_finished"):  # fmt: skip
+        assert step in steps, steps
+    assert steps.index("model.version_registered") < steps.index("model.alias_moved") < steps.index(
+        "deployment.rollout_started") < steps.index("deployment.rollout_finished")  # fmt: skip
     traffic = result["endpoint"]["traffic"]
     assert traffic["errors"] == 0 and set(traffic["by_model"]) == {"model:sensors/1", "model:sensors/2"}
     # the worse model was refused by the gate, inside the loop

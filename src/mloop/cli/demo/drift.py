@@ -19,6 +19,10 @@ from mloop.errors import MloopError
 
 __all__ = ["close_loop", "follow", "inject_drift", "refuse_worse", "show_new", "skip_events", "skipped_line"]
 
+_CHAIN_TYPES = frozenset({"model.version_registered", "model.evaluated", "model.alias_moved", "deployment.updated",
+                          "deployment.rollout_started", "deployment.rollout_step", "deployment.rollout_finished",
+                          "deployment.rolled_back", "dataset.version_created"})  # fmt: skip
+_ROLLOUT_ACTOR = "mloop-rollout"  # the endpoint supervisor's rollout controller
 LOOP_TIMEOUT = 150.0  # seconds for the whole automated chain, alert to 100% (about 25 s on 2 loaded cores)
 
 
@@ -137,7 +141,14 @@ def close_loop(tour: Tour, alert_at: float, since_ms: int) -> None:
     champion = tour.result.champion
     rollout: list[str] = tour.result.endpoint.setdefault("rollout", [])
 
+    chain: list[dict[str, Any]] = tour.result.loop_events
+
     def finished(event: Event) -> bool:
+        if event.type in _CHAIN_TYPES:  # who did each step of the loop: automations and the rollout controller
+            by = "automation" if event.actor.startswith("automation:") else \
+                "rollout" if event.actor == _ROLLOUT_ACTOR else "manual"  # fmt: skip
+            chain.append({"id": event.id, "type": event.type, "subject": event.subject, "actor": event.actor,
+                          "by": by})  # fmt: skip
         if event.type in ("deployment.rollout_started", "deployment.rollout_step"):
             rollout.append(f"{event.payload.get('canary_percent', 0):g}%")
         elif event.type == "model.alias_moved" and event.subject == "model:sensors@production":
@@ -154,6 +165,7 @@ def close_loop(tour: Tour, alert_at: float, since_ms: int) -> None:
     if traffic.failure:
         raise MloopError(traffic.failure)
     rollout.append("promoted")
+    tour.result.manual_steps_after_drift = sum(1 for e in chain if e["by"] == "manual")
     if (line := skipped_line(tour, since_ms)) is not None:
         tour.steps.note(line)
     tour.result.drift_to_production_s = round(time.monotonic() - alert_at, 2)

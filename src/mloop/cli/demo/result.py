@@ -33,7 +33,8 @@ class DemoResult:
     monitor: dict[str, Any] = field(default_factory=dict)  # windows before and after drift, alerts opened
     automations: list[dict[str, Any]] = field(default_factory=list)  # each action: automation, cause, status ...
     drift_to_production_s: float | None = None  # from the drift alert to the retrained model serving 100%
-    manual_steps_after_drift: int = 0  # what the demo did by hand between the alert and the promotion
+    manual_steps_after_drift: int = 0  # loop steps written by a person, not an automation or the rollout
+    loop_events: list[dict[str, Any]] = field(default_factory=list)  # the loop's steps, alert to 100%, and who
     report: str = ""  # the HTML monitoring report
     processes: dict[str, int] = field(default_factory=dict)  # what the demo started: name -> pid
     stopped: list[str] = field(default_factory=list)  # the processes the demo started and stopped
@@ -47,7 +48,8 @@ class DemoResult:
             "comparison": self.comparison, "refused": self.refused, "endpoint": self.endpoint,
             "monitor": self.monitor, "automations": self.automations,
             "drift_to_production_s": self.drift_to_production_s,
-            "manual_steps_after_drift": self.manual_steps_after_drift, "report": self.report,
+            "manual_steps_after_drift": self.manual_steps_after_drift, "loop_events": self.loop_events,
+            "report": self.report,
             "processes": self.processes, "stopped": self.stopped, "interrupted": self.interrupted,
         }  # fmt: skip
 
