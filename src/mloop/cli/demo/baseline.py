@@ -121,7 +121,8 @@ def publish_and_train(tour: Tour) -> None:
         tour.steps.note(f"{PIPELINE_FILE} differs from this mloop's: kept as it is; the demo publishes its own")
     published = publish(tour.client, f"{source}:retrain", description="mloop demo: retrain on sensors@latest")
     tour.result.pipeline = published.version.ref
-    tour.steps.note(f"published {published.version.ref} from {path.name} (prepare → fit → register; "
+    where = "this mloop's own copy" if edited else path.name
+    tour.steps.note(f"published {published.version.ref} from {where} (prepare → fit → register; "
                     "parameter data = sensors@latest)")  # fmt: skip
     registered = _run(tour)
     tour.result.data.update(train_1=registered["train"], holdout_1=registered["holdout"])

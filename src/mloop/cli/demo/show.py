@@ -133,9 +133,14 @@ def print_lineage(out: Any, context: Any, ref: str) -> None:
 
 
 def print_commands(out: Any, root: Any, *, hint: str | None) -> None:
+    import os
+
     out.print("Look around (from the demo folder):")
     if hint is not None:
         out.print(hint, markup=False)
+    if os.environ.get("MLOOP_URI") or os.environ.get("MLOOP_ARTIFACT_URI"):
+        out.print("MLOOP_URI / MLOOP_ARTIFACT_URI are set in your environment and would win over the demo folder's "
+                  "workspace: run `unset MLOOP_URI MLOOP_ARTIFACT_URI` first.", markup=False)  # fmt: skip
     for line in (
         f"cd {root}",
         "mloop automations history",
