@@ -113,22 +113,48 @@ def print_summary(out: Any, result: Any) -> None:
     out.print(facts)
 
 
+def _what_run(context: Any, ref: str) -> str:
+    """`` (step fit of pipeline retrain)`` for a pipeline's run; empty for anything else."""
+    from mloop.errors import MloopError
+    from mloop.pipelines.results import TAG
+
+    if not ref.startswith("run:"):
+        return ""
+    try:
+        tags = context.store.get_run(ref.removeprefix("run:")).tags
+    except MloopError:
+        return ""
+    if tags.get(TAG.KIND) == "step":
+        return f" (step {tags.get(TAG.STEP)} of pipeline {tags.get(TAG.PIPELINE)})"
+    return f" (pipeline {tags[TAG.PIPELINE]})" if tags.get(TAG.PIPELINE) else ""
+
+
+def _grow(context: Any, tree: Any, node: Any) -> None:
+    from rich.text import Text
+
+    for child in node.children:
+        label = Text(child.ref + _what_run(context, child.ref), style="green" if child.ref.startswith("model:") else "")
+        label.append(f"  ← {child.relation}" if child.relation else "", style="dim")
+        if child.repeated:
+            label.append("  (shown above)", style="dim italic")
+        _grow(context, tree.add(label), child)
+
+
 def print_lineage(out: Any, context: Any, ref: str) -> None:
-    """``mloop lineage REF`` as the CLI prints it (upstream and evaluated on)."""
+    """What ``mloop lineage REF`` shows first: what REF was made from, and what it was evaluated on."""
+    from rich.text import Text
     from rich.tree import Tree
 
-    from mloop.cli.lineage import _add
-    from mloop.cli.output import cell
     from mloop.datasets.lineage import lineage_tree
 
     trees = lineage_tree(context, ref)
     for title, key in (("Made from", "upstream"), ("Evaluated on", "evaluated_on")):
         node = trees[key]
-        tree = Tree(cell(f"{title}: {node.ref}", "bold"))
+        tree = Tree(Text(f"{title}: {node.ref}", style="bold"))
         if node.children:
-            _add(tree, node, "←")
+            _grow(context, tree, node)
         else:
-            tree.add(cell("nothing recorded", "dim"))
+            tree.add(Text("nothing recorded", style="dim"))
         out.print(tree)
 
 
