@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mloop.entities import MonitorResult
+from mloop.errors import InvalidInput
 from mloop.monitoring.binned import BinnedCounts, CategoryCounts, Summary, bin_categorical, bin_numeric
 from mloop.monitoring.estimation_sums import EstimationSums, estimation_sums
 from mloop.monitoring.latency import RELATIVE_ERROR, LatencyHistogram, latency_histogram
@@ -97,7 +98,10 @@ def summarise_rows(
 
             probabilities = np.asarray(proba(model_inputs(table, scored)))
         if probabilities is not None:
-            estimation = estimation_sums(probabilities, prediction, classes, with_auc=auc)
+            try:
+                estimation = estimation_sums(probabilities, prediction, classes, with_auc=auc)
+            except InvalidInput:  # probabilities the estimator cannot use (as the row-based path, no estimate)
+                estimation = None
     return RowSummary(
         rows=n, requests=int(pc.count_distinct(table.column("request_id")).as_py()),
         errors=int(np.count_nonzero(status >= 500)), invalid=int(np.count_nonzero((status >= 400) & (status < 500))),
