@@ -100,9 +100,9 @@ def follow(tour: Tour, done: Callable[[Event], bool], *, timeout: float, what: s
             time.sleep(0.2)
 
 
-def inject_drift(tour: Tour) -> float:
+def inject_drift(tour: Tour) -> int:
     """Step 5: a drifted season as ``data:sensors/2`` and drifted traffic; the monitor's next window raises the
-    alert. Returns the time (``time.monotonic``) the alert was recorded."""
+    alert. Returns the time (ms, the event's) the first alert was recorded."""
     from mloop.cli.demo.baseline import _add_table
     from mloop.cli.demo.sensors import sensor_table
 
@@ -117,20 +117,19 @@ def inject_drift(tour: Tour) -> float:
     sent = tour.sender.send(sensor_table(WINDOW_ROWS, seed=tour.seed + 200, drift=True), batch=50)
     tour.steps.note(f"{sent} drifted readings scored with their labels")
     windows = next_windows(tour, known)
-    at = time.monotonic()
     tour.result.monitor["after_drift"] = windows
-    opened = [e.payload for e in tour.client.store.list_events(types=["monitor.alert"], after=before, limit=1000).items
+    opened = [e for e in tour.client.store.list_events(types=["monitor.alert"], after=before, limit=1000).items
               if e.payload.get("state") == "opened"]  # fmt: skip
-    tour.result.monitor["alerts_opened"] = [a["signal"] + (f":{a['feature']}" if a.get("feature") else "")
-                                            for a in opened]  # fmt: skip
+    tour.result.monitor["alerts_opened"] = [e.payload["signal"] + (f":{e.payload['feature']}" if e.payload.get(
+        "feature") else "") for e in opened]  # fmt: skip
     if not opened:
         raise MloopError(f"The monitor saw the drifted window without opening an alert ({windows}); run "
                          f"`mloop monitors show sensors` in {tour.root}.")  # fmt: skip
     show_new(tour, since_ms=now_ms())  # the alerts the window opened (automation actions: next step)
-    return at
+    return min(e.time for e in opened)
 
 
-def close_loop(tour: Tour, alert_at: float, since_ms: int) -> None:
+def close_loop(tour: Tour, alert_ms: int, since_ms: int) -> None:
     """Step 6: no manual step. Traffic keeps flowing (so the canary gets requests) while the automations retrain,
     promote through the gate and the endpoint rolls the new version out; then the gate's statistics."""
     from mloop.cli.demo.sensors import sensor_table
@@ -168,7 +167,7 @@ def close_loop(tour: Tour, alert_at: float, since_ms: int) -> None:
     tour.result.manual_steps_after_drift = sum(1 for e in chain if e["by"] == "manual")
     if (line := skipped_line(tour, since_ms)) is not None:
         tour.steps.note(line)
-    tour.result.drift_to_production_s = round(time.monotonic() - alert_at, 2)
+    tour.result.drift_to_production_s = round((event.time - alert_ms) / 1000, 2)  # as the store recorded both
     tour.result.production = str(event.payload.get("model"))
     counts = tour.sender.counts()["by_model"]
     tour.steps.note("answers by version while it rolled out: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

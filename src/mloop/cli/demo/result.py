@@ -32,7 +32,7 @@ class DemoResult:
     endpoint: dict[str, Any] = field(default_factory=dict)  # name, url, rollout events, traffic counts
     monitor: dict[str, Any] = field(default_factory=dict)  # windows before and after drift, alerts opened
     automations: list[dict[str, Any]] = field(default_factory=list)  # each action: automation, cause, status ...
-    drift_to_production_s: float | None = None  # from the drift alert to the retrained model serving 100%
+    drift_to_production_s: float | None = None  # the first drift alert's event to rollout_finished's
     manual_steps_after_drift: int = 0  # loop steps written by a person, not an automation or the rollout
     loop_events: list[dict[str, Any]] = field(default_factory=list)  # the loop's steps, alert to 100%, and who
     report: str = ""  # the HTML monitoring report

@@ -87,9 +87,9 @@ def _steps(tour: Tour) -> None:
     with tour.steps.step("watch", "Monitor, automations and scheduler; traffic with labels"):
         baseline.watch(tour)
     with tour.steps.step("drift", "Drift: new data version and drifted traffic"):
-        alert_at = drift.inject_drift(tour)
+        alert_ms = drift.inject_drift(tour)
     with tour.steps.step("loop", "The automations close the loop (no manual step)"):
-        drift.close_loop(tour, alert_at, rules_at)
+        drift.close_loop(tour, alert_ms, rules_at)
     with tour.steps.step("refusal", "A worse model is refused by the gate"):
         drift.refuse_worse(tour, rules_at)
     with tour.steps.step("report", "Monitoring report written; processes stopped"):
@@ -160,6 +160,8 @@ def _tour(directory: Path | None, console: Any, seed: int) -> DemoResult:
                 result.phases = tour.steps.phases
                 result.seconds = time.perf_counter() - started
         print_summary(out, result)
+        out.print(f"Lineage of the new production model ({result.production}), as `mloop lineage "
+                  "model:sensors@production` shows it:", markup=False)  # fmt: skip
         print_lineage(out, client, "model:sensors@production")
         print_commands(out, root, hint=path_hint())
         out.print(f"Done in {result.seconds:.1f} s.")
