@@ -199,7 +199,10 @@ def test_a_part_is_read_once_and_a_compacted_file_not_again(client: Client, traf
     assert rows == acc.results(T0, T0 + 2 * HOUR_MS)[1] and total > 0
 
 
-def test_a_lost_state_is_rebuilt_without_counting_twice(client: Client, traffic: Traffic) -> None:
+def test_a_lost_state_is_rebuilt_without_counting_twice(
+    client: Client, traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mloop.monitoring.incremental._GROUP", 2)  # parts summarised a few at a time
     for name, inc in (("m", True), ("m-rows", False)):
         create_monitor(client, name, _spec("1h", inc))
     for minute in range(0, 60, 10):

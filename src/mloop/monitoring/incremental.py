@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_WINDOWS", "Accumulator", "supported"]
 
 MAX_WINDOWS = 48
+_GROUP = 400  # request parts read before their rows are summarised
 _US = 1000
 
 
@@ -172,14 +173,16 @@ class Accumulator:
             self._add_feedback(arrived, slots)
         listed = collected_files(uri, REQUESTS, endpoint, first // 3_600_000, end // 3_600_000)
         requests = [(h, p) for h, p in listed if _name(p) not in self.state["requests"]]
-        batches: dict[int, list[pa.Table]] = {}
-        for (hour, path), table in zip(requests, self._read_all(requests, self.state["requests"]), strict=True):
-            if table is not None and not self._split(table, slots, end, batches):
-                continue  # rows past the last window: absorb it in a later run
-            self.state["requests"][_name(path)] = hour
-        for s, pieces in batches.items():
-            for chunk in _chunks(pieces):
-                self._add_requests(str(s), chunk)
+        for group in range(0, len(requests), _GROUP):  # memory stays bounded when a monitor catches up
+            files = requests[group : group + _GROUP]
+            batches: dict[int, list[pa.Table]] = {}
+            for (hour, path), table in zip(files, self._read_all(files, self.state["requests"]), strict=True):
+                if table is not None and not self._split(table, slots, end, batches):
+                    continue  # rows past the last window: absorb it in a later run
+                self.state["requests"][_name(path)] = hour
+            for s, pieces in batches.items():
+                for chunk in _chunks(pieces):
+                    self._add_requests(str(s), chunk)
         for slot, summary in self.summaries.items():
             entry = self.state["slots"].get(slot)
             if entry is not None and summary.rows and entry.get("dirty"):
