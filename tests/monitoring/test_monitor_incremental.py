@@ -199,8 +199,9 @@ def test_a_part_is_read_once_and_a_compacted_file_not_again(client: Client, traf
     assert rows == acc.results(T0, T0 + 2 * HOUR_MS)[1] and total > 0
 
 
+@pytest.mark.parametrize("lose", ["state", "labels"])
 def test_a_lost_state_is_rebuilt_without_counting_twice(
-    client: Client, traffic: Traffic, monkeypatch: pytest.MonkeyPatch
+    client: Client, traffic: Traffic, monkeypatch: pytest.MonkeyPatch, lose: str
 ) -> None:
     monkeypatch.setattr("mloop.monitoring.incremental._GROUP", 2)  # parts summarised a few at a time
     for name, inc in (("m", True), ("m-rows", False)):
@@ -210,7 +211,11 @@ def test_a_lost_state_is_rebuilt_without_counting_twice(
         run_monitor(client, "m", now=T0 + (minute + 10) * MIN_MS - 1)
     fs, base = CollectedRoot(client.artifacts.uri).filesystem()
     [state] = fs.glob(f"{base}/monitors/m/incremental/*/state.json")
-    fs.rm(state)  # as if the state had never been published: its parts are absorbed again, once
+    if lose == "state":
+        fs.rm(state)  # as if the state had never been published: its parts are absorbed again, once
+    else:  # a file the state names is gone (a racing run removed it): the state is rebuilt from the parts
+        [labels] = fs.glob(f"{base}/monitors/m/incremental/*/labels-*")
+        fs.rm(labels)
     for name in ("m", "m-rows"):
         assert len(run_monitor(client, name, now=T0 + HOUR_MS + 10_000)) == 1
     assert _same(client, "m", "m-rows") == 1

@@ -22,9 +22,11 @@ window is computed from its rows as before (:func:`~mloop.monitoring.signals.win
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_WINDOWS", "Accumulator", "supported"]
 
 MAX_WINDOWS = 48
+_log = logging.getLogger("mloop.monitoring")
 _GROUP = 400  # request parts read before their rows are summarised
 _US = 1000
 
@@ -95,7 +98,7 @@ class Accumulator:
             with self.fs.open(self._path("state.json"), "rb") as f:
                 return dict(json.loads(f.read()))
         except FileNotFoundError:
-            return {"requests": {}, "feedback": {}, "slots": {}}
+            return _empty_state()
 
     def _put(self, prefix: str, data: bytes) -> str:
         name = f"{prefix}-{new_id()}"
@@ -136,7 +139,8 @@ class Accumulator:
         """Publish the state (data files first, then ``state.json`` whole), then remove replaced files."""
         self.root.write(f"{self.folder}/state.json", json.dumps(self.state).encode())
         for name in self.stale:
-            self.fs.rm(self._path(name))
+            with contextlib.suppress(FileNotFoundError):  # a concurrent run removed it first
+                self.fs.rm(self._path(name))
         self.stale = []
 
     # -- absorbing --------------------------------------------------------------------------------------------
@@ -155,7 +159,29 @@ class Accumulator:
 
     def absorb(self, first: int, now: int) -> bool:
         """Absorb new parts into the windows from ``first`` (ms) to the one holding ``now``; False when that is
-        more than :data:`MAX_WINDOWS` windows (compute from rows instead)."""
+        more than :data:`MAX_WINDOWS` windows (compute from rows instead). A state naming a file that is gone (two
+        runs raced and one removed what the other still named) is dropped and rebuilt from the parts."""
+        try:
+            if not self._whole():
+                raise FileNotFoundError(self.folder)
+            return self._absorb(first, now)
+        except FileNotFoundError:
+            _log.warning("monitor %s: incremental state incomplete; rebuilding it from the parts", self.monitor.name)
+            self.state, self.summaries, self.tables, self.stale = _empty_state(), {}, {}, []
+            return self._absorb(first, now)
+
+    def _whole(self) -> bool:
+        """Whether every file the state names is there."""
+        named = {n for entry in self.state["slots"].values() for n in _files(entry)}
+        if not named:
+            return True
+        try:
+            present = {str(p).rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._path(""), detail=False)}
+        except FileNotFoundError:
+            return False
+        return named <= present
+
+    def _absorb(self, first: int, now: int) -> bool:
         slots = self._slots(first, now)
         if len(slots) > MAX_WINDOWS:
             return False
@@ -308,6 +334,10 @@ class Accumulator:
 
         results = summary_signals(summary, start, end, self.sketch, self.spec, self.features, live=live)
         return results, summary.rows
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"requests": {}, "feedback": {}, "slots": {}}
 
 
 def _name(path: str) -> str:
