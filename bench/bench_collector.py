@@ -1,14 +1,18 @@
 """What the request collector costs the scoring server (issue #12): the same app with the collector off and on.
 
     .venv/bin/python bench/bench_collector.py [--rounds 5] [--duration 5] [--concurrency 8,32] [--no-pin] [--save PATH]
+        [--before-src OLD_TREE/src]
 
 Workload: the serving benchmark's (``bench_serve.py``, RESULTS §16): a scikit-learn LogisticRegression on 10
 float columns, single-row JSON requests (``{"dataframe_records": [{...}]}`` on ``/invocations``), closed loop
 with ``wrk`` at each concurrency, one uvicorn worker per side, servers pinned to CPU 0 and wrk to CPU 1. Both
 sides run ``bench/_serve/collector_side.py`` (``create_app`` + ``run_one``, as ``mloop serve`` does); the
 ``on`` side passes ``collector=collector_for(context, "bench")`` with its defaults (flush every 1 s to Parquet
-in the workspace's artifact folder, buffer bound 500,000 rows). Rounds interleave the sides (the first side
-rotates each round); reported are medians over rounds and the per-round paired throughput ratio on/off.
+in the workspace's artifact folder, bound 500,000 rows; its writer process inherits the server's CPU, so its
+work is paid from the same core and counted in the server's CPU). With ``--before-src`` a third side,
+``before``, runs the same with mloop from another source tree (the collector as it was), in the same rounds.
+Rounds interleave the sides (the first side rotates each round); reported are medians over rounds and the
+per-round paired ratios on/off (and before/off, on/before).
 
 After the runs the ``on`` side's ``/metrics`` gives the rows it wrote and dropped, compared with the requests
 it answered 200 (wrk's counts plus warm-up and check), and the collected folder's files and bytes.
@@ -35,8 +39,6 @@ from _common import fmt_range, paired_ratios, print_table, rotated, save_json, v
 from _serve.collector_side import CollectorSide, setup
 from _serve.wrk import run_wrk
 
-SIDES = ("off", "on")
-
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +47,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--concurrency", default="8,32")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="servers on CPU 0, wrk on CPU 1 (default on)")  # fmt: skip
+    parser.add_argument("--before-src", type=Path, help="a third side: the collector from this source tree's src/")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save", metavar="PATH")
     return parser.parse_args()
@@ -60,6 +63,7 @@ def main() -> None:
     if pin:
         os.sched_setaffinity(0, {1})
     levels = [int(c) for c in args.concurrency.split(",")]
+    sides = ["off", "on"] + (["before"] if args.before_src else [])
     doc: dict[str, Any] = {"versions": versions(), "cpu_count": os.cpu_count(), "pinned": pin, "rounds": args.rounds,
                            "duration": args.duration, "load_before": os.getloadavg()}  # fmt: skip
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
@@ -69,8 +73,9 @@ def main() -> None:
         body: bytes = env_setup["body"]
         servers: dict[str, CollectorSide] = {}
         try:
-            for side in SIDES:
-                servers[side] = CollectorSide(side, env_setup, cpus={0} if pin else None)
+            for side in sides:
+                source = args.before_src.resolve() if side == "before" else None
+                servers[side] = CollectorSide(side, env_setup, cpus={0} if pin else None, source=source)
             for side, server in servers.items():
                 server.wait_ready()
                 status, reply = server.post("/invocations", body)
@@ -81,7 +86,7 @@ def main() -> None:
                     answered += 1 + warm["requests"] - warm.get("non_2xx", 0)
             for rnd in range(args.rounds):
                 for c in levels:
-                    for side in rotated(list(SIDES), rnd):
+                    for side in rotated(sides, rnd):
                         server = servers[side]
                         cpu0 = server.cpu_seconds()
                         result = run_wrk(server.url + "/invocations", body, connections=c, duration=args.duration)
@@ -135,14 +140,16 @@ def _summary(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]
                 "non_2xx": sum(r["non_2xx"] for r in results),
                 "rounds": [round(r["throughput"], 1) for r in results],
             }  # fmt: skip
-    for c in runs.get("on", {}):
-        out["on_vs_off"][str(c)] = {
-            "throughput": paired_ratios([r["throughput"] for r in runs["off"][c]],
-                                        [r["throughput"] for r in runs["on"][c]]),
-            "cpu_per_request": paired_ratios([r["cpu_ms_per_request"] for r in runs["off"][c]],
-                                             [r["cpu_ms_per_request"] for r in runs["on"][c]]),
-            "p99": paired_ratios([r["p99"] for r in runs["off"][c]], [r["p99"] for r in runs["on"][c]]),
-        }  # fmt: skip
+    pairs = [("on", "off", "on_vs_off"), ("before", "off", "before_vs_off"), ("on", "before", "on_vs_before")]
+    for side, base, name in pairs:
+        for c in runs.get(side, {}) if base in runs else {}:
+            out.setdefault(name, {})[str(c)] = {
+                "throughput": paired_ratios([r["throughput"] for r in runs[base][c]],
+                                            [r["throughput"] for r in runs[side][c]]),
+                "cpu_per_request": paired_ratios([r["cpu_ms_per_request"] for r in runs[base][c]],
+                                                 [r["cpu_ms_per_request"] for r in runs[side][c]]),
+                "p99": paired_ratios([r["p99"] for r in runs[base][c]], [r["p99"] for r in runs[side][c]]),
+            }  # fmt: skip
     return out
 
 
@@ -152,13 +159,16 @@ def _print(doc: dict[str, Any]) -> None:
             for side, by_c in doc["summary"]["sides"].items() for c, s in by_c.items()]  # fmt: skip
     print_table("Single-row JSON, closed loop (wrk), medians", ["collector", "concurrency", "req/s", "p50 ms",
                 "p99 ms", "server CPU ms/req", "non-2xx"], rows)  # fmt: skip
-    rows = []
-    for c, r in doc["summary"]["on_vs_off"].items():
-        cost = 1 - r["throughput"]["median"] if r["throughput"] else None
-        rows.append([c, fmt_range(r["throughput"]), "-" if cost is None else f"{cost:.1%}",
-                     fmt_range(r["cpu_per_request"]), fmt_range(r["p99"])])  # fmt: skip
-    print_table("Collector on / off, paired per round", ["concurrency", "throughput", "throughput cost",
-                "CPU a request", "p99"], rows)  # fmt: skip
+    for name, title in (("on_vs_off", "Collector on / off"), ("before_vs_off", "Collector before / off"),
+                        ("on_vs_before", "Collector on / before")):  # fmt: skip
+        rows = []
+        for c, r in doc["summary"].get(name, {}).items():
+            cost = 1 - r["throughput"]["median"] if r["throughput"] else None
+            rows.append([c, fmt_range(r["throughput"]), "-" if cost is None else f"{cost:.1%}",
+                         fmt_range(r["cpu_per_request"]), fmt_range(r["p99"])])  # fmt: skip
+        if rows:
+            print_table(f"{title}, paired per round", ["concurrency", "throughput", "throughput cost",
+                        "CPU a request", "p99"], rows)  # fmt: skip
     print("collected:", doc.get("collected"))
 
 

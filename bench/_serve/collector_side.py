@@ -1,11 +1,13 @@
 """The two sides of ``bench_collector.py``: the same scoring app with the request collector off and on.
 
-    python bench/_serve/collector_side.py PORT off|on      (run from the workspace folder)
+    python bench/_serve/collector_side.py PORT off|on|before      (run from the workspace folder)
 
 Both sides are this script: the model resolved and loaded before listening exactly as ``mloop serve`` does
 (``create_app`` + ``run_one``: one uvicorn process, access log off, default batching), with
 ``collector=collector_for(context, "bench")`` on the ``on`` side (its defaults: flush every second, to
-Parquet under the workspace's artifact folder). On SIGTERM the collector is closed (everything written).
+Parquet under the workspace's artifact folder) and on the ``before`` side, which runs another mloop source tree
+(``PYTHONPATH``, e.g. the collector as it was before its writer process). On SIGTERM the collector is closed
+(everything written).
 """
 
 from __future__ import annotations
@@ -60,12 +62,15 @@ def setup(folder: Path) -> dict[str, Any]:
 class CollectorSide(Server):
     """One side's server process (``off`` or ``on``), on a free loopback port, in its own process group."""
 
-    def __init__(self, side: str, env_setup: dict[str, Any], *, cpus: set[int] | None) -> None:
+    def __init__(self, side: str, env_setup: dict[str, Any], *, cpus: set[int] | None,
+                 source: Path | None = None) -> None:  # fmt: skip
         self.side = side
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
         env.update({"PYTHONUNBUFFERED": "1", "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
                     "MLOOP_HOME": str(env_setup["workspace"].parent / "home")})  # fmt: skip
+        if source is not None:  # this side runs mloop from another source tree
+            env["PYTHONPATH"] = str(source)
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen([sys.executable, str(HERE), str(self.port), side], cwd=env_setup["workspace"],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -108,7 +113,7 @@ def _main() -> None:
     port, side = int(sys.argv[1]), sys.argv[2]
     with Context() as context:
         pinned = resolve_model(context, "model:bench").ref
-        collector = collector_for(context, "bench") if side == "on" else None
+        collector = collector_for(context, "bench") if side in ("on", "before") else None
         app = create_app(pinned, context, collector=collector)
         app.state.load()
         if collector is None:
