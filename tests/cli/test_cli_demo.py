@@ -69,6 +69,7 @@ def test_demo_closes_the_loop_and_stops_what_it_started(mloop: Invoke, tmp_path:
     assert result["challenger"] == result["production"] == "model:sensors/2"
     comparison = result["comparison"]
     assert comparison["metric"] == "roc_auc" and comparison["ci_low"] > 0.02 and comparison["b"] > comparison["a"]
+    assert comparison["gate"]["passed"] and "(passed,bythepromote-retrainedautomation)" in "".join(progress.split())
     assert result["endpoint"]["rollout"] == ["50%", "100%", "promoted"]
     assert result["manual_steps_after_drift"] == 0 and result["drift_to_production_s"] > 0
     chain = result["loop_events"]  # alert to 100%: every step written by an automation or the rollout controller

@@ -181,6 +181,12 @@ def close_loop(tour: Tour, alert_ms: int, since_ms: int) -> None:
                     f"{stats['b']:.3f} vs {stats['a']:.3f}, gain {stats['improvement']:+.3f} "
                     f"(95% CI {stats['ci_low']:+.3f} to {stats['ci_high']:+.3f}); the gate asked for > +0.02",
                     style="green")  # fmt: skip
+    gate = tour.result.comparison.get("gate") or {}
+    if gate.get("checks"):
+        from mloop.cli.demo.show import print_gate
+
+        print_gate(tour.out, gate, title=f"gate: {tour.result.production} → sensors@production (passed, by the "
+                                         "promote-retrained automation)")  # fmt: skip
 
 
 def refuse_worse(tour: Tour, since_ms: int) -> None:
