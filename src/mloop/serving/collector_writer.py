@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.serving.collected_files import (
@@ -189,10 +190,12 @@ def start_writer(ring: Ring, settings: dict[str, Any]) -> tuple[subprocess.Popen
     layouts); returns it and the read end of its report pipe (end of file when it exits)."""
     import pickle
 
+    here = str(Path(__file__).resolve().parents[2])  # the same mloop, however this process found it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)}
     read_end, write_end = os.pipe()
     try:
         proc = subprocess.Popen([sys.executable, "-m", "mloop.serving.collector_writer"], stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, pass_fds=(ring.fd, write_end))  # fmt: skip
+                                stdout=subprocess.DEVNULL, pass_fds=(ring.fd, write_end), env=env)  # fmt: skip
     except BaseException:
         os.close(read_end)
         raise
