@@ -18,7 +18,7 @@ from typing import Any
 
 from mloop.context import Context
 from mloop.entities import AutomationAction
-from mloop.errors import GateFailed, InvalidInput, MloopError, NotFound
+from mloop.errors import GateFailed, InvalidInput, NotFound
 from mloop.refs import parse_ref
 
 __all__ = ["ActingContext", "Outcome", "run_inline"]
@@ -129,39 +129,17 @@ def rollback(ctx: Context, action: AutomationAction, do: Mapping[str, Any]) -> O
     return Outcome("succeeded", {"model": model, "alias": alias, "now": back.ref})
 
 
-def _post(url: str, body: bytes, retries: int, timeout: float) -> None:
-    """POST ``body`` (JSON); retried with backoff (0.5 s doubling); MloopError after the last failure."""
-    import time
-    import urllib.error
-    import urllib.request
-
-    problem, delay = "", 0.5
-    for attempt in range(1, max(1, retries) + 1):
-        request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "mloop"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:
-                if 200 <= reply.status < 300:
-                    return
-                problem = f"HTTP {reply.status}"
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code}"
-        except OSError as exc:
-            problem = str(exc)
-        if attempt < retries:
-            time.sleep(delay)
-            delay *= 2
-    raise MloopError(f"The webhook {url} did not accept the notification after {retries} attempt(s): {problem}.")
-
-
 def notify(ctx: Context, action: AutomationAction, do: Mapping[str, Any], event: Mapping[str, Any]) -> Outcome:
     import subprocess
+
+    from mloop.monitoring.notify import post_json
 
     body = {"automation": action.automation, "action": action.id, "cause": action.cause,
             "message": str(do.get("message") or f"automation {action.automation}: {action.cause}"),
             "event": dict(event)}  # fmt: skip
     raw = json.dumps(body, sort_keys=True, default=str).encode()
     if do.get("webhook"):
-        _post(str(do["webhook"]), raw, int(do.get("retries", 4)), float(do.get("timeout", 5.0)))
+        post_json(str(do["webhook"]), raw, int(do.get("retries", 4)), float(do.get("timeout", 5.0)))
         return Outcome("succeeded", {"webhook": do["webhook"]})
     if do.get("command"):
         argv = [str(a) for a in do["command"]]

@@ -31,9 +31,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from mloop.entities import AlertChange, now_ms
-from mloop.errors import InvalidInput
+from mloop.errors import InvalidInput, MloopError
 
-__all__ = ["Dispatcher", "alert_body", "check_notifiers"]
+__all__ = ["Dispatcher", "alert_body", "check_notifiers", "post_json"]
 
 _log = logging.getLogger("mloop.monitoring")
 TYPES = ("log", "webhook", "command")
@@ -63,9 +63,11 @@ def alert_body(monitor: str, change: AlertChange) -> dict[str, Any]:
             "feature": change.feature, "figures": dict(change.figures), "time": now_ms()}  # fmt: skip
 
 
-def _post(url: str, body: bytes, retries: int, timeout: float) -> None:
-    delay = 0.5
-    for attempt in range(1, retries + 1):
+def post_json(url: str, body: bytes, retries: int = 4, timeout: float = 5.0) -> None:
+    """POST ``body`` (JSON) to ``url``, retried with backoff (0.5 s doubling); :class:`~mloop.errors.MloopError`
+    naming the URL and the last problem after ``retries`` attempts. (Automations' notify action uses it too.)"""
+    delay, problem = 0.5, ""
+    for attempt in range(1, max(1, retries) + 1):
         request = urllib.request.Request(url, body, {"Content-Type": "application/json", "User-Agent": "mloop"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
@@ -79,7 +81,14 @@ def _post(url: str, body: bytes, retries: int, timeout: float) -> None:
         if attempt < retries:
             time.sleep(delay)
             delay *= 2
-    _log.warning("webhook %s failed after %d attempts (%s); the alert is still recorded", url, retries, problem)
+    raise MloopError(f"The webhook {url} did not accept the notification after {retries} attempt(s): {problem}.")
+
+
+def _post(url: str, body: bytes, retries: int, timeout: float) -> None:
+    try:
+        post_json(url, body, retries, timeout)
+    except MloopError as exc:
+        _log.warning("%s The alert is still recorded.", exc)
 
 
 def _command(argv: list[str], body: bytes, timeout: float) -> None:
