@@ -242,7 +242,8 @@ def matrix_table(
         "status": pa.array(each(status, np.int32)),
     }
     names = columns or [str(j) for j in range(data.shape[1])]
-    table.update({f"{INPUT_PREFIX}{n}": _column(data[:, j]) for j, n in enumerate(names)})
+    by_column = np.ascontiguousarray(data.T)  # one copy, then each column is contiguous (no copy into Arrow)
+    table.update({f"{INPUT_PREFIX}{n}": _column(by_column[j]) for j, n in enumerate(names)})
     column = _outputs([outputs], [total], proba)
     if column is not None:
         table["probabilities" if proba else "prediction"] = column

@@ -7,7 +7,7 @@ status and the bytes of its input matrix and outputs into a ring in shared memor
 :mod:`mloop.serving.collector_ring`); a request whose input is a DataFrame, a failed request (one row of
 nulls), a streaming micro-batch (:meth:`Collector.record_rows`) and feedback go through it pickled. A separate
 **writer process** (:mod:`mloop.serving.collector_writer`, started by the collector, one per serving process)
-takes the records out every 100 ms, tabulates them and writes every ``flush_interval`` seconds (or at
+takes the records out every 250 ms, tabulates them and writes every ``flush_interval`` seconds (or at
 ``flush_rows`` rows) one part per hour: the serving process's event loop never shares its GIL with that work
 (bench/RESULTS.md §17). A small thread in the serving process relays the writer's reports (metrics, log lines)
 and restarts a writer that died (``mloop_collector_writer_restarts_total``, an error in the log; the rows that
@@ -144,7 +144,7 @@ class Collector:
                 layout = self._new_layout(key)
             rid = request_id.encode()
             rows = data.shape[0]
-            if layout and len(rid) <= ID_BYTES and outputs.shape[0] == rows:
+            if layout and len(rid) <= ID_BYTES and outputs.shape[:1] == data.shape[:1]:  # one output a row
                 with self._lock:
                     if not self._closed and self._rows_in - self._rows_done + rows <= self.max_rows and \
                             self._ring.put(layout, time.time_ns() // 1000, latency_s * 1e3, status, rows, rid,

@@ -241,7 +241,7 @@ def main() -> None:
     writer.warm_up()
     writer.cpu_start = time.process_time()  # its CPU a row, without the start-up's imports
     interval, flush_rows = float(settings["flush_interval"]), int(settings["flush_rows"])
-    poll = min(0.1, interval / 2)  # each wake-up takes what arrived since in one strided read
+    poll = min(0.25, interval / 2)  # each wake-up takes what arrived since in one strided read
     asked = answered = 0
     stop = False
     deadline = time.monotonic() + interval
