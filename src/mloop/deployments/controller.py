@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mloop.deployments.promstats import Scrape, parse_scrape, window
@@ -111,6 +112,7 @@ class Controller:
         self.window_key: tuple[Any, ...] | None = None
         self.last: Decision | None = None
         self.stable_before: WindowStats | None = None  # the stable's window in the last step it served traffic
+        self.stable_predictions: list[Any] | None = None  # the stable's predictions in the last step it served
 
     def tick(self, endpoint: Endpoint, metrics_text: str | None) -> Endpoint:
         """Follow the alias, then judge the canary; returns the endpoint as it is after any change."""
@@ -122,6 +124,38 @@ class Controller:
             self.baseline = None
             return self.context.store.get_endpoint(self.name)
         return endpoint
+
+    def _prediction_guard(self, decision: Decision, bound: float, canary: Mapping[str, Any]) -> Decision:
+        """Turn a step or promotion into a rollback when the canary's predictions shifted from the stable's
+        over this step's window (the live rows collected since it started); figures go into the decision."""
+        from mloop.artifacts.collected_read import read_collected
+        from mloop.deployments.divergence import prediction_shift
+
+        since = datetime.fromtimestamp(int(canary["step_started_at"]) / 1000, UTC)
+        try:
+            table = read_collected(self.context.artifacts.uri, self.name, since=since, role="live", sort=False)
+        except (MloopError, OSError) as exc:
+            _log.warning("endpoint %s: no collected rows to compare predictions (%s)", self.name, exc)
+            return decision
+        if "prediction" not in table.column_names:
+            return decision
+        models, predictions = table.column("model").to_pylist(), table.column("prediction").to_pylist()
+        sides = {m: [p for mm, p in zip(models, predictions, strict=True) if mm == m and p is not None]
+                 for m in (canary["stable"], canary["model"])}  # fmt: skip
+        if not sides[canary["stable"]] or not sides[canary["model"]]:
+            stable = self.stable_predictions
+            if stable is None or not sides[canary["model"]]:
+                return decision
+            sides[canary["stable"]] = stable
+        self.stable_predictions = sides[canary["stable"]]
+        shift = prediction_shift(sides[canary["stable"]], sides[canary["model"]])
+        figures = {**decision.figures, "prediction_shift": {**shift, "max_psi": bound}}
+        if shift["psi"] <= bound:
+            return Decision(decision.action, decision.step, decision.canary_percent, decision.reason, figures)
+        reason = (f"rolled back at {decision.figures.get('canary_percent', 0):g}%: the canary's predictions shifted "
+                  f"from the stable's (PSI {shift['psi']:.3f} > {bound:g}, {shift['method']}, "
+                  f"{shift['stable_rows']} stable and {shift['canary_rows']} canary rows).")  # fmt: skip
+        return Decision("rollback", int(canary["step"]), 0.0, reason, figures)
 
     def _follow(self, endpoint: Endpoint) -> Endpoint:
         spec = endpoint.spec
@@ -156,6 +190,8 @@ class Controller:
             policy, step=int(canary["step"]), step_started_ms=int(canary["step_started_at"]), now_ms=now_ms(),
             stable=stable, canary=window(self.baseline, scrape, canary["model"]),
         )  # fmt: skip
+        if decision.action in ("step", "promote") and policy.max_prediction_psi is not None:
+            decision = self._prediction_guard(decision, policy.max_prediction_psi, canary)
         if decision.action == "step" and stable.requests > 0:
             self.stable_before = stable
         self.last = decision

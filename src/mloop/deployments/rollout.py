@@ -21,6 +21,10 @@ Rules, in order:
    has lasted ``dwell_seconds`` and no bound is exceeded.
 3. Otherwise **hold**; the reason says what it waits for.
 
+Prediction guard (opt-in, ``max_prediction_psi``): before a step or a promotion the controller compares the
+canary's predictions with the stable version's over the step's window (:mod:`mloop.deployments.divergence`)
+and rolls back when the index exceeds the bound.
+
 Error guard: an excess over the bound rolls the canary back once it is significant (one-sided z-test of "canary
 - stable > max_error_rate_increase" on Agresti-Caffo estimates, level ``error_significance``, default 0.05; 1.0
 turns it off) or once the canary has served 4 x ``min_requests``; until then the canary holds.
@@ -108,6 +112,7 @@ class RolloutPolicy:
     fail_fast_errors: int = 10  # with this many canary errors over the bound, roll back before min_requests
     p99_min_requests: int = 100  # requests each side needs in the window before p99s are compared
     error_significance: float = 0.05  # level of the excess test for an error rollback (1.0: plain bound)
+    max_prediction_psi: float | None = None  # opt-in: roll back when the canary's predictions shift beyond this
 
     def validate(self) -> RolloutPolicy:
         """Check every field (:class:`~mloop.errors.InvalidInput` names the field and the fix); returns ``self``."""
@@ -120,6 +125,8 @@ class RolloutPolicy:
         _number("fail_fast_errors", self.fail_fast_errors, 1, integer=True)
         _number("p99_min_requests", self.p99_min_requests, 1, integer=True)
         _number("error_significance", self.error_significance, 1e-12, 1)
+        if self.max_prediction_psi is not None:
+            _number("max_prediction_psi", self.max_prediction_psi, 1e-6, 100)
         return self
 
     def get_params(self) -> dict[str, Any]:
