@@ -34,6 +34,14 @@ P99Opt = Annotated[
     float | None,
     typer.Option("--max-p99-ratio", min=1, help="Roll back when the canary's p99 exceeds this times stable's."),
 ]
+PsiOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-prediction-psi",
+        min=0,
+        help="Roll back when the canary's predictions shift from stable's by more than this PSI (off).",
+    ),
+]
 ShadowOpt = Annotated[str | None, typer.Option("--shadow", metavar="NAME/VERSION",
                                                help="Mirror requests to this version (answers collected, never "
                                                     "returned).")]  # fmt: skip
@@ -44,10 +52,10 @@ ShadowPctOpt = Annotated[
 
 
 def _policy(
-    min_requests: int | None, dwell: float | None, max_error: float | None, p99: float | None
+    min_requests: int | None, dwell: float | None, max_error: float | None, p99: float | None, psi: float | None
 ) -> dict[str, Any]:
     values = {"min_requests": min_requests, "dwell_seconds": dwell, "max_error_rate_increase": max_error,
-              "max_p99_ratio": p99}  # fmt: skip
+              "max_p99_ratio": p99, "max_prediction_psi": psi}  # fmt: skip
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -79,7 +87,7 @@ def create(
     sticky_header: Annotated[str | None, typer.Option("--sticky-header", help="Header whose value pins a caller "
                                                       "to one version (default X-Routing-Key).")] = None,
     steps: StepsOpt = None, min_requests: MinReqOpt = None, dwell: DwellOpt = None, max_error_increase: ErrOpt = None,
-    max_p99_ratio: P99Opt = None,
+    max_p99_ratio: P99Opt = None, max_prediction_psi: PsiOpt = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="Port (default: a free one).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
@@ -98,7 +106,8 @@ def create(
         create_endpoint(client, name, model or [], follow=follow, shadow=shadow,
                         shadow_percent=100.0 if shadow_percent is None else shadow_percent,
                         sticky_header=sticky_header, steps=steps,
-                        policy=_policy(min_requests, dwell, max_error_increase, max_p99_ratio), host=host, port=port,
+                        policy=_policy(min_requests, dwell, max_error_increase, max_p99_ratio, max_prediction_psi),
+                        host=host, port=port,
                         workers=workers, stream=stream, collect=not no_collect, start_now=not no_start)  # fmt: skip
         _rows([show(client, name)], as_json)
 
@@ -111,7 +120,7 @@ def update(
     shadow: ShadowOpt = None, shadow_percent: ShadowPctOpt = None,
     no_shadow: Annotated[bool, typer.Option("--no-shadow", help="Stop mirroring.")] = False,
     steps: StepsOpt = None, min_requests: MinReqOpt = None, dwell: DwellOpt = None, max_error_increase: ErrOpt = None,
-    max_p99_ratio: P99Opt = None,
+    max_p99_ratio: P99Opt = None, max_prediction_psi: PsiOpt = None,
     follow: Annotated[bool | None, typer.Option("--follow/--no-follow", help="Follow the alias or stop.")] = None,
     as_json: JsonOpt = False,
 ) -> None:  # fmt: skip
@@ -122,7 +131,8 @@ def update(
     with open_client(ctx) as client:
         update_endpoint(client, name, models=model, canary=canary, shadow=shadow, shadow_percent=shadow_percent,
                         no_shadow=no_shadow, steps=steps, follow=follow,
-                        policy=_policy(min_requests, dwell, max_error_increase, max_p99_ratio))  # fmt: skip
+                        policy=_policy(min_requests, dwell, max_error_increase, max_p99_ratio,
+                                       max_prediction_psi))  # fmt: skip
         _rows([show(client, name)], as_json)
 
 
