@@ -2,11 +2,10 @@
 critical path and written as Parquet partitions under the artifact root (rows and layout: docs/deployments.md,
 :mod:`mloop.artifacts.collected`).
 
-The serving process only copies bytes: :meth:`Collector.record` puts the request's id, timestamp, latency,
-status and the bytes of its input matrix and outputs into a ring in shared memory (≈ 1 µs;
-:mod:`mloop.serving.collector_ring`); a request whose input is a DataFrame, a failed request (one row of
-nulls), a streaming micro-batch (:meth:`Collector.record_rows`) and feedback go through it pickled. A separate
-**writer process** (:mod:`mloop.serving.collector_writer`, started by the collector, one per serving process)
+The serving process only copies bytes: :meth:`Collector.record` puts the request's id, time, latency, status
+and the bytes of its input matrix and outputs into a ring in shared memory (:mod:`~.collector_ring`); mixed-type
+DataFrames, failures (a row of nulls), stream batches (:meth:`Collector.record_rows`) and feedback: pickled. A
+separate **writer process** (:mod:`~.collector_writer`, started by the collector, one per serving process)
 takes the records out every 250 ms, tabulates them and writes every ``flush_interval`` seconds (or at
 ``flush_rows`` rows) one part per hour: the serving process's event loop never shares its GIL with that work
 (bench/RESULTS.md §17). A small thread in the serving process relays the writer's reports (metrics, log lines)
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.artifacts.collected import check_endpoint_name
 from mloop.errors import InvalidInput, Overloaded
 from mloop.serving.collected_files import CollectedRoot, make_record
-from mloop.serving.collector_ring import DRAINED, FB_DRAINED, ID_BYTES, FrameMatrix, Layout, layout_of, open_ring
+from mloop.serving.collector_ring import DRAINED, FB_DRAINED, ID_BYTES, FrameMatrix, Layout, Ring, layout_of, open_ring
 from mloop.serving.feedback import feedback_rows
 
 if TYPE_CHECKING:
@@ -98,7 +97,7 @@ class Collector:
         self._ndarray = np.ndarray
         self._ring = open_ring(ring_bytes)
         self._lock = threading.Lock()  # the ring's producer side (event loop, shadow drains, stream threads)
-        self._layouts: dict[tuple[Any, ...], int] = {}
+        self._layouts: dict[tuple[Any, ...], tuple[int, Any, int]] = {}
         self._layout_of: dict[int, Layout] = {}
         self._matrix_of = FrameMatrix()
         self._rows_in = self._rows_done = self._done_base = 0  # request rows put in the ring / finished
@@ -139,16 +138,19 @@ class Collector:
             data = self._matrix_of(data, columns)  # a DataFrame over one numeric matrix: that matrix
         if data.__class__ is self._ndarray and outputs.__class__ is self._ndarray:  # the fast path: bytes only
             key = (model, role, columns, data.dtype, data.shape[1:], outputs.dtype, outputs.shape[1:], proba)
-            layout = self._layouts.get(key)
-            if layout is None:
-                layout = self._new_layout(key)
+            fast = self._layouts.get(key)
+            if fast is None:
+                fast = self._new_layout(key)
             rid = request_id.encode()
             rows = data.shape[0]
-            if layout and len(rid) <= ID_BYTES and outputs.shape[:1] == data.shape[:1]:  # one output a row
+            if fast[0] and len(rid) <= ID_BYTES and outputs.shape[:1] == data.shape[:1]:  # one output a row
+                layout, one_row, size = fast
                 with self._lock:
-                    if not self._closed and self._rows_in - self._rows_done + rows <= self.max_rows and \
-                            self._ring.put(layout, time.time_ns() // 1000, latency_s * 1e3, status, rows, rid,
-                                           data.tobytes(), outputs.tobytes()):  # fmt: skip
+                    if not self._closed and self._rows_in - self._rows_done + rows <= self.max_rows and (
+                        self._ring.put_row(one_row, size, layout, time.time_ns() // 1000, latency_s * 1e3, status,
+                                           rid, data.tobytes(), outputs.tobytes()) if rows == 1 else
+                        self._ring.put(layout, time.time_ns() // 1000, latency_s * 1e3, status, rows, rid,
+                                       data.tobytes(), outputs.tobytes())):  # fmt: skip
                         self._rows_in += rows
                         return
                 self._drop(rows)
@@ -157,19 +159,20 @@ class Collector:
         self._put_record(make_record(time.time_ns() // 1000, request_id, model, role, data, columns, outputs,
                                      proba, latency_s * 1e3, status, rows))  # fmt: skip
 
-    def _new_layout(self, key: tuple[Any, ...]) -> int:
-        """The id of the fast layout of ``key`` (sent to the writer first), or 0 when it has none."""
+    def _new_layout(self, key: tuple[Any, ...]) -> tuple[int, Any, int]:
+        """The fast layout of ``key`` (sent to the writer first): its id, the struct of a one-row record and its
+        size; id 0 when it has none."""
         layout = layout_of(key)
         if layout is None:
-            self._layouts[key] = 0
-            return 0
+            self._layouts[key] = (0, None, 0)
+            return self._layouts[key]
         with self._lock:
             number = len(self._layout_of) + 2
             if not self._ring.put_object(("layout", number, layout)):
-                return 0  # the ring is full: this record goes the slow way (and is likely dropped)
+                return (0, None, 0)  # the ring is full: this record goes the slow way (and is likely dropped)
             self._layout_of[number] = layout
-            self._layouts[key] = number
-        return number
+            self._layouts[key] = (number, *Ring.row_struct(layout))
+        return self._layouts[key]
 
     def record_rows(
         self, ids: Sequence[str], model: str, data: Any, outputs: Any, latency_s: float, role: str = "live",
@@ -340,7 +343,7 @@ class Collector:
             self._counts["writer_restarts"] += 1
         return True
 
-    def _buffered(self) -> int:
+    def _buffered(self) -> int:  # rows recorded, not yet written or dropped
         return self._rows_in - self._rows_done
 
     # -- control -------------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ class Ring:
         self._map = mmap.mmap(fd, HEADER + capacity)
         self.view = memoryview(self._map)
         self.slots = self.view[:HEADER].cast("Q")
-        self._head = self.slots[HEAD]  # the producer's own copy (it is the only writer of HEAD)
+        self.head = self.slots[HEAD]  # the producer's own copy (it is the only writer of HEAD)
 
     def close(self) -> None:
         self.slots.release()
@@ -173,8 +173,28 @@ class Ring:
         view[start : start + len(data)] = data
         start += len(data)
         view[start : start + len(outputs)] = outputs
-        self._head += size
-        self.slots[HEAD] = self._head  # publishes the record (the consumer reads no further than HEAD)
+        self.head += size
+        self.slots[HEAD] = self.head  # publishes the record (the consumer reads no further than HEAD)
+        return True
+
+    @staticmethod
+    def row_struct(layout: Layout) -> tuple[struct.Struct, int]:
+        """The struct of a whole one-row fast record of ``layout`` (header, input bytes, output bytes, padding)
+        and its size, for :meth:`put_row`."""
+        data, out = layout.row_bytes()
+        size = (RECORD.size + data + out + 7) & ~7
+        return struct.Struct(f"{RECORD.format}{data}s{out}s{size - RECORD.size - data - out}x"), size
+
+    def put_row(self, row: struct.Struct, size: int, layout: int, ts_us: int, latency_ms: float, status: int,
+                rid: bytes, data: bytes, outputs: bytes) -> bool:  # fmt: skip
+        """:meth:`put` of a one-row record in one ``pack_into`` (``row``, ``size``: :meth:`row_struct`)."""
+        head, capacity = self.head, self.capacity
+        at = head % capacity
+        if at + size > capacity or head + size - self.slots[TAIL] > capacity:  # the end, or full: the general way
+            return self.put(layout, ts_us, latency_ms, status, 1, rid, data, outputs)
+        row.pack_into(self.view, HEADER + at, size, layout, ts_us, latency_ms, status, 1, rid, data, outputs)
+        self.head = head + size
+        self.slots[HEAD] = self.head  # publishes the record
         return True
 
     def put_object(self, value: Any) -> bool:
@@ -188,21 +208,21 @@ class Ring:
             return False
         _SHORT.pack_into(self.view, at, size, PICKLED)
         self.view[at + _SHORT.size : at + _SHORT.size + len(payload)] = payload
-        self._head += size
-        self.slots[HEAD] = self._head
+        self.head += size
+        self.slots[HEAD] = self.head
         return True
 
     def _reserve(self, size: int) -> int:
         """The offset where a record of ``size`` bytes goes (after padding the end if it does not fit there),
         or -1 when the ring is full."""
-        head, capacity = self._head, self.capacity
+        head, capacity = self.head, self.capacity
         at = head % capacity
         pad = capacity - at if at + size > capacity else 0
         if head + pad + size - self.slots[TAIL] > capacity:
             return -1
         if pad:
             _SHORT.pack_into(self.view, HEADER + at, pad, PAD)
-            self._head = head + pad
+            self.head = head + pad
             at = 0
         return HEADER + at
 
