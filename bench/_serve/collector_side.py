@@ -1,13 +1,14 @@
 """The two sides of ``bench_collector.py``: the same scoring app with the request collector off and on.
 
-    python bench/_serve/collector_side.py PORT off|on|before      (run from the workspace folder)
+    python bench/_serve/collector_side.py PORT off|on|before|noop      (run from the workspace folder)
 
 Both sides are this script: the model resolved and loaded before listening exactly as ``mloop serve`` does
 (``create_app`` + ``run_one``: one uvicorn process, access log off, default batching), with
 ``collector=collector_for(context, "bench")`` on the ``on`` side (its defaults: flush every second, to
 Parquet under the workspace's artifact folder) and on the ``before`` side, which runs another mloop source tree
-(``PYTHONPATH``, e.g. the collector as it was before its writer process). On SIGTERM the collector is closed
-(everything written).
+(``PYTHONPATH``, e.g. the collector as it was before its writer process); the ``noop`` side has a collector
+whose ``record`` does nothing (what attaching a collector costs besides recording). On SIGTERM the collector is
+closed (everything written).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ def _main() -> None:
     port, side = int(sys.argv[1]), sys.argv[2]
     with Context() as context:
         pinned = resolve_model(context, "model:bench").ref
-        collector = collector_for(context, "bench") if side in ("on", "before") else None
+        collector = collector_for(context, "bench") if side in ("on", "before", "noop") else None
+        if side == "noop":  # everything a collector brings to the app except recording requests
+            collector.record = lambda *args, **kwargs: None  # type: ignore[method-assign,union-attr]
         app = create_app(pinned, context, collector=collector)
         app.state.load()
         if collector is None:

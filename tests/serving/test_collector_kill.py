@@ -1,6 +1,6 @@
-"""Collector durability against ``kill -9``: a real process recording steadily is killed; its writer process
-then writes what the ring holds and exits, what was recorded more than one flush interval (plus the time a write
-takes) before the kill is on disk, and every visible file is a whole Parquet file."""
+"""Collector durability against ``kill -9``: a real process recording steadily is killed; what was recorded more
+than one flush interval (plus the time a write takes) before the kill is on disk, and every visible file is a
+whole Parquet file."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from mloop.serving.collector import Collector
 
 root, interval, every = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 c = Collector(root, endpoint="killed", flush_interval=interval)
-print("writer", c._proc.pid, flush=True)
 x = np.random.default_rng(0).normal(size=(200, 20))  # 200 rows a batch: files of a few hundred kB
 pred = np.zeros(200, dtype=np.int64)
 i = 0
@@ -37,22 +36,12 @@ while True:
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def test_kill_9_loses_at_most_the_last_flush_interval(client: Client, tmp_path: Path) -> None:
     root = client.artifacts.uri
     proc = subprocess.Popen([sys.executable, "-c", CHILD, root, str(INTERVAL), str(BATCH_EVERY)],
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert proc.stdout is not None
     recorded: list[tuple[int, float]] = []
-    writer = int(proc.stdout.readline().split()[1])  # the collector's writer process
-    folder = Path(root) / "collected" / "requests" / "endpoint=killed"
-    first_part: int | None = None
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -60,10 +49,7 @@ def test_kill_9_loses_at_most_the_last_flush_interval(client: Client, tmp_path: 
             assert line, "the child exited"
             i, t = line.split()
             recorded.append((int(i), float(t)))
-            if first_part is None and len(recorded) % 20 == 0 and any(folder.rglob("*.parquet")):
-                first_part = len(recorded)  # the writer process is up (its start-up is slow on a busy machine)
-            if first_part is not None and len(recorded) - first_part >= 300 and \
-                    recorded[-1][1] - recorded[first_part][1] > 1.5:  # fmt: skip
+            if len(recorded) >= 300 and recorded[-1][1] - recorded[0][1] > 1.5:
                 break
         os.kill(proc.pid, signal.SIGKILL)
         killed_at = time.time()
@@ -71,10 +57,7 @@ def test_kill_9_loses_at_most_the_last_flush_interval(client: Client, tmp_path: 
         proc.kill()
         proc.wait()
         proc.stdout.close()
-    deadline = time.monotonic() + 30  # the writer sees its server gone, writes what the ring holds and exits
-    while _alive(writer):
-        assert time.monotonic() < deadline, "the writer process outlived its server by 30 s"
-        time.sleep(0.05)
+    folder = Path(root) / "collected" / "requests" / "endpoint=killed"
     visible = list(folder.rglob("*.parquet"))
     assert len(visible) >= 3
     for part in visible:  # whole files only: each one opens and reads to the end

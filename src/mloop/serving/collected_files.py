@@ -38,7 +38,6 @@ __all__ = [
     "hour_of",
     "hour_text",
     "make_record",
-    "matrix_table",
     "partition_dir",
     "requests_table",
     "split_by_hour",
@@ -205,49 +204,6 @@ def requests_table(endpoint: str, records: Sequence[Record]) -> pa.Table:
         except ValueError:  # matrices of different widths (a model without a signature): group them
             pass
     return concat_unified([_group_table(endpoint, group) for group in _groups(records)])
-
-
-def matrix_table(
-    endpoint: str, model: str, role: str, proba: bool, columns: Sequence[str] | None, ts_us: Any, ids: Any,
-    latency_ms: Any, status: Any, rows: Any, data: Any, outputs: Any,
-) -> pa.Table:  # fmt: skip
-    """The rows of requests sharing a model, role and input layout given as arrays (the collector's writer
-    process reads them so from its ring): per request ``ts_us``, ``ids`` (bytes or text), ``latency_ms``,
-    ``status`` and ``rows`` (``None``: one row each); per row the ``data`` matrix and ``outputs`` (1-D
-    predictions, or 2-D probabilities or multi-output). The same columns and types as :func:`requests_table`."""
-    import numpy as np
-    import pyarrow as pa
-
-    ids_array = pa.array(ids)
-    if ids_array.type != pa.string():
-        ids_array = ids_array.cast(pa.string())
-    total = int(data.shape[0])
-    if rows is None:
-        row = np.zeros(total, dtype=np.int64)
-        each: Any = lambda values, dtype: np.asarray(values, dtype=dtype)  # noqa: E731
-    else:
-        counts = np.asarray(rows, dtype=np.int64)
-        row = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-        each = lambda values, dtype: np.repeat(np.asarray(values, dtype=dtype), counts)  # noqa: E731
-        ids_array = pa.array(np.repeat(np.asarray(ids_array.to_numpy(zero_copy_only=False), dtype=object), counts),
-                             pa.string())  # fmt: skip
-    table: dict[str, Any] = {
-        "request_id": ids_array,
-        "row": pa.array(row),
-        "endpoint": pa.repeat(pa.scalar(endpoint, pa.string()), total),
-        "model": pa.repeat(pa.scalar(model, pa.string()), total),
-        "role": pa.repeat(pa.scalar(role, pa.string()), total),
-        "ts": _timestamps(each(ts_us, np.int64)),
-        "latency_ms": pa.array(each(latency_ms, np.float64)),
-        "status": pa.array(each(status, np.int32)),
-    }
-    names = columns or [str(j) for j in range(data.shape[1])]
-    by_column = np.ascontiguousarray(data.T)  # one copy, then each column is contiguous (no copy into Arrow)
-    table.update({f"{INPUT_PREFIX}{n}": _column(by_column[j]) for j, n in enumerate(names)})
-    column = _outputs([outputs], [total], proba)
-    if column is not None:
-        table["probabilities" if proba else "prediction"] = column
-    return pa.table(table)
 
 
 def split_by_hour(table: pa.Table) -> list[tuple[int, pa.Table]]:

@@ -2,34 +2,22 @@
 critical path and written as Parquet partitions under the artifact root (rows and layout: docs/deployments.md,
 :mod:`mloop.artifacts.collected`).
 
-The serving process only copies bytes: :meth:`Collector.record` puts the request's id, time, latency, status
-and the bytes of its input matrix and outputs into a ring in shared memory (:mod:`~.collector_ring`); mixed-type
-DataFrames, failures (a row of nulls), stream batches (:meth:`Collector.record_rows`) and feedback: pickled. A
-separate **writer process** (:mod:`~.collector_writer`, started by the collector, one per serving process)
-takes the records out every 250 ms, tabulates them and writes every ``flush_interval`` seconds (or at
-``flush_rows`` rows) one part per hour: the serving process's event loop never shares its GIL with that work
-(bench/RESULTS.md §17). A small thread in the serving process relays the writer's reports (metrics, log lines)
-and restarts a writer that died (``mloop_collector_writer_restarts_total``, an error in the log; the rows that
-writer held are counted as dropped); after 3 deaths in a minute the collector stops collecting and drops and
-counts every record, never blocking scoring.
+:meth:`Collector.record` (an HTTP request) and :meth:`Collector.record_rows` (a streaming micro-batch) append a
+plain tuple holding the request's own arrays to a buffer under a lock; every 256 rows the recording thread turns
+them into one Arrow table itself (≈ 0.6 µs a row: a second thread doing it would contend for the GIL with a
+saturated event loop, bench/RESULTS.md §17). A background thread writes every ``flush_interval`` seconds (or at
+``flush_rows`` rows) one part per hour. A failed request is one row with null inputs and outputs.
 
-Bounded: ``max_rows`` request rows not yet written, and ``ring_bytes`` of shared memory; past either a record
-is dropped, never waited for, and counted (``mloop_collector_dropped_rows_total``, a warning at most every
-10 s); feedback is never dropped silently (past the bound :class:`~mloop.errors.Overloaded`: 503 with
-``Retry-After``). :meth:`close` writes everything (under uvicorn call it from the lifespan shutdown); after
-``kill -9`` of the serving process the writer sees its pipe close, writes what is in the ring and exits, so
-at most the last ``flush_interval`` of traffic is lost, and a half-written part is never visible. A failed
-write keeps its tables for the next one (within the bound).
+The buffer is bounded (``max_rows``): past it a record is dropped, never waited for, and counted
+(``mloop_collector_dropped_rows_total``, a warning at most every 10 s); feedback is never dropped silently (past
+the bound :class:`~mloop.errors.Overloaded`: 503 with ``Retry-After``). :meth:`close` writes everything (under
+uvicorn call it from the lifespan shutdown); ``kill -9`` loses at most the last ``flush_interval`` of traffic,
+never leaving a half-written part visible. A failed write keeps its tables for the next one (within the bound).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import select
-import subprocess
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,11 +25,24 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.artifacts.collected import check_endpoint_name
 from mloop.errors import InvalidInput, Overloaded
-from mloop.serving.collected_files import CollectedRoot, make_record
-from mloop.serving.collector_ring import DRAINED, FB_DRAINED, ID_BYTES, FrameMatrix, Layout, Ring, layout_of, open_ring
+from mloop.serving.collected_files import (
+    FEEDBACK,
+    REQUESTS,
+    ROWS,
+    CollectedRoot,
+    Record,
+    concat_unified,
+    feedback_table,
+    hour_of,
+    make_record,
+    requests_table,
+    split_by_hour,
+)
 from mloop.serving.feedback import feedback_rows
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from mloop.context import Context
     from mloop.serving.metrics import CollectorMetrics
 
@@ -49,8 +50,10 @@ __all__ = ["Collector", "collector_for"]
 
 _log = logging.getLogger("mloop.serving.collector")
 _WARN_EVERY_S = 10.0
-_RESTARTS = 3  # writer deaths tolerated within _RESTART_WINDOW_S before the collector gives up
-_RESTART_WINDOW_S = 60.0
+_CHUNK = 2048  # records turned into Arrow at a time by the flush thread
+_INLINE = 256  # rows after which the recording thread tabulates them itself (≈ 0.5 ms): a second thread
+# contending for the GIL would stall a busy event loop far more (the convoy effect; bench/RESULTS.md §17)
+_Feedback = tuple[str, int, Any, int]  # request id, row, ground truth, arrival (µs)
 
 
 def collector_for(context: Context, endpoint: str, **options: Any) -> Collector:
@@ -60,16 +63,15 @@ def collector_for(context: Context, endpoint: str, **options: Any) -> Collector:
 
 
 class Collector:
-    """Records scored requests and feedback for one endpoint; its writer process writes them to Parquet.
+    """Buffers scored requests and feedback for one endpoint and flushes them to Parquet in a background thread.
 
     ``root`` is the artifact store's URI (a folder or an fsspec URL); ``flush_rows`` rows or ``flush_interval``
-    seconds trigger a write; ``max_rows`` bounds the rows not yet written and ``ring_bytes`` the shared memory
-    between the two processes (records past either are dropped and counted).
+    seconds trigger a flush; ``max_rows`` bounds the buffer (records past it are dropped and counted).
     """
 
     def __init__(
         self, root: str, *, endpoint: str, flush_rows: int = 50_000, flush_interval: float = 1.0,
-        max_rows: int = 500_000, ring_bytes: int = 16 * 2**20,
+        max_rows: int = 500_000,
     ) -> None:  # fmt: skip
         check_endpoint_name(endpoint)
         if flush_rows < 1 or max_rows < flush_rows:
@@ -77,43 +79,34 @@ class Collector:
                                f"max_rows={max_rows}.")  # fmt: skip
         if not 0 < flush_interval <= 3600:
             raise InvalidInput(f"flush_interval must be between 0 and 3600 seconds, got {flush_interval!r}.")
-        if not 2**16 <= ring_bytes <= 2**34:
-            raise InvalidInput(f"ring_bytes must be between 65536 and 2**34, got {ring_bytes!r}.")
-        import numpy as np
-        from prometheus_client import Counter
-
         from mloop.serving.metrics import CollectorMetrics
 
         self.endpoint = endpoint
         self.flush_rows, self.flush_interval, self.max_rows = flush_rows, flush_interval, max_rows
         self.files = CollectedRoot(root)
-        self.metrics: CollectorMetrics = CollectorMetrics(endpoint, self._buffered)
-        self._restart_counter = Counter(
-            "mloop_collector_writer_restarts",
-            "Collector writer processes restarted after dying.",
-            ["endpoint"],
-            registry=self.metrics.registry,
-        ).labels(endpoint)
-        self._ndarray = np.ndarray
-        self._ring = open_ring(ring_bytes)
-        self._lock = threading.Lock()  # the ring's producer side (event loop, shadow drains, stream threads)
-        self._layouts: dict[tuple[Any, ...], tuple[int, Any, int]] = {}
-        self._layout_of: dict[int, Layout] = {}
-        self._matrix_of = FrameMatrix()
-        self._rows_in = self._rows_done = self._done_base = 0  # request rows put in the ring / finished
-        self._fb_in = self._fb_done = self._fb_base = 0
-        self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0,
-                        "flush_cpu_us": 0, "writer_restarts": 0}  # fmt: skip
-        self._cpu_base = 0
-        self._closed = self._closing = self._broken = False
-        self._deaths: list[float] = []
-        self._asked = self._answered = self._flush_base = 0
+        self.metrics: CollectorMetrics = CollectorMetrics(endpoint, lambda: self._rows)
+        self._lock = threading.Lock()
+        self._records: list[Record] = []
+        self._rows = 0  # request rows not yet written (buffered or tabulated): what max_rows bounds
+        self._fresh = 0  # rows buffered since the last tabulation (the thread is woken at _CHUNK)
+        self._wake_rows = min(flush_rows, _CHUNK)
+        self._inline_rows = min(flush_rows, _INLINE)
+        self._pending: list[tuple[int, pa.Table]] = []  # tabulated, not yet written
+        self._pending_rows = 0
+        self._pending_lock = threading.Lock()  # the recording thread tabulates too (see record)
+        self._forced = False  # flush() asks for a write now
+        self._failing = False  # the last write failed: retry at the interval, not at every chunk
+        self._feedback: list[_Feedback] = []
+        self._woken = False
+        self._closed = False
+        self._started = self._done = 0  # flushes begun and finished (flush() waits for one begun after it)
+        self._counts = {"rows": 0, "dropped": 0, "files": 0, "feedback_rows": 0, "write_errors": 0, "flush_cpu_us": 0}
+        self._dropped_since_warning = 0
+        self._warned_at = 0.0
+        self._wake = threading.Event()
         self._flushed = threading.Condition()
-        self._proc_lock = threading.Lock()
-        self._dropped_since_warning, self._warned_at = 0, 0.0
-        self._proc, self._msg = self._start_writer()
-        self._monitor = threading.Thread(target=self._watch, name=f"mloop-collector-{endpoint}", daemon=True)
-        self._monitor.start()
+        self._thread = threading.Thread(target=self._run, name=f"mloop-collector-{endpoint}", daemon=True)
+        self._thread.start()
 
     def __repr__(self) -> str:
         return f"Collector({self.files.uri!r}, endpoint={self.endpoint!r})"
@@ -124,61 +117,61 @@ class Collector:
         self, request_id: str, model: str, data: Any, result: Mapping[str, Any] | None, latency_s: float,
         status: int = 200, role: str = "live", *, columns: Sequence[str] | None = None,
     ) -> None:  # fmt: skip
-        """Record one answered request: ``data`` is what was scored (2-D array or DataFrame; ``None`` for a
+        """Buffer one answered request: ``data`` is what was scored (2-D array or DataFrame; ``None`` for a
         failed request), ``result`` the answer dict (``predictions`` or ``probabilities``), ``columns`` the
         input names of a bare matrix (signature order)."""
+        if data is None:
+            rows, outputs, proba = 1, None, False
+        else:
+            rows = data.shape[0]
+            outputs = None if result is None else result.get("predictions")
+            proba = outputs is None and result is not None and "probabilities" in result
+            if proba:
+                outputs = result["probabilities"]  # type: ignore[index]
         if columns is not None and columns.__class__ is not tuple:
             columns = tuple(columns)
-        outputs, proba = None, False
-        if result is not None and data is not None:
-            outputs = result.get("predictions")
-            if outputs is None and "probabilities" in result:
-                outputs, proba = result["probabilities"], True
-        if data.__class__ is not self._ndarray and data is not None and columns is not None:
-            data = self._matrix_of(data, columns)  # a DataFrame over one numeric matrix: that matrix
-        if data.__class__ is self._ndarray and outputs.__class__ is self._ndarray:  # the fast path: bytes only
-            key = (model, role, columns, data.dtype, data.shape[1:], outputs.dtype, outputs.shape[1:], proba)
-            fast = self._layouts.get(key)
-            if fast is None:
-                fast = self._new_layout(key)
-            rid = request_id.encode()
-            rows = data.shape[0]
-            if fast[0] and len(rid) <= ID_BYTES and outputs.shape[:1] == data.shape[:1]:  # one output a row
-                layout, one_row, size = fast
+        record = (
+            time.time_ns() // 1000,
+            request_id,
+            model,
+            role,
+            data,
+            columns,
+            outputs,
+            proba,
+            latency_s * 1e3,
+            status,
+            rows,
+        )  # a plain tuple (see Record): untracked by the garbage collector
+        with self._lock:  # the common case inline (this runs on the event loop for every request)
+            if not self._closed and self._rows + rows <= self.max_rows:
+                self._records.append(record)
+                self._rows += rows
+                self._fresh += rows
+                if self._fresh < self._inline_rows:
+                    return
+                wake = None  # tabulate here, below: no second thread contending for the GIL
+            else:
+                self._counts["dropped"] += rows
+                wake = False
+        if wake is None:
+            self._tabulate(inline=True)
+            if self._pending_rows >= self.flush_rows:  # a part's worth: the flush thread writes it
                 with self._lock:
-                    if not self._closed and self._rows_in - self._rows_done + rows <= self.max_rows and (
-                        self._ring.put_row(one_row, size, layout, time.time_ns() // 1000, latency_s * 1e3, status,
-                                           rid, data.tobytes(), outputs.tobytes()) if rows == 1 else
-                        self._ring.put(layout, time.time_ns() // 1000, latency_s * 1e3, status, rows, rid,
-                                       data.tobytes(), outputs.tobytes())):  # fmt: skip
-                        self._rows_in += rows
-                        return
-                self._drop(rows)
-                return
-        rows = 1 if data is None else int(data.shape[0])
-        self._put_record(make_record(time.time_ns() // 1000, request_id, model, role, data, columns, outputs,
-                                     proba, latency_s * 1e3, status, rows))  # fmt: skip
-
-    def _new_layout(self, key: tuple[Any, ...]) -> tuple[int, Any, int]:
-        """The fast layout of ``key`` (sent to the writer first): its id, the struct of a one-row record and its
-        size; id 0 when it has none."""
-        layout = layout_of(key)
-        if layout is None:
-            self._layouts[key] = (0, None, 0)
-            return self._layouts[key]
-        with self._lock:
-            number = len(self._layout_of) + 2
-            if not self._ring.put_object(("layout", number, layout)):
-                return (0, None, 0)  # the ring is full: this record goes the slow way (and is likely dropped)
-            self._layout_of[number] = layout
-            self._layouts[key] = (number, *Ring.row_struct(layout))
-        return self._layouts[key]
+                    wake = not self._woken
+                    self._woken = True
+                if wake:
+                    self._wake.set()
+        elif wake:
+            self._wake.set()
+        else:
+            self._on_drop(rows)
 
     def record_rows(
         self, ids: Sequence[str], model: str, data: Any, outputs: Any, latency_s: float, role: str = "live",
         *, columns: Sequence[str] | None = None,
     ) -> None:  # fmt: skip
-        """Record a streaming micro-batch: one id per row (the event id; each row is ``row`` 0 of its own
+        """Buffer a streaming micro-batch: one id per row (the event id; each row is ``row`` 0 of its own
         request); ``outputs`` are the predictions (1-D) or probabilities (2-D), or a result mapping."""
         if isinstance(outputs, Mapping):
             proba = "predictions" not in outputs and "probabilities" in outputs
@@ -191,206 +184,211 @@ class Collector:
         rows = int(data.shape[0])
         if len(ids) != rows:
             raise InvalidInput(f"record_rows got {len(ids)} ids for {rows} rows; give one id per row.")
-        self._put_record(make_record(time.time_ns() // 1000, list(ids), model, role, data, columns, outputs, proba,
-                                     latency_s * 1e3, 200, rows))  # fmt: skip
+        self._add(make_record(time.time_ns() // 1000, ids, model, role, data, columns, outputs, proba,
+                              latency_s * 1e3, 200, rows))  # fmt: skip
 
-    def _put_record(self, record: tuple[Any, ...]) -> None:
-        rows = record[-1]
+    def _add(self, record: Record) -> None:
+        n = record[ROWS]
         with self._lock:
-            if not self._closed and self._rows_in - self._rows_done + rows <= self.max_rows and \
-                    self._ring.put_object(record):  # fmt: skip
-                self._rows_in += rows
-                return
-        self._drop(rows)
+            if self._closed or self._rows + n > self.max_rows:
+                self._counts["dropped"] += n
+                dropped = True
+            else:
+                self._records.append(record)
+                self._rows += n
+                self._fresh += n
+                dropped = False
+                wake = self._fresh >= self._wake_rows and not self._woken
+                if wake:
+                    self._woken = True
+        if dropped:
+            self._on_drop(n)
+        elif wake:
+            self._wake.set()
 
-    def _drop(self, n: int, why: str | None = None) -> None:
-        with self._flushed:
-            self._counts["dropped"] += n
+    def _on_drop(self, n: int) -> None:
         self.metrics.dropped(n)
         self._dropped_since_warning += n
         now = time.monotonic()
-        if why is not None:
-            _log.warning("collector %r dropped %d row(s): %s", self.endpoint, n, why)
-        elif now - self._warned_at >= _WARN_EVERY_S:
+        if now - self._warned_at >= _WARN_EVERY_S:
             _log.warning(
-                "collector %r dropped %d row(s) since the last warning: its buffer (max_rows=%d) is full, or "
-                "closed, or its writer process is gone. The store may be slow or unreachable; raise max_rows "
-                "or lower flush_interval.", self.endpoint, self._dropped_since_warning, self.max_rows,
+                "collector %r dropped %d row(s) since the last warning: its buffer (max_rows=%d) is full or "
+                "closed. The store may be slow or unreachable; raise max_rows or lower flush_interval.",
+                self.endpoint, self._dropped_since_warning, self.max_rows,
             )  # fmt: skip
             self._warned_at, self._dropped_since_warning = now, 0
 
     def record_feedback(self, items: Iterable[Mapping[str, Any]]) -> int:
-        """Record ground truth: items ``{"request_id", "ground_truth", "row"?}`` (a list ``ground_truth`` without
-        ``row`` is one value per row of the request). Returns the rows accepted; raises
+        """Buffer ground truth: items ``{"request_id", "ground_truth", "row"?}`` (a list ``ground_truth`` without
+        ``row`` is one value per row of the request). Returns the rows buffered; raises
         :class:`~mloop.errors.InvalidInput` naming a bad field, or :class:`Overloaded` when the buffer is full."""
         ids, rows, values = feedback_rows(items)
         now = time.time_ns() // 1000
         with self._lock:
-            pending = self._fb_in - self._fb_done
-            if self._closed or self._broken or pending + len(ids) > self.max_rows or \
-                    not self._ring.put_object(("feedback", ids, rows, values, now)):  # fmt: skip
+            pending = len(self._feedback)
+            if self._closed or pending + len(ids) > self.max_rows:
                 raise Overloaded(f"The feedback buffer of endpoint {self.endpoint!r} is full ({pending} rows "
                                  "waiting to be written); retry shortly.", retry_after=1)  # fmt: skip
-            self._fb_in += len(ids)
+            self._feedback.extend(zip(ids, rows, values, [now] * len(ids), strict=True))
         return len(ids)
 
-    # -- the writer process --------------------------------------------------------------------------------
+    # -- flushing (background thread) ----------------------------------------------------------------------
 
-    def _start_writer(self) -> tuple[subprocess.Popen[bytes], int]:
-        from mloop.serving.collector_writer import start_writer
-
-        return start_writer(
-            self._ring,
-            {
-                "root": self.files.uri,
-                "endpoint": self.endpoint,
-                "flush_rows": self.flush_rows,
-                "flush_interval": self.flush_interval,
-                "layouts": dict(self._layout_of),
-            },
-        )
-
-    def _send(self, command: bytes) -> None:
-        stdin = self._proc.stdin
-        try:
-            assert stdin is not None
-            stdin.write(command)
-            stdin.flush()
-        except (OSError, ValueError):  # the writer is gone (the watcher restarts it or has given up)
-            pass
-
-    def _watch(self) -> None:
-        """Relay the writer's reports; restart it when it dies (runs until the collector is closed)."""
-        pending = b""
+    def _run(self) -> None:
+        self._warm_up()
+        deadline = time.monotonic() + self.flush_interval
         while True:
-            readable, _, _ = select.select([self._msg], [], [], 1.0)
-            if not readable:
-                continue
-            chunk = os.read(self._msg, 1 << 16)
-            if chunk:
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    self._on_report(json.loads(line))
-                continue
-            code = self._proc.wait()
-            os.close(self._msg)
-            if self._proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    self._proc.stdin.close()
-            pending = b""
-            if self._closing:
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            closing = self._closed
+            with self._flushed:
+                write = closing or self._forced or time.monotonic() >= deadline
+                if write:
+                    self._started += 1
+                    self._forced = False
+            cpu = time.thread_time()
+            try:
+                self._tabulate()  # every _CHUNK records, while they are still in the cache
+                if write or (self._pending_rows >= self.flush_rows and not self._failing):
+                    self._write_pending()
+                    deadline = time.monotonic() + self.flush_interval
+            except Exception:  # never let the thread die: the next flush retries
+                _log.exception("collector %r: flush failed", self.endpoint)
+            self._counts["flush_cpu_us"] += int((time.thread_time() - cpu) * 1e6)
+            if write:
+                with self._flushed:
+                    self._done += 1
+                    self._flushed.notify_all()
+            if closing:
+                if self._pending_rows:  # the store still refuses: nothing more can be done for them
+                    self._count_dropped(self._pending_rows)
                 return
-            if not self._writer_died(code):
-                return
 
-    def _on_report(self, report: dict[str, Any]) -> None:
-        counts = self._counts
-        if "w" in report:
-            kind = report["k"]
-            with self._flushed:
-                counts["rows" if kind == "requests" else "feedback_rows"] += report["w"]
-                counts["files"] += 1
-            self.metrics.written(report["w"], kind)
-        elif "error" in report:
-            with self._flushed:
-                counts["write_errors"] += 1
-            self.metrics.write_error()
-            _log.warning("collector %r could not write %d row(s) to %s: %s; retrying at the next flush",
-                         self.endpoint, report["rows"], self.files.uri, report["error"])  # fmt: skip
-        elif "dropped" in report:
-            self._drop(report["dropped"], report["why"])
-        elif "done" in report:
-            self._rows_done = self._done_base + report["done"]
-            self._fb_done = self._fb_base + report["fb_done"]
-            with self._flushed:
-                counts["flush_cpu_us"] = self._cpu_base + report["cpu_us"]
-        elif "flushed" in report:
-            with self._flushed:
-                self._answered = self._flush_base + report["flushed"]
-                self._flushed.notify_all()
+    def _warm_up(self) -> None:
+        """Import pyarrow and run its first-use set-up now, not in the middle of the first flush under load."""
+        import io
 
-    def _writer_died(self, code: int) -> bool:
-        """Count what the dead writer held as dropped and start another (``False``: given up)."""
-        slots = self._ring.slots
-        lost = int(slots[DRAINED]) - self._rows_done
-        self._rows_done = self._done_base = int(slots[DRAINED])
-        self._fb_done = self._fb_base = int(slots[FB_DRAINED])
-        with self._flushed:
-            self._cpu_base = self._counts["flush_cpu_us"]
-        if lost:
-            self._drop(lost, "its writer process died holding them")
-        now = time.monotonic()
-        self._deaths = [t for t in self._deaths if now - t < _RESTART_WINDOW_S] + [now]
-        if len(self._deaths) > _RESTARTS:
-            _log.error("collector %r: its writer process died %d times within %g s (last exit code %s); no longer "
-                       "collecting: every record is dropped and counted", self.endpoint, len(self._deaths),
-                       _RESTART_WINDOW_S, code)  # fmt: skip
-            with self._lock:
-                self._broken = self._closed = True
-            with self._flushed:
-                self._flushed.notify_all()
-            return False
-        _log.error("collector %r: its writer process exited with code %s; starting another", self.endpoint, code)
-        with self._proc_lock:  # close() and flush() talk to whichever writer is current
-            self._proc, self._msg = self._start_writer()
-            if self._closing:
-                self._send(b"c")
-            with self._flushed:  # flushes asked of the dead writer are not coming: let their callers go
-                self._flush_base = self._answered = self._asked
-                self._flushed.notify_all()
-        self._restart_counter.inc()
-        with self._flushed:
-            self._counts["writer_restarts"] += 1
-        return True
+        import numpy as np
+        import pyarrow.parquet as pq
 
-    def _buffered(self) -> int:  # rows recorded, not yet written or dropped
-        return self._rows_in - self._rows_done
+        record = make_record(0, "warm-up", "model:m/1", "live", np.zeros((1, 1)), None, np.zeros(1), False, 0, 200, 1)
+        pq.write_table(requests_table(self.endpoint, [record]), io.BytesIO(), compression="snappy")
+
+    def _tabulate(self, inline: bool = False) -> None:
+        """Turn the buffered records into Arrow tables (kept until the next write), chunk by chunk."""
+        with self._lock:
+            records, self._records = self._records, []
+            self._fresh = 0
+            if not inline:  # the flush thread is running now: it may be woken again
+                self._woken = False
+        while records:  # each chunk's records are freed once they are in Arrow
+            chunk = records[:_CHUNK]
+            del records[:_CHUNK]
+            n = sum(r[ROWS] for r in chunk)
+            try:
+                table = requests_table(self.endpoint, chunk)
+            except Exception:
+                _log.exception("collector %r could not tabulate %d row(s); they are dropped", self.endpoint, n)
+                self._count_dropped(n)
+                self._release(n)
+                continue
+            del chunk
+            first, last = hour_of(table.column("ts")[0].value), hour_of(table.column("ts")[-1].value)
+            with self._pending_lock:
+                for hour, part in [(first, table)] if first == last else split_by_hour(table):
+                    self._pending.append((hour, part))
+                self._pending_rows += n
+
+    def _write_pending(self) -> None:
+        """Write the tables tabulated since the last write (one part per hour), then the feedback."""
+        by_hour: dict[int, list[pa.Table]] = {}
+        with self._pending_lock:
+            taken, self._pending = self._pending, []
+        for hour, table in taken:
+            by_hour.setdefault(hour, []).append(table)
+        for hour, tables in sorted(by_hour.items()):
+            table = concat_unified(tables)
+            try:
+                self.files.write_table(REQUESTS, self.endpoint, hour, table)
+            except Exception as exc:  # kept (and counted in the bound) for the next write
+                self._write_failed(exc, table.num_rows)
+                self._failing = True
+                continue
+            self._failing = False
+            taken = [(h, t) for h, t in taken if h != hour]
+            with self._pending_lock:
+                self._pending_rows -= table.num_rows
+            self._release(table.num_rows)
+            self._counts["rows"] += table.num_rows
+            self._counts["files"] += 1
+            self.metrics.written(table.num_rows, REQUESTS)
+        if taken:  # hours whose write failed: kept for the next write
+            with self._pending_lock:
+                self._pending[:0] = taken
+        with self._lock:
+            feedback, self._feedback = self._feedback, []
+        if feedback:
+            self._write_feedback(feedback)
+
+    def _release(self, rows: int) -> None:
+        with self._lock:
+            self._rows -= rows
+
+    def _write_feedback(self, feedback: list[_Feedback]) -> None:
+        by_hour: dict[int, list[_Feedback]] = {}
+        for item in feedback:
+            by_hour.setdefault(hour_of(item[3]), []).append(item)
+        for hour, items in sorted(by_hour.items()):
+            ids, rows, values, ts = (list(col) for col in zip(*items, strict=True))
+            try:
+                self.files.write_table(FEEDBACK, self.endpoint, hour, feedback_table(self.endpoint, ids, rows,
+                                                                                     values, ts))  # fmt: skip
+            except Exception as exc:
+                self._write_failed(exc, len(items))
+                with self._lock:  # kept whatever the bound: its sender was told it was accepted
+                    self._feedback[:0] = items
+                continue
+            self._counts["feedback_rows"] += len(items)
+            self._counts["files"] += 1
+            self.metrics.written(len(items), FEEDBACK)
+
+    def _write_failed(self, exc: Exception, rows: int) -> None:
+        self._counts["write_errors"] += 1
+        self.metrics.write_error()
+        _log.warning("collector %r could not write %d row(s) to %s: %s: %s; retrying at the next flush",
+                     self.endpoint, rows, self.files.uri, type(exc).__name__, exc)  # fmt: skip
+
+    def _count_dropped(self, rows: int) -> None:
+        with self._lock:
+            self._counts["dropped"] += rows
+        self._on_drop(rows)
 
     # -- control -------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Write everything recorded so far and wait until it is written (tests, checkpoints)."""
-        with self._proc_lock, self._flushed:
-            self._asked += 1
-            target = self._asked
-            self._send(b"f")
+        """Write everything buffered now and wait until it is written (tests, checkpoints)."""
         with self._flushed:
-            self._flushed.wait_for(lambda: self._answered >= target or not self._monitor.is_alive(), timeout)
+            target = self._started + 1
+            self._forced = True
+            self._wake.set()
+            self._flushed.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
 
     def close(self, timeout: float = 60.0) -> None:
-        """Stop recording, let the writer write everything and exit (graceful shutdown loses nothing)."""
+        """Stop recording, write everything buffered and stop the thread (graceful shutdown loses nothing)."""
         with self._lock:
-            if self._closing:
+            if self._closed:
                 return
-            self._closed = self._closing = True
-        with self._proc_lock:
-            self._send(b"c")
-        self._monitor.join(timeout)
-        if self._monitor.is_alive():
-            _log.warning("collector %r: its writer did not finish within %g s; stopping it", self.endpoint, timeout)
-            self._proc.kill()
-            self._monitor.join(5)
-        if self._ring.used():  # the writer was gone (or gave up): write what is left from here
-            self._write_here()
-        self._ring.close()
-
-    def _write_here(self) -> None:
-        from mloop.serving.collector_writer import RingWriter
-
-        def report(message: dict[str, Any]) -> None:  # this process's CPU time is not the writer's
-            self._on_report({**message, "cpu_us": 0} if "cpu_us" in message else message)
-
-        writer = RingWriter(self._ring, self.files.uri, self.endpoint, self._layout_of, report)
-        self._done_base, self._fb_base = self._rows_done, self._fb_done
-        self._cpu_base = self._counts["flush_cpu_us"]
-        writer.drain()
-        writer.write(final=True)
+            self._closed = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            _log.warning("collector %r did not finish writing within %g s", self.endpoint, timeout)
 
     def stats(self) -> dict[str, int]:
-        """Rows written, rows dropped, files written, feedback rows written, write errors, the writer's CPU
-        time (µs), writer restarts, rows recorded and not yet written."""
-        with self._flushed:
-            return {**self._counts, "buffered": self._buffered()}
+        """Rows written, rows dropped, files written, feedback rows written, write errors, the flush thread's CPU
+        time (µs), rows buffered."""
+        with self._lock:
+            return {**self._counts, "buffered": self._rows}
 
     def __enter__(self) -> Collector:
         return self
