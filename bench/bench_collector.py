@@ -1,7 +1,7 @@
 """What the request collector costs the scoring server (issue #12): the same app with the collector off and on.
 
     .venv/bin/python bench/bench_collector.py [--rounds 5] [--duration 5] [--concurrency 8,32] [--no-pin] [--save PATH]
-        [--before-src OLD_TREE/src] [--noop]
+        [--before-src OLD_TREE/src] [--extra noop,append]
 
 Workload: the serving benchmark's (``bench_serve.py``, RESULTS §16): a scikit-learn LogisticRegression on 10
 float columns, single-row JSON requests (``{"dataframe_records": [{...}]}`` on ``/invocations``), closed loop
@@ -10,9 +10,10 @@ sides run ``bench/_serve/collector_side.py`` (``create_app`` + ``run_one``, as `
 ``on`` side passes ``collector=collector_for(context, "bench")`` with its defaults (flush every 1 s to Parquet
 in the workspace's artifact folder, bound 500,000 rows; the server's CPU counts its child processes too).
 With ``--before-src`` a third side, ``before``, runs the same with mloop from another source tree (e.g. another
-collector design), in the same rounds. ``--noop`` adds a side whose collector's ``record`` does nothing. Rounds
+collector design), in the same rounds. ``--extra noop,append`` adds sides whose collector's ``record`` does
+nothing, or only appends a tuple to a list (diagnostics: what attaching costs, what the least record costs). Rounds
 interleave the sides (the first side rotates each round); reported are medians over rounds and the per-round
-paired ratios on/off (and before/off, on/before, noop/off).
+paired ratios on/off (and before/off, on/before, noop/off, append/off).
 
 After the runs the ``on`` side's ``/metrics`` gives the rows it wrote and dropped, compared with the requests
 it answered 200 (wrk's counts plus warm-up and check), and the collected folder's files and bytes.
@@ -48,7 +49,8 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True,
                         help="servers on CPU 0, wrk on CPU 1 (default on)")  # fmt: skip
     parser.add_argument("--before-src", type=Path, help="a third side: the collector from this source tree's src/")
-    parser.add_argument("--noop", action="store_true", help="a side whose collector's record() does nothing")
+    parser.add_argument("--extra", default="", help="more sides: noop (record() does nothing), append (only "
+                        "appends a tuple), copy (only copies the request's bytes into a ring)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save", metavar="PATH")
     return parser.parse_args()
@@ -64,7 +66,7 @@ def main() -> None:
     if pin:
         os.sched_setaffinity(0, {1})
     levels = [int(c) for c in args.concurrency.split(",")]
-    sides = ["off", "on"] + (["before"] if args.before_src else []) + (["noop"] if args.noop else [])
+    sides = ["off", "on"] + (["before"] if args.before_src else []) + [x for x in args.extra.split(",") if x]
     doc: dict[str, Any] = {"versions": versions(), "cpu_count": os.cpu_count(), "pinned": pin, "rounds": args.rounds,
                            "duration": args.duration, "load_before": os.getloadavg()}  # fmt: skip
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
@@ -142,7 +144,8 @@ def _summary(runs: dict[str, dict[int, list[dict[str, Any]]]]) -> dict[str, Any]
                 "rounds": [round(r["throughput"], 1) for r in results],
             }  # fmt: skip
     pairs = [("on", "off", "on_vs_off"), ("before", "off", "before_vs_off"), ("on", "before", "on_vs_before"),
-             ("noop", "off", "noop_vs_off")]  # fmt: skip
+             ("noop", "off", "noop_vs_off"), ("append", "off", "append_vs_off"),
+             ("copy", "off", "copy_vs_off")]  # fmt: skip
     for side, base, name in pairs:
         for c in runs.get(side, {}) if base in runs else {}:
             out.setdefault(name, {})[str(c)] = {
@@ -162,7 +165,8 @@ def _print(doc: dict[str, Any]) -> None:
     print_table("Single-row JSON, closed loop (wrk), medians", ["collector", "concurrency", "req/s", "p50 ms",
                 "p99 ms", "server CPU ms/req", "non-2xx"], rows)  # fmt: skip
     titles = {"on_vs_off": "Collector on / off", "before_vs_off": "Collector before / off",
-              "on_vs_before": "Collector on / before", "noop_vs_off": "Collector noop / off"}  # fmt: skip
+              "on_vs_before": "Collector on / before", "noop_vs_off": "Collector noop / off",
+              "append_vs_off": "Collector append-only / off", "copy_vs_off": "Collector copy-only / off"}  # fmt: skip
     for name, title in titles.items():
         rows = []
         for c, r in doc["summary"].get(name, {}).items():

@@ -1,14 +1,15 @@
 """The two sides of ``bench_collector.py``: the same scoring app with the request collector off and on.
 
-    python bench/_serve/collector_side.py PORT off|on|before|noop      (run from the workspace folder)
+    python bench/_serve/collector_side.py PORT off|on|before|noop|append      (run from the workspace folder)
 
 Both sides are this script: the model resolved and loaded before listening exactly as ``mloop serve`` does
 (``create_app`` + ``run_one``: one uvicorn process, access log off, default batching), with
 ``collector=collector_for(context, "bench")`` on the ``on`` side (its defaults: flush every second, to
 Parquet under the workspace's artifact folder) and on the ``before`` side, which runs another mloop source tree
 (``PYTHONPATH``, e.g. the collector as it was before its writer process); the ``noop`` side has a collector
-whose ``record`` does nothing (what attaching a collector costs besides recording). On SIGTERM the collector is
-closed (everything written).
+whose ``record`` does nothing (what attaching a collector costs besides recording), the ``append`` side one whose
+``record`` only appends a tuple to a list (the least a request path can do). On SIGTERM the collector is closed
+(everything written).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -114,9 +116,36 @@ def _main() -> None:
     port, side = int(sys.argv[1]), sys.argv[2]
     with Context() as context:
         pinned = resolve_model(context, "model:bench").ref
-        collector = collector_for(context, "bench") if side in ("on", "before", "noop") else None
+        collector = collector_for(context, "bench") if side != "off" else None
         if side == "noop":  # everything a collector brings to the app except recording requests
             collector.record = lambda *args, **kwargs: None  # type: ignore[method-assign,union-attr]
+        elif side == "append":  # the least a request path can do: one tuple appended, nothing tabulated or written
+            kept: list[Any] = []
+
+            def append(rid: str, model: str, data: Any, result: Any, latency_s: float, status: int = 200,
+                       role: str = "live", *, columns: Any = None) -> None:  # fmt: skip
+                kept.append((time.time_ns(), rid, model, role, data, columns, result, latency_s, status))
+                if len(kept) >= 100_000:
+                    kept.clear()
+
+            collector.record = append  # type: ignore[method-assign,union-attr]
+        elif side == "copy":  # the request's bytes copied into a ring here; nothing kept, tabulated or written
+            import struct
+
+            ring, at, head = bytearray(16 * 2**20), [0], struct.Struct("<IIqdii48s")
+
+            def copy(rid: str, model: str, data: Any, result: Any, latency_s: float, status: int = 200,
+                     role: str = "live", *, columns: Any = None) -> None:  # fmt: skip
+                inputs = b"" if data is None else data.tobytes()
+                outputs = b"" if result is None else result["predictions"].tobytes()
+                size = head.size + len(inputs) + len(outputs)
+                start = at[0] if at[0] + size <= len(ring) else 0
+                head.pack_into(ring, start, size, 2, time.time_ns() // 1000, latency_s * 1e3, status, 1, rid.encode())
+                ring[start + head.size : start + head.size + len(inputs)] = inputs
+                ring[start + head.size + len(inputs) : start + size] = outputs
+                at[0] = start + size
+
+            collector.record = copy  # type: ignore[method-assign,union-attr]
         app = create_app(pinned, context, collector=collector)
         app.state.load()
         if collector is None:
