@@ -57,28 +57,20 @@ def scheduler(
                 console.print(f"automation {a.automation} ({a.cause}): {a.status} {why}".rstrip(), highlight=False)
 
     status_line: Any = None
+    options: dict[str, Any] = {
+        "once": once,
+        "interval_s": interval,
+        "grace_s": grace,
+        "on_status": show,
+        "on_actions": acted,
+        "monitors": monitors,
+        "monitor_interval_s": monitor_interval,
+    }
     with open_client(ctx) as client:
         if once or as_json:
-            serve(
-                client,
-                once=once,
-                interval_s=interval,
-                grace_s=grace,
-                on_status=show,
-                on_actions=acted,
-                monitors=monitors,
-                monitor_interval_s=monitor_interval,
-            )
+            serve(client, **options)
         else:
             with console.status("scheduler: starting") as status_line:
-                serve(
-                    client,
-                    interval_s=interval,
-                    grace_s=grace,
-                    on_status=show,
-                    on_actions=acted,
-                    monitors=monitors,
-                    monitor_interval_s=monitor_interval,
-                )
+                serve(client, **options)
     if failed:
         raise typer.Exit(1)
